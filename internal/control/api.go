@@ -1,0 +1,82 @@
+// Package control is horust's control plane: the HTTP/1.1 + JSON API served
+// on the Unix socket (and, read-only, on --http-addr), and the client that
+// horustctl uses. Handlers are leaf goroutines: they hold no supervisor state
+// and reach the supervisor only through a Backend.
+package control
+
+import (
+	"context"
+	"errors"
+	"syscall"
+	"time"
+)
+
+// ServiceStatus is what the API reports about one service.
+type ServiceStatus struct {
+	Name  string `json:"name"`
+	State string `json:"state"` // INITIAL, STARTING, STARTED, RUNNING, INKILLING, SUCCESS, FAILED, FINISHED, FINISHEDFAILED
+	PID   int    `json:"pid,omitempty"`
+	// Restarts counts the starts after the first one.
+	Restarts int `json:"restarts"`
+	// LastExitCode is the exit code of the last run (128+N for death by signal N).
+	LastExitCode *int   `json:"last_exit_code,omitempty"`
+	LastSignal   string `json:"last_signal,omitempty"` // "TERM" when the last run died of a signal
+	// StartedAt is when the current run started; zero when not alive.
+	StartedAt     time.Time `json:"started_at,omitzero"`
+	UptimeSeconds float64   `json:"uptime_seconds"`
+	// Health is "healthy", "unhealthy", "unknown" (no result yet) or "" (no checks).
+	Health string `json:"health,omitempty"`
+	// HealthFailures counts every failed round of checks since horust started.
+	HealthFailures int `json:"health_failures"`
+	// Notify is set when the service uses notify = true.
+	Notify *NotifyStatus `json:"notify,omitempty"`
+	// Reason says why the service is in its state, when there is something
+	// to say ("dependency 'db' failed", "killed: out of memory (limit 100 MiB)").
+	Reason string `json:"reason,omitempty"`
+}
+
+// NotifyStatus is the sd_notify state of a service.
+type NotifyStatus struct {
+	Ready  bool   `json:"ready"`
+	Status string `json:"status,omitempty"` // last STATUS=...
+}
+
+// WaitFor is the condition horustctl wait waits for.
+type WaitFor string
+
+// The conditions of WaitFor.
+const (
+	WaitRunning  WaitFor = "running"  // RUNNING (FINISHED also satisfies it, as for start-after)
+	WaitFinished WaitFor = "finished" // FINISHED or FINISHEDFAILED
+)
+
+// Errors a Backend returns; the server maps them to status codes.
+var (
+	ErrNotFound     = errors.New("no such service")                // 404
+	ErrShuttingDown = errors.New("horust is shutting down")        // 409
+	ErrUnreachable  = errors.New("the condition can never be met") // 409, e.g. waiting for running on FINISHEDFAILED
+)
+
+// Backend is the supervisor as the control plane sees it. Every method sends
+// one request to the supervisor loop and waits for its reply or for ctx.
+type Backend interface {
+	// List returns every service in start order.
+	List(ctx context.Context) ([]ServiceStatus, error)
+	// Get returns one service, or ErrNotFound.
+	Get(ctx context.Context, name string) (ServiceStatus, error)
+	// Start starts a FINISHED or FINISHEDFAILED service again (no-op otherwise).
+	Start(ctx context.Context, name string) (ServiceStatus, error)
+	// Stop stops a service for good: it ends FINISHED, or FINISHEDFAILED if
+	// it had to be killed.
+	Stop(ctx context.Context, name string) (ServiceStatus, error)
+	// Restart stops a running service and starts it again whatever its
+	// restart strategy; a finished one is started.
+	Restart(ctx context.Context, name string) (ServiceStatus, error)
+	// Signal sends sig to the service's processes.
+	Signal(ctx context.Context, name string, sig syscall.Signal) error
+	// Shutdown starts a graceful shutdown of horust (as SIGTERM does).
+	Shutdown(ctx context.Context) error
+	// Wait returns once every named service meets the condition, with their
+	// statuses; ErrUnreachable when one of them can no longer meet it.
+	Wait(ctx context.Context, names []string, cond WaitFor) ([]ServiceStatus, error)
+}
