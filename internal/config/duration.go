@@ -1,0 +1,147 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+)
+
+// errDurationOverflow is returned for a duration too large for time.Duration
+// (about 292 years).
+var errDurationOverflow = errors.New("number is too large")
+
+// durationUnits maps each humantime unit to its length. Units are
+// case-sensitive: "m" is a minute and "M" a month (30.44 days).
+var durationUnits = map[string]time.Duration{
+	"nanos": time.Nanosecond, "nsec": time.Nanosecond, "ns": time.Nanosecond,
+	"usec": time.Microsecond, "us": time.Microsecond, "µs": time.Microsecond,
+	"millis": time.Millisecond, "msec": time.Millisecond, "ms": time.Millisecond,
+	"seconds": time.Second, "second": time.Second, "secs": time.Second, "sec": time.Second, "s": time.Second,
+	"minutes": time.Minute, "minute": time.Minute, "mins": time.Minute, "min": time.Minute, "m": time.Minute,
+	"hours": time.Hour, "hour": time.Hour, "hrs": time.Hour, "hr": time.Hour, "h": time.Hour,
+	"days": 24 * time.Hour, "day": 24 * time.Hour, "d": 24 * time.Hour,
+	"weeks": 7 * 24 * time.Hour, "week": 7 * 24 * time.Hour, "w": 7 * 24 * time.Hour,
+	"months": 2_630_016 * time.Second, "month": 2_630_016 * time.Second, "M": 2_630_016 * time.Second,
+	"years": 31_557_600 * time.Second, "year": 31_557_600 * time.Second, "y": 31_557_600 * time.Second,
+}
+
+// ParseDuration parses a duration by the rules of the humantime crate
+// (version 2) that the original Horust uses: one or more spans of
+// <integer><unit>, added up, such as "10s", "500ms", "1min", "2h 30m" or
+// "1h30m". Blanks may stand between spans and between a number and its unit,
+// and blanks inside the digits are skipped ("1 0s" is 10 s). Units are
+// case-sensitive (see durationUnits). Fractions ("1.5s"), a bare number
+// ("10"), an empty or blank string, an unknown unit and values beyond
+// time.Duration's range (about 292 years) are errors.
+func ParseDuration(s string) (time.Duration, error) {
+	var total time.Duration
+	i := skipBlanks(s, 0)
+	if i == len(s) {
+		return 0, errors.New("value is empty; write a number and a unit, e.g. \"5s\"")
+	}
+	for i < len(s) {
+		// A number: digits, with blanks between them ignored.
+		if !isDigit(s[i]) {
+			return 0, fmt.Errorf("expected a number at offset %d of %q", i, s)
+		}
+		var n uint64
+	number:
+		for i < len(s) {
+			r, size := utf8.DecodeRuneInString(s[i:])
+			switch {
+			case isDigit(s[i]):
+				if n > (math.MaxUint64-9)/10 {
+					return 0, errDurationOverflow
+				}
+				n = n*10 + uint64(s[i]-'0')
+			case unicode.IsSpace(r):
+			case isASCIILetter(s[i]) || r == 'µ':
+				break number
+			default:
+				return 0, fmt.Errorf("invalid character %q at offset %d of %q", r, i, s)
+			}
+			i += size
+		}
+		// A unit: letters up to a blank, a digit (the next span) or the end.
+		start := i
+		if i < len(s) && strings.HasPrefix(s[i:], "µ") {
+			i += len("µ")
+		}
+		for i < len(s) && isASCIILetter(s[i]) {
+			i++
+		}
+		if i < len(s) && !isDigit(s[i]) {
+			if r, _ := utf8.DecodeRuneInString(s[i:]); !unicode.IsSpace(r) {
+				return 0, fmt.Errorf("invalid character %q at offset %d of %q", r, i, s)
+			}
+		}
+		name := s[start:i]
+		if name == "" {
+			return 0, fmt.Errorf("time unit needed, for example %dsec or %dms", n, n)
+		}
+		unit, ok := durationUnits[name]
+		if !ok {
+			return 0, fmt.Errorf("unknown time unit %q; use ns, us, ms, s, min, h, d, w, M (months) or y (and the long forms)", name)
+		}
+		if n > uint64(math.MaxInt64/unit) {
+			return 0, errDurationOverflow
+		}
+		span := time.Duration(n) * unit
+		if total > math.MaxInt64-span {
+			return 0, errDurationOverflow
+		}
+		total += span
+		// A blank ends a unit; then only another span may follow.
+		i = skipBlanks(s, i)
+	}
+	return total, nil
+}
+
+// FormatDuration formats d in the short form ParseDuration reads back, with
+// units from days down to nanoseconds: "0s", "500ms", "1m 30s", "1d 2h".
+func FormatDuration(d time.Duration) string {
+	if d == 0 {
+		return "0s"
+	}
+	sign := ""
+	u := uint64(d)
+	if d < 0 {
+		sign = "-"
+		u = -u
+	}
+	var parts []string
+	for _, unit := range []struct {
+		name string
+		len  uint64
+	}{
+		{"d", uint64(24 * time.Hour)}, {"h", uint64(time.Hour)}, {"m", uint64(time.Minute)},
+		{"s", uint64(time.Second)}, {"ms", uint64(time.Millisecond)}, {"us", uint64(time.Microsecond)},
+		{"ns", 1},
+	} {
+		if n := u / unit.len; n > 0 {
+			parts = append(parts, strconv.FormatUint(n, 10)+unit.name)
+			u %= unit.len
+		}
+	}
+	return sign + strings.Join(parts, " ")
+}
+
+func isDigit(c byte) bool       { return c >= '0' && c <= '9' }
+func isASCIILetter(c byte) bool { return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' }
+
+// skipBlanks returns the index of the first non-blank rune of s at or after i.
+func skipBlanks(s string, i int) int {
+	for i < len(s) {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if !unicode.IsSpace(r) {
+			break
+		}
+		i += size
+	}
+	return i
+}
