@@ -1,0 +1,413 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Options are the inputs of Load besides the paths.
+type Options struct {
+	LookupEnv func(string) (string, bool) // templating source; nil = os.LookupEnv
+	Cwd       string                      // default working-directory; "" = os.Getwd()
+}
+
+// Default returns a Service with every default of the original applied, and
+// an empty name and command.
+func Default(cwd string) *Service {
+	return &Service{
+		WorkingDirectory: cwd,
+		Stdout:           "STDOUT",
+		Stderr:           "STDERR",
+		Restart:          Restart{Strategy: RestartNever},
+		Healthiness:      Healthiness{MaxFailed: 3, Interval: time.Second, Timeout: time.Second},
+		Failure:          Failure{SuccessfulExitCodes: []int{0}, Strategy: FailureIgnore},
+		Termination:      Termination{Signal: syscall.SIGTERM, Wait: 5 * time.Second},
+	}
+}
+
+// loaded is one service file after decoding, with what the checks across
+// services need.
+type loaded struct {
+	svc *Service
+	pos *positions
+}
+
+// Load loads the services from every path (a directory: its *.toml entries,
+// not recursive, in name order; or one file), templates each file with the
+// environment, decodes it, applies the defaults, validates everything, and
+// returns the services in start order (see StartOrder). On any problem it
+// returns nil and a Problems error listing every problem found in every
+// file.
+func Load(paths []string, opts Options) ([]*Service, error) {
+	lookup := opts.LookupEnv
+	if lookup == nil {
+		lookup = os.LookupEnv
+	}
+	cwd := opts.Cwd
+	if cwd == "" {
+		var err error
+		if cwd, err = os.Getwd(); err != nil {
+			return nil, fmt.Errorf("load services: working directory: %w", err)
+		}
+	}
+	var probs Problems
+	if len(paths) == 0 {
+		probs = append(probs, Problem{Msg: "no services path given"})
+	}
+	var all []loaded
+	var terrs []Problem
+	for _, path := range paths {
+		files, p := discover(path)
+		probs = append(probs, p...)
+		for _, file := range files {
+			data, err := os.ReadFile(file)
+			if err != nil {
+				probs = append(probs, Problem{File: file, Msg: "cannot read: " + pathErr(err)})
+				continue
+			}
+			svc, pos, p, t := loadText(file, string(data), cwd, lookup)
+			probs = append(probs, p...)
+			terrs = append(terrs, t...)
+			all = append(all, loaded{svc, pos})
+		}
+	}
+	probs = append(probs, check(all)...)
+	svcs := make([]*Service, len(all))
+	for i, l := range all {
+		svcs[i] = l.svc
+	}
+	order, p := startOrder(svcs, posLookup(all))
+	probs = append(probs, p...)
+	probs = dropEchoes(probs, terrs)
+	if len(probs) > 0 {
+		sort.SliceStable(probs, func(i, j int) bool {
+			a, b := probs[i], probs[j]
+			if a.File != b.File {
+				return a.File < b.File
+			}
+			if a.Line != b.Line {
+				return a.Line < b.Line
+			}
+			return a.Col < b.Col
+		})
+		return nil, probs
+	}
+	return order, nil
+}
+
+// loadText templates and decodes the text of one service file. Variables
+// that are not defined are problems (terrs); the file is still decoded, with
+// the references left as written.
+func loadText(file, text, cwd string, lookup func(string) (string, bool)) (*Service, *positions, []Problem, []Problem) {
+	expanded, errs := expand(text, lookup)
+	var terrs []Problem
+	for _, e := range errs {
+		terrs = append(terrs, Problem{File: file, Line: e.Line, Col: e.Col, Msg: e.Error()})
+	}
+	svc, pos, probs := decodeService(file, expanded, cwd)
+	return svc, pos, probs, terrs
+}
+
+// dropEchoes removes the problems on lines that hold an undefined variable:
+// they only repeat that cause (a duration "$WAIT" is not a duration).
+func dropEchoes(probs, terrs []Problem) Problems {
+	bad := map[Problem]bool{}
+	for _, t := range terrs {
+		bad[Problem{File: t.File, Line: t.Line}] = true
+	}
+	out := make(Problems, 0, len(probs)+len(terrs))
+	for _, p := range probs {
+		if p.Line == 0 || !bad[Problem{File: p.File, Line: p.Line}] {
+			out = append(out, p)
+		}
+	}
+	return append(out, terrs...)
+}
+
+// discover lists the service files of one --services-path value.
+func discover(path string) ([]string, []Problem) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, []Problem{{File: path, Msg: "cannot read services path: " + pathErr(err)}}
+	}
+	if fi.Mode().IsRegular() {
+		return []string{path}, nil
+	}
+	if !fi.IsDir() {
+		return nil, []Problem{{File: path, Msg: "services path is neither a directory nor a regular file"}}
+	}
+	entries, err := os.ReadDir(path)
+	if err != nil {
+		return nil, []Problem{{File: path, Msg: "cannot read services directory: " + pathErr(err)}}
+	}
+	var files []string
+	var probs []Problem
+	for _, e := range entries { // sorted by name
+		if !strings.HasSuffix(e.Name(), ".toml") {
+			continue
+		}
+		file := filepath.Join(path, e.Name())
+		// Follow symlinks: Kubernetes ConfigMap volumes are made of them.
+		fi, err := os.Stat(file)
+		switch {
+		case err != nil:
+			probs = append(probs, Problem{File: file, Msg: "cannot read: " + pathErr(err)})
+		case fi.Mode().IsRegular():
+			files = append(files, file)
+		}
+	}
+	if len(files) == 0 && len(probs) == 0 {
+		probs = append(probs, Problem{File: path, Msg: "no services found in " + path + " (service files must end in .toml)"})
+	}
+	return files, probs
+}
+
+// pathErr returns the cause of a file system error without the path, which
+// the problem names already.
+func pathErr(err error) string {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err.Error()
+	}
+	return err.Error()
+}
+
+// check runs the checks across services: unique names and references to
+// existing services.
+func check(all []loaded) []Problem {
+	var probs []Problem
+	first := map[string]loaded{}
+	var names []string
+	for _, l := range all {
+		name := l.svc.Name
+		prev, dup := first[name]
+		if !dup {
+			first[name] = l
+			names = append(names, name)
+			continue
+		}
+		pr := Problem{File: l.svc.File, Line: l.pos.line("name", -1)}
+		if pr.Line > 0 {
+			pr.Key = "name"
+			pr.Msg = fmt.Sprintf("service name %q is also used by %s; names must be unique", name, prev.svc.File)
+		} else {
+			pr.Msg = fmt.Sprintf("service name %q (the file name) is also used by %s; names must be unique: set `name` in one of them", name, prev.svc.File)
+		}
+		probs = append(probs, pr)
+	}
+	for _, l := range all {
+		s := l.svc
+		for _, ref := range []struct {
+			key  string
+			list []string
+			self string
+		}{
+			{"start-after", s.StartAfter, "a service cannot start after itself"},
+			{"shutdown-after", s.ShutdownAfter, "a service cannot shut down after itself"},
+			{"termination.die-if-failed", s.Termination.DieIfFailed, "a service cannot die because it failed itself; use [failure] strategy"},
+		} {
+			for i, name := range ref.list {
+				pr := Problem{File: s.File, Line: l.pos.line(ref.key, i), Key: ref.key}
+				if name == s.Name {
+					pr.Msg = fmt.Sprintf("%q: %s", name, ref.self)
+					probs = append(probs, pr)
+					continue
+				}
+				if _, ok := first[name]; ok {
+					continue
+				}
+				pr.Msg = fmt.Sprintf("no service named %q", name)
+				if sug := suggest(name, names); sug != "" {
+					pr.Msg += fmt.Sprintf(", did you mean %q?", sug)
+				} else {
+					pr.Msg += " (a service's name is its file name with .toml, unless it sets `name`)"
+				}
+				probs = append(probs, pr)
+			}
+		}
+	}
+	probs = append(probs, cycles(all)...)
+	return probs
+}
+
+// posLookup returns the line of a key of a loaded service.
+func posLookup(all []loaded) func(*Service, string) int {
+	m := make(map[*Service]*positions, len(all))
+	for _, l := range all {
+		m[l.svc] = l.pos
+	}
+	return func(s *Service, key string) int { return m[s].line(key, -1) }
+}
+
+// cycles reports the cycles of shutdown-after (those of start-after come
+// from startOrder).
+func cycles(all []loaded) []Problem {
+	svcs := make([]*Service, len(all))
+	for i, l := range all {
+		svcs[i] = l.svc
+	}
+	edges := func(s *Service) []string { return s.ShutdownAfter }
+	_, rest := topo(svcs, edges)
+	return cycleProblems(svcs, rest, edges, "shutdown-after", posLookup(all),
+		"these services would each wait for the other to stop first")
+}
+
+// StartOrder sorts services topologically by start-after, so that every
+// service comes after the services it starts after; ties are broken by
+// name. Names that match no service and references to itself are ignored
+// here (Load reports them). A cycle is reported as a Problem that prints
+// it ("a.toml -> b.toml -> a.toml").
+func StartOrder(svcs []*Service) ([]*Service, error) {
+	order, probs := startOrder(svcs, func(*Service, string) int { return 0 })
+	if len(probs) > 0 {
+		return nil, probs
+	}
+	return order, nil
+}
+
+func startOrder(svcs []*Service, lineOf func(*Service, string) int) ([]*Service, Problems) {
+	edges := func(s *Service) []string { return s.StartAfter }
+	order, rest := topo(svcs, edges)
+	if len(rest) == 0 {
+		return order, nil
+	}
+	return nil, cycleProblems(svcs, rest, edges, "start-after", lineOf,
+		"these services would each wait for the other to start first")
+}
+
+// topo orders svcs (Kahn's algorithm, the smallest name first among the
+// ready ones) along the dependencies edges(s) gives by name. It returns the
+// order and the indexes of the services left over, which are in or behind a
+// cycle.
+func topo(svcs []*Service, edges func(*Service) []string) ([]*Service, []int) {
+	byName := map[string][]int{}
+	for i, s := range svcs {
+		byName[s.Name] = append(byName[s.Name], i)
+	}
+	indeg := make([]int, len(svcs))
+	dependents := make([][]int, len(svcs))
+	for i, s := range svcs {
+		seen := map[int]bool{}
+		for _, name := range edges(s) {
+			for _, j := range byName[name] {
+				if j != i && !seen[j] {
+					seen[j] = true
+					indeg[i]++
+					dependents[j] = append(dependents[j], i)
+				}
+			}
+		}
+	}
+	less := func(a, b int) bool {
+		if svcs[a].Name != svcs[b].Name {
+			return svcs[a].Name < svcs[b].Name
+		}
+		return a < b
+	}
+	var ready []int
+	for i := range svcs {
+		if indeg[i] == 0 {
+			ready = append(ready, i)
+		}
+	}
+	order := make([]*Service, 0, len(svcs))
+	done := make([]bool, len(svcs))
+	for len(ready) > 0 {
+		sort.Slice(ready, func(a, b int) bool { return less(ready[a], ready[b]) })
+		i := ready[0]
+		ready = ready[1:]
+		done[i] = true
+		order = append(order, svcs[i])
+		for _, j := range dependents[i] {
+			if indeg[j]--; indeg[j] == 0 {
+				ready = append(ready, j)
+			}
+		}
+	}
+	var rest []int
+	for i := range svcs {
+		if !done[i] {
+			rest = append(rest, i)
+		}
+	}
+	return order, rest
+}
+
+// cycleProblems finds the cycles among the left-over services rest and
+// reports each once, starting from its smallest name.
+func cycleProblems(svcs []*Service, rest []int, edges func(*Service) []string, key string,
+	lineOf func(*Service, string) int, why string) []Problem {
+	byName := map[string][]int{}
+	for _, i := range rest {
+		byName[svcs[i].Name] = append(byName[svcs[i].Name], i)
+	}
+	sort.Slice(rest, func(a, b int) bool { return svcs[rest[a]].Name < svcs[rest[b]].Name })
+	const (
+		white = iota
+		grey
+		black
+	)
+	color := map[int]int{}
+	var stack []int
+	var probs []Problem
+	reported := map[string]bool{}
+	var visit func(i int)
+	visit = func(i int) {
+		color[i] = grey
+		stack = append(stack, i)
+		for _, name := range edges(svcs[i]) {
+			for _, j := range byName[name] {
+				if j == i {
+					continue
+				}
+				switch color[j] {
+				case white:
+					visit(j)
+				case grey:
+					// The stack from j to here is a cycle.
+					k := len(stack) - 1
+					for stack[k] != j {
+						k--
+					}
+					cycle := append([]int(nil), stack[k:]...)
+					// Start from the smallest name, for a stable report.
+					m := 0
+					for c := range cycle {
+						if svcs[cycle[c]].Name < svcs[cycle[m]].Name {
+							m = c
+						}
+					}
+					cycle = append(cycle[m:], cycle[:m]...)
+					names := make([]string, 0, len(cycle)+1)
+					for _, c := range cycle {
+						names = append(names, svcs[c].Name)
+					}
+					names = append(names, names[0])
+					text := strings.Join(names, " -> ")
+					if reported[text] {
+						continue
+					}
+					reported[text] = true
+					s := svcs[cycle[0]]
+					probs = append(probs, Problem{File: s.File, Line: lineOf(s, key), Key: key,
+						Msg: fmt.Sprintf("dependency cycle %s: %s", text, why)})
+				}
+			}
+		}
+		stack = stack[:len(stack)-1]
+		color[i] = black
+	}
+	for _, i := range rest {
+		if color[i] == white {
+			visit(i)
+		}
+	}
+	return probs
+}
