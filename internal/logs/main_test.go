@@ -4,11 +4,13 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -85,6 +87,13 @@ func start(t *testing.T, svc *config.Service, out *Outputs, ops ...string) (*chi
 	if err != nil {
 		t.Fatalf("Setup: %v", err)
 	}
+	return startWired(t, w, ops...), w
+}
+
+// startWired starts the helper with ops on the output of w and calls
+// Started.
+func startWired(t *testing.T, w *Wiring, ops ...string) *child {
+	t.Helper()
 	exe, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
@@ -103,7 +112,7 @@ func start(t *testing.T, svc *config.Service, out *Outputs, ops ...string) (*chi
 			close(c.done)
 		}
 	})
-	return c, w
+	return c
 }
 
 // wait waits for onDone, then reaps the child and checks that it exited 0
@@ -204,4 +213,37 @@ func openFDs(t *testing.T) int {
 		t.Skipf("no /proc/self/fd: %v", err)
 	}
 	return len(ents)
+}
+
+// logCounter collects log records of the code under test.
+type logCounter struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *logCounter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+func (l *logCounter) logger() *slog.Logger { return slog.New(slog.NewTextHandler(l, nil)) }
+
+func (l *logCounter) text() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
+}
+
+func (l *logCounter) count(msg string) int { return strings.Count(l.text(), "msg=\""+msg) }
+
+// openDevFull opens /dev/full, where every write fails with ENOSPC.
+func openDevFull(t *testing.T) *os.File {
+	t.Helper()
+	f, err := os.OpenFile("/dev/full", os.O_WRONLY, 0)
+	if err != nil {
+		t.Skipf("no /dev/full: %v", err)
+	}
+	t.Cleanup(func() { f.Close() })
+	return f
 }
