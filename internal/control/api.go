@@ -50,11 +50,15 @@ const (
 	WaitFinished WaitFor = "finished" // FINISHED or FINISHEDFAILED
 )
 
-// Errors a Backend returns; the server maps them to status codes.
+// Errors a Backend returns; the server maps them to status codes. A Backend
+// may wrap them with context (fmt.Errorf("service %q: %w", name,
+// ErrNotFound)): the server matches them with errors.Is and sends the whole
+// message to the client.
 var (
 	ErrNotFound     = errors.New("no such service")                // 404
 	ErrShuttingDown = errors.New("horust is shutting down")        // 409
 	ErrUnreachable  = errors.New("the condition can never be met") // 409, e.g. waiting for running on FINISHEDFAILED
+	ErrNotRunning   = errors.New("service is not running")         // 409, e.g. a signal to a service with no process
 )
 
 // Backend is the supervisor as the control plane sees it. Every method sends

@@ -1,0 +1,588 @@
+package control
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// ServerOptions configures the control server of one horust. Only Backend
+// is required; every limit has a default.
+type ServerOptions struct {
+	// Backend is the supervisor.
+	Backend Backend
+	// Log receives the server's own problems; nil discards them.
+	Log *slog.Logger
+	// Version is horust's version, shown by /healthz and /metrics.
+	Version string
+
+	// CallTimeout bounds every Backend call but Wait (default 5s).
+	CallTimeout time.Duration
+	// MaxBodyBytes bounds a request body (default 64 KiB); more is 413.
+	MaxBodyBytes int64
+	// MaxWait is the longest timeout a wait request may ask for (default 24h).
+	MaxWait time.Duration
+	// ReadHeaderTimeout is how long a client has to send its request line
+	// and headers before it is disconnected (default 5s).
+	ReadHeaderTimeout time.Duration
+}
+
+// The defaults of ServerOptions and the server's fixed limits.
+const (
+	defaultCallTimeout       = 5 * time.Second
+	defaultMaxBodyBytes      = 64 << 10
+	defaultMaxWait           = 24 * time.Hour
+	defaultReadHeaderTimeout = 5 * time.Second
+	defaultWaitTimeout       = 30 * time.Second
+
+	writeMargin    = 5 * time.Second  // after a wait's own timeout, to write its reply
+	idleTimeout    = 60 * time.Second // a keep-alive connection with no request
+	maxHeaderBytes = 16 << 10
+	probeTimeout   = time.Second     // /healthz and /readyz answer within it
+	shutdownGrace  = 2 * time.Second // for replies in flight when the server stops
+)
+
+func (o ServerOptions) withDefaults() ServerOptions {
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	if o.CallTimeout <= 0 {
+		o.CallTimeout = defaultCallTimeout
+	}
+	if o.MaxBodyBytes <= 0 {
+		o.MaxBodyBytes = defaultMaxBodyBytes
+	}
+	if o.MaxWait <= 0 {
+		o.MaxWait = defaultMaxWait
+	}
+	if o.ReadHeaderTimeout <= 0 {
+		o.ReadHeaderTimeout = defaultReadHeaderTimeout
+	}
+	return o
+}
+
+// server holds the options; handlers are its methods. It keeps no other
+// state: every request asks the Backend.
+type server struct {
+	o ServerOptions
+}
+
+// Serve serves the full control API (read and write) on l until ctx is
+// done. Then it closes l (which removes the socket file of a listener from
+// ListenUnix), lets replies in flight finish for a moment and returns nil.
+// Requests that are still waiting on the Backend when ctx ends get 503.
+// Serve returns an error only when it cannot serve at all.
+func Serve(ctx context.Context, l net.Listener, o ServerOptions) error {
+	if o.Backend == nil {
+		return errors.New("control server: no backend")
+	}
+	s := &server{o: o.withDefaults()}
+	mux := http.NewServeMux()
+	s.apiRoutes(mux)
+	s.probeRoutes(mux)
+	return s.serve(ctx, l, mux)
+}
+
+// ServeProbes serves the read-only endpoints /healthz, /readyz and /metrics
+// on l (the --http-addr listener) until ctx is done. Nothing it serves can
+// change any state: other paths are 404 and other methods 405.
+func ServeProbes(ctx context.Context, l net.Listener, o ServerOptions) error {
+	if o.Backend == nil {
+		return errors.New("probe server: no backend")
+	}
+	s := &server{o: o.withDefaults()}
+	mux := http.NewServeMux()
+	s.probeRoutes(mux)
+	return s.serve(ctx, l, mux)
+}
+
+func (s *server) apiRoutes(mux *http.ServeMux) {
+	mux.HandleFunc("GET /v1/services", s.list)
+	mux.HandleFunc("GET /v1/services/{name}", s.get)
+	mux.HandleFunc("POST /v1/services/{name}/start", s.action(Backend.Start))
+	mux.HandleFunc("POST /v1/services/{name}/stop", s.action(Backend.Stop))
+	mux.HandleFunc("POST /v1/services/{name}/restart", s.action(Backend.Restart))
+	mux.HandleFunc("POST /v1/services/{name}/signal", s.signal)
+	mux.HandleFunc("POST /v1/shutdown", s.shutdown)
+	mux.HandleFunc("GET /v1/wait", s.wait)
+}
+
+func (s *server) probeRoutes(mux *http.ServeMux) {
+	mux.HandleFunc("GET /healthz", s.healthz)
+	mux.HandleFunc("GET /readyz", s.readyz)
+	mux.HandleFunc("GET /metrics", s.metrics)
+}
+
+func (s *server) serve(ctx context.Context, l net.Listener, mux *http.ServeMux) error {
+	// The headers, as long again for a body, the Backend call and as long
+	// again to write the reply.
+	readTimeout := 2*s.o.ReadHeaderTimeout + 2*s.o.CallTimeout
+	hs := &http.Server{
+		Handler:           limits{mux: mux, maxBody: s.o.MaxBodyBytes},
+		ReadHeaderTimeout: s.o.ReadHeaderTimeout,
+		// ReadTimeout runs from the first byte of a request to the end of
+		// its handler: when it passes, net/http cancels the request's
+		// context. So it covers the handler too (wait extends it).
+		ReadTimeout:    readTimeout,
+		WriteTimeout:   readTimeout,
+		IdleTimeout:    idleTimeout,
+		MaxHeaderBytes: maxHeaderBytes,
+		ErrorLog:       slog.NewLogLogger(s.o.Log.Handler(), slog.LevelDebug),
+		// Requests end with the server: a handler waiting on a loop that
+		// is gone answers 503 at once.
+		BaseContext: func(net.Listener) context.Context { return ctx },
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(l) }()
+	select {
+	case err := <-errc:
+		_ = l.Close()
+		return fmt.Errorf("control server on %s: %w", l.Addr(), err)
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownGrace)
+	defer cancel()
+	if err := hs.Shutdown(sctx); err != nil {
+		_ = hs.Close()
+	}
+	<-errc
+	_ = l.Close() // already closed by Shutdown; a listener from ListenUnix does it once
+	return nil
+}
+
+// limits is the outermost handler: it bounds request bodies and turns the
+// mux's own plain-text 404 and 405 answers into JSON errors.
+type limits struct {
+	mux     *http.ServeMux
+	maxBody int64
+}
+
+func (h limits) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.ContentLength > h.maxBody {
+		writeError(w, http.StatusRequestEntityTooLarge, "too_large",
+			fmt.Sprintf("request body of %d bytes is over the limit of %d", r.ContentLength, h.maxBody), nil)
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, h.maxBody)
+	if _, pattern := h.mux.Handler(r); pattern != "" {
+		h.mux.ServeHTTP(w, r)
+		return
+	}
+	rec := &recorder{header: http.Header{}}
+	h.mux.ServeHTTP(rec, r)
+	switch rec.code {
+	case http.StatusNotFound:
+		writeError(w, http.StatusNotFound, "no_endpoint", fmt.Sprintf("no endpoint %s", r.URL.Path), nil)
+	case http.StatusMethodNotAllowed:
+		allow := rec.header.Get("Allow")
+		w.Header().Set("Allow", allow)
+		writeError(w, http.StatusMethodNotAllowed, "method_not_allowed",
+			fmt.Sprintf("method %s not allowed on %s (allowed: %s)", r.Method, r.URL.Path, allow), nil)
+	default: // a redirect to the cleaned path
+		for k, v := range rec.header {
+			w.Header()[k] = v
+		}
+		w.WriteHeader(rec.code)
+	}
+}
+
+// recorder keeps the status and headers of the mux's own answers.
+type recorder struct {
+	header http.Header
+	code   int
+}
+
+func (r *recorder) Header() http.Header { return r.header }
+
+func (r *recorder) Write(b []byte) (int, error) {
+	if r.code == 0 {
+		r.code = http.StatusOK
+	}
+	return len(b), nil
+}
+
+func (r *recorder) WriteHeader(code int) {
+	if r.code == 0 {
+		r.code = code
+	}
+}
+
+// ErrorReply is the body of every error answer.
+type ErrorReply struct {
+	Error string `json:"error"`
+	// Code names the kind of error for programs: not_found, bad_request,
+	// too_large, method_not_allowed, no_endpoint, shutting_down,
+	// unreachable, not_running, timeout, exiting, internal.
+	Code string `json:"code,omitempty"`
+	// Services, on a wait that timed out, are the statuses of the services
+	// that did not meet the condition.
+	Services []ServiceStatus `json:"services,omitempty"`
+}
+
+// ServicesReply is the body of a list and of a successful wait.
+type ServicesReply struct {
+	Services []ServiceStatus `json:"services"`
+}
+
+// SignalRequest is the body of POST /v1/services/{name}/signal. Signal is a
+// name ("HUP", "SIGHUP") or a number, as a JSON string or number.
+type SignalRequest struct {
+	Signal json.RawMessage `json:"signal"`
+}
+
+// SignalReply is the answer to a signal request.
+type SignalReply struct {
+	Name   string `json:"name"`
+	Signal string `json:"signal"`
+}
+
+// ShutdownReply is the answer to POST /v1/shutdown.
+type ShutdownReply struct {
+	Status string `json:"status"`
+}
+
+// HealthReply is the body of GET /healthz when horust is alive.
+type HealthReply struct {
+	Status   string `json:"status"`
+	Version  string `json:"version,omitempty"`
+	Services int    `json:"services"`
+}
+
+// ReadyReply is the body of GET /readyz.
+type ReadyReply struct {
+	Ready bool   `json:"ready"`
+	Error string `json:"error,omitempty"`
+	// NotReady lists the services that are neither RUNNING nor FINISHED.
+	NotReady []ServiceStatus `json:"not_ready,omitempty"`
+}
+
+func (s *server) callCtx(r *http.Request) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(r.Context(), s.o.CallTimeout)
+}
+
+func (s *server) list(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := s.callCtx(r)
+	defer cancel()
+	list, err := s.o.Backend.List(ctx)
+	if err != nil {
+		s.fail(w, r, err, "")
+		return
+	}
+	if list == nil {
+		list = []ServiceStatus{}
+	}
+	writeJSON(w, http.StatusOK, ServicesReply{Services: list})
+}
+
+func (s *server) get(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	ctx, cancel := s.callCtx(r)
+	defer cancel()
+	st, err := s.o.Backend.Get(ctx, name)
+	if err != nil {
+		s.fail(w, r, err, name)
+		return
+	}
+	writeJSON(w, http.StatusOK, st)
+}
+
+// action serves start, stop and restart: they take no body and answer with
+// the service's status after the request.
+func (s *server) action(call func(Backend, context.Context, string) (ServiceStatus, error)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		name := r.PathValue("name")
+		ctx, cancel := s.callCtx(r)
+		defer cancel()
+		st, err := call(s.o.Backend, ctx, name)
+		if err != nil {
+			s.fail(w, r, err, name)
+			return
+		}
+		writeJSON(w, http.StatusOK, st)
+	}
+}
+
+func (s *server) signal(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	var req SignalRequest
+	if !decodeBody(w, r, &req) {
+		return
+	}
+	sig, err := signalFromJSON(req.Signal)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "bad_request", err.Error(), nil)
+		return
+	}
+	ctx, cancel := s.callCtx(r)
+	defer cancel()
+	if err := s.o.Backend.Signal(ctx, name, sig); err != nil {
+		s.fail(w, r, err, name)
+		return
+	}
+	writeJSON(w, http.StatusOK, SignalReply{Name: name, Signal: SignalName(sig)})
+}
+
+func signalFromJSON(raw json.RawMessage) (syscall.Signal, error) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return 0, errors.New(`missing "signal": send {"signal":"HUP"}`)
+	}
+	var s string
+	if raw[0] == '"' {
+		if err := json.Unmarshal(raw, &s); err != nil {
+			return 0, fmt.Errorf("bad signal: %w", err)
+		}
+	} else {
+		var n int
+		if err := json.Unmarshal(raw, &n); err != nil {
+			return 0, fmt.Errorf("bad signal %s: a name or a number", raw)
+		}
+		s = strconv.Itoa(n)
+	}
+	return ParseSignal(s)
+}
+
+// decodeBody reads one JSON object into v; on failure it answers 400 or 413.
+func decodeBody(w http.ResponseWriter, r *http.Request, v any) bool {
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	err := dec.Decode(v)
+	if err == nil {
+		// Nothing but white space may follow the object.
+		if _, terr := dec.Token(); terr != io.EOF {
+			err = errors.New("data after the JSON object")
+			if terr != nil && !errors.Is(terr, io.EOF) {
+				err = terr
+			}
+		}
+	}
+	if err == nil {
+		return true
+	}
+	var tooLarge *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooLarge):
+		writeError(w, http.StatusRequestEntityTooLarge, "too_large",
+			fmt.Sprintf("request body is over the limit of %d bytes", tooLarge.Limit), nil)
+	case errors.Is(err, io.EOF):
+		writeError(w, http.StatusBadRequest, "bad_request", "empty request body: a JSON object is expected", nil)
+	default:
+		writeError(w, http.StatusBadRequest, "bad_request", "bad request body: "+err.Error(), nil)
+	}
+	return false
+}
+
+func (s *server) shutdown(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := s.callCtx(r)
+	defer cancel()
+	err := s.o.Backend.Shutdown(ctx)
+	// Asking twice is not an error: horust is shutting down either way.
+	if err != nil && !errors.Is(err, ErrShuttingDown) {
+		s.fail(w, r, err, "")
+		return
+	}
+	writeJSON(w, http.StatusAccepted, ShutdownReply{Status: "shutting down"})
+}
+
+func (s *server) wait(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	for k := range q {
+		if k != "service" && k != "for" && k != "timeout" {
+			writeError(w, http.StatusBadRequest, "bad_request",
+				fmt.Sprintf("unknown parameter %q: wait takes service, for and timeout", k), nil)
+			return
+		}
+	}
+	names := q["service"]
+	if len(names) == 0 {
+		writeError(w, http.StatusBadRequest, "bad_request", "wait needs at least one service=NAME", nil)
+		return
+	}
+	cond := WaitRunning
+	switch f := q.Get("for"); f {
+	case "", string(WaitRunning):
+	case string(WaitFinished):
+		cond = WaitFinished
+	default:
+		writeError(w, http.StatusBadRequest, "bad_request",
+			fmt.Sprintf("bad for=%q: running or finished", f), nil)
+		return
+	}
+	timeout := defaultWaitTimeout
+	if t := q.Get("timeout"); t != "" {
+		d, err := time.ParseDuration(t)
+		if err != nil || d <= 0 || d > s.o.MaxWait {
+			writeError(w, http.StatusBadRequest, "bad_request",
+				fmt.Sprintf("bad timeout=%q: a duration such as 30s, above 0 and at most %s", t, s.o.MaxWait), nil)
+			return
+		}
+		timeout = d
+	}
+	// A long poll outlives the server's read and write timeouts; net/http
+	// would cancel it when the read deadline passes.
+	rc := http.NewResponseController(w)
+	deadline := time.Now().Add(timeout + writeMargin)
+	_ = rc.SetReadDeadline(deadline)
+	_ = rc.SetWriteDeadline(deadline)
+
+	ctx, cancel := context.WithTimeout(r.Context(), timeout)
+	defer cancel()
+	st, err := s.o.Backend.Wait(ctx, names, cond)
+	switch {
+	case err == nil:
+		writeJSON(w, http.StatusOK, ServicesReply{Services: st})
+	case errors.Is(err, context.DeadlineExceeded) && r.Context().Err() == nil:
+		s.waitTimedOut(w, r, names, cond, timeout)
+	case err == ErrNotFound:
+		s.fail(w, r, err, s.firstMissing(r, names))
+	default:
+		s.fail(w, r, err, "")
+	}
+}
+
+// waitTimedOut answers 408 with the services that do not meet cond yet.
+func (s *server) waitTimedOut(w http.ResponseWriter, r *http.Request, names []string, cond WaitFor, timeout time.Duration) {
+	ctx, cancel := s.callCtx(r)
+	defer cancel()
+	var late []ServiceStatus
+	var parts []string
+	seen := map[string]bool{}
+	for _, n := range names {
+		if seen[n] {
+			continue
+		}
+		seen[n] = true
+		st, err := s.o.Backend.Get(ctx, n)
+		if err != nil {
+			parts = append(parts, fmt.Sprintf("'%s'", n))
+			continue
+		}
+		if !meets(st.State, cond) {
+			late = append(late, st)
+			parts = append(parts, fmt.Sprintf("'%s' (%s)", n, st.State))
+		}
+	}
+	msg := fmt.Sprintf("timed out after %s waiting for %s to be %s", timeout, strings.Join(parts, ", "), cond)
+	if len(parts) == 0 {
+		msg = fmt.Sprintf("timed out after %s waiting for the services to be %s", timeout, cond)
+	}
+	writeError(w, http.StatusRequestTimeout, "timeout", msg, late)
+}
+
+// firstMissing names the first of names the Backend does not know, or "".
+func (s *server) firstMissing(r *http.Request, names []string) string {
+	ctx, cancel := s.callCtx(r)
+	defer cancel()
+	for _, n := range names {
+		if _, err := s.o.Backend.Get(ctx, n); errors.Is(err, ErrNotFound) {
+			return n
+		}
+	}
+	return ""
+}
+
+// meets reports whether state satisfies cond, as the supervisor judges it.
+func meets(state string, cond WaitFor) bool {
+	switch cond {
+	case WaitFinished:
+		return state == "FINISHED" || state == "FINISHEDFAILED"
+	default:
+		return state == "RUNNING" || state == "FINISHED"
+	}
+}
+
+func (s *server) healthz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), probeTimeout)
+	defer cancel()
+	list, err := s.o.Backend.List(ctx)
+	if err != nil {
+		msg := fmt.Sprintf("horust's loop did not answer within %s: %v", probeTimeout, err)
+		writeError(w, http.StatusServiceUnavailable, "unhealthy", msg, nil)
+		return
+	}
+	writeJSON(w, http.StatusOK, HealthReply{Status: "ok", Version: s.o.Version, Services: len(list)})
+}
+
+func (s *server) readyz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), probeTimeout)
+	defer cancel()
+	list, err := s.o.Backend.List(ctx)
+	if err != nil {
+		msg := fmt.Sprintf("horust's loop did not answer within %s: %v", probeTimeout, err)
+		writeJSON(w, http.StatusServiceUnavailable, ReadyReply{Error: msg})
+		return
+	}
+	var late []ServiceStatus
+	var parts []string
+	for _, st := range list {
+		if !meets(st.State, WaitRunning) {
+			late = append(late, st)
+			parts = append(parts, fmt.Sprintf("'%s' (%s)", st.Name, st.State))
+		}
+	}
+	if len(late) > 0 {
+		msg := fmt.Sprintf("%d of %d services not ready: %s", len(late), len(list), strings.Join(parts, ", "))
+		writeJSON(w, http.StatusServiceUnavailable, ReadyReply{Error: msg, NotReady: late})
+		return
+	}
+	writeJSON(w, http.StatusOK, ReadyReply{Ready: true})
+}
+
+// fail answers with the status code that err calls for. name is the
+// service of the request, if any, to complete a bare sentinel error.
+func (s *server) fail(w http.ResponseWriter, r *http.Request, err error, name string) {
+	msg := err.Error()
+	switch {
+	case errors.Is(err, ErrNotFound):
+		if err == ErrNotFound && name != "" {
+			msg = fmt.Sprintf("no such service '%s'", name)
+		}
+		writeError(w, http.StatusNotFound, "not_found", msg, nil)
+	case errors.Is(err, ErrShuttingDown):
+		writeError(w, http.StatusConflict, "shutting_down", msg, nil)
+	case errors.Is(err, ErrUnreachable):
+		writeError(w, http.StatusConflict, "unreachable", msg, nil)
+	case errors.Is(err, ErrNotRunning):
+		if err == ErrNotRunning && name != "" {
+			msg = fmt.Sprintf("service '%s' is not running", name)
+		}
+		writeError(w, http.StatusConflict, "not_running", msg, nil)
+	case r.Context().Err() != nil:
+		// The server is stopping (horust exits) or the client left.
+		writeError(w, http.StatusServiceUnavailable, "exiting", "horust is exiting", nil)
+	case errors.Is(err, context.DeadlineExceeded):
+		s.o.Log.Warn("control request timed out", "method", r.Method, "path", r.URL.Path, "timeout", s.o.CallTimeout)
+		writeError(w, http.StatusGatewayTimeout, "timeout",
+			fmt.Sprintf("horust did not answer within %s", s.o.CallTimeout), nil)
+	default:
+		s.o.Log.Warn("control request failed", "method", r.Method, "path", r.URL.Path, "error", err)
+		writeError(w, http.StatusInternalServerError, "internal", msg, nil)
+	}
+}
+
+func writeError(w http.ResponseWriter, code int, kind, msg string, services []ServiceStatus) {
+	writeJSON(w, code, ErrorReply{Error: msg, Code: kind, Services: services})
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		code = http.StatusInternalServerError
+		b = []byte(`{"error":"encoding the reply failed","code":"internal"}`)
+	}
+	b = append(b, '\n')
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Content-Length", strconv.Itoa(len(b)))
+	h.Set("Cache-Control", "no-store")
+	w.WriteHeader(code)
+	_, _ = w.Write(b)
+}

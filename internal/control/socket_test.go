@@ -1,0 +1,361 @@
+package control
+
+import (
+	"errors"
+	"io/fs"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+)
+
+func TestListenUnixModeAndCleanup(t *testing.T) {
+	tests := []struct {
+		name string
+		mode os.FileMode
+		want os.FileMode
+	}{
+		{"default mode is 0600", 0, 0o600},
+		{"a shared mode is kept", 0o660, 0o660},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := shortDir(t)
+			path := filepath.Join(dir, SocketName(1))
+			l, err := ListenUnix(path, tc.mode, -1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			fi, err := os.Lstat(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fi.Mode().Type() != fs.ModeSocket || fi.Mode().Perm() != tc.want {
+				t.Fatalf("socket mode %v, want a socket with %v", fi.Mode(), tc.want)
+			}
+			if l.Addr().String() != path {
+				t.Errorf("Addr %q, want %q", l.Addr(), path)
+			}
+			entries, _ := os.ReadDir(dir)
+			if len(entries) != 1 {
+				t.Errorf("the folder holds %d files, want only the socket", len(entries))
+			}
+			c, err := net.Dial("unix", path)
+			if err != nil {
+				t.Fatalf("cannot connect: %v", err)
+			}
+			_ = c.Close()
+			if err := l.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := os.Lstat(path); !errors.Is(err, fs.ErrNotExist) {
+				t.Fatalf("socket file left after Close: %v", err)
+			}
+			if err := l.Close(); err != nil {
+				t.Errorf("second Close: %v", err)
+			}
+		})
+	}
+}
+
+func TestListenUnixGroup(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("changing a file's group to another one needs root")
+	}
+	path := filepath.Join(shortDir(t), SocketName(1))
+	l, err := ListenUnix(path, 0o660, 65534)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = l.Close() }()
+	fi, err := os.Lstat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if gid := fi.Sys().(*syscall.Stat_t).Gid; gid != 65534 {
+		t.Fatalf("socket group %d, want 65534", gid)
+	}
+}
+
+func TestListenUnixReplacesOnlyAStaleSocket(t *testing.T) {
+	t.Run("a stale socket is replaced", func(t *testing.T) {
+		path := filepath.Join(shortDir(t), SocketName(1))
+		old, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		old.SetUnlinkOnClose(false)
+		_ = old.Close() // the file stays, as after a kill -9
+		l, err := ListenUnix(path, 0, -1)
+		if err != nil {
+			t.Fatalf("stale socket not replaced: %v", err)
+		}
+		defer func() { _ = l.Close() }()
+		c, err := net.Dial("unix", path)
+		if err != nil {
+			t.Fatalf("cannot connect to the new socket: %v", err)
+		}
+		_ = c.Close()
+	})
+	t.Run("a live socket is an error", func(t *testing.T) {
+		path := filepath.Join(shortDir(t), SocketName(1))
+		live, err := net.Listen("unix", path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer func() { _ = live.Close() }()
+		_, err = ListenUnix(path, 0, -1)
+		if err == nil || !strings.Contains(err.Error(), "answers on it") || !strings.Contains(err.Error(), path) {
+			t.Fatalf("got %v, want an error saying another process answers on %s", err, path)
+		}
+		if _, err := os.Lstat(path); err != nil {
+			t.Fatalf("the live socket was removed: %v", err)
+		}
+	})
+	t.Run("a regular file is an error and kept", func(t *testing.T) {
+		path := filepath.Join(shortDir(t), SocketName(1))
+		if err := os.WriteFile(path, []byte("data"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := ListenUnix(path, 0, -1); err == nil || !strings.Contains(err.Error(), "not a socket") {
+			t.Fatalf("got %v, want a not-a-socket error", err)
+		}
+		if data, _ := os.ReadFile(path); string(data) != "data" {
+			t.Fatal("the regular file was touched")
+		}
+	})
+}
+
+func TestListenUnixPathTooLong(t *testing.T) {
+	dir := filepath.Join(shortDir(t), strings.Repeat("d", 100))
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, SocketName(12345))
+	_, err := ListenUnix(path, 0, -1)
+	if err == nil || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), "longer than the 107") {
+		t.Fatalf("got %v, want an error naming %s and the limit", err, path)
+	}
+}
+
+func TestListenUnixCloseKeepsASocketThatReplacedIt(t *testing.T) {
+	path := filepath.Join(shortDir(t), SocketName(1))
+	l, err := ListenUnix(path, 0, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	other, err := net.Listen("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = other.Close() }()
+	_ = l.Close()
+	if _, err := os.Lstat(path); err != nil {
+		t.Fatalf("Close removed a socket that was not its own: %v", err)
+	}
+}
+
+func TestNonOwnerCannotConnect(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("running a client as nobody needs root")
+	}
+	// nobody must be able to run the test binary and reach the folder, so
+	// that only the socket's own mode can stop it.
+	dir := shortDir(t)
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	helper := filepath.Join(dir, "helper")
+	data, err := os.ReadFile(exe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(helper, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	dialAsNobody := func(path string) int {
+		cmd := exec.Command(helper)
+		cmd.Env = []string{dialHelperEnv + "=" + path}
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+		out, err := cmd.CombinedOutput()
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			if ee.ExitCode() == 4 {
+				t.Logf("helper: %s", out)
+			}
+			return ee.ExitCode()
+		}
+		if err != nil {
+			t.Fatalf("helper did not run: %v %s", err, out)
+		}
+		return 0
+	}
+	tests := []struct {
+		name string
+		mode os.FileMode
+		want int
+	}{
+		{"the default 0600 socket refuses nobody", 0, 3},
+		{"a 0666 socket lets nobody in (the check can tell)", 0o666, 0},
+	}
+	for i, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(dir, SocketName(i+1))
+			l, err := ListenUnix(path, tc.mode, -1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer func() { _ = l.Close() }()
+			if got := dialAsNobody(path); got != tc.want {
+				t.Fatalf("helper as nobody exited %d, want %d (0 connected, 3 EACCES)", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestFindSocket(t *testing.T) {
+	// mkSock leaves a socket file in dir, as a horust would.
+	mkSock := func(t *testing.T, dir, name string) {
+		t.Helper()
+		l, err := net.ListenUnix("unix", &net.UnixAddr{Name: filepath.Join(dir, name), Net: "unix"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		l.SetUnlinkOnClose(false)
+		_ = l.Close()
+	}
+	t.Run("socket path wins", func(t *testing.T) {
+		got, err := FindSocket(Discovery{SocketPath: "/x/y.sock", Dir: "/nonexistent", PID: 3})
+		if err != nil || got != "/x/y.sock" {
+			t.Fatalf("got %q %v", got, err)
+		}
+	})
+	t.Run("pid names the socket", func(t *testing.T) {
+		dir := shortDir(t)
+		got, err := FindSocket(Discovery{Dir: dir, PID: 42})
+		if err != nil || got != filepath.Join(dir, "horust-42.sock") {
+			t.Fatalf("got %q %v", got, err)
+		}
+	})
+	t.Run("the one socket is found", func(t *testing.T) {
+		dir := shortDir(t)
+		mkSock(t, dir, "horust-7.sock")
+		mkSock(t, dir, "other.sock")
+		if err := os.WriteFile(filepath.Join(dir, "horust-8.sock"), nil, 0o600); err != nil {
+			t.Fatal(err) // a regular file with the name is not a socket
+		}
+		got, err := FindSocket(Discovery{Dir: dir})
+		if err != nil || got != filepath.Join(dir, "horust-7.sock") {
+			t.Fatalf("got %q %v", got, err)
+		}
+	})
+	t.Run("no socket", func(t *testing.T) {
+		dir := shortDir(t)
+		_, err := FindSocket(Discovery{Dir: dir})
+		if err == nil || err.Error() != "no horust socket found in "+dir {
+			t.Fatalf("got %v", err)
+		}
+	})
+	t.Run("several sockets", func(t *testing.T) {
+		dir := shortDir(t)
+		mkSock(t, dir, "horust-12.sock")
+		mkSock(t, dir, "horust-7.sock")
+		_, err := FindSocket(Discovery{Dir: dir})
+		want := "several horust sockets in " + dir + " (horust-7.sock, horust-12.sock): pick one with --pid"
+		if err == nil || err.Error() != want {
+			t.Fatalf("got %v, want %q", err, want)
+		}
+	})
+	t.Run("missing folder", func(t *testing.T) {
+		dir := filepath.Join(shortDir(t), "none")
+		_, err := FindSocket(Discovery{Dir: dir})
+		if err == nil || !strings.HasPrefix(err.Error(), "no horust socket found in "+dir) {
+			t.Fatalf("got %v", err)
+		}
+	})
+	t.Run("folder that is a file", func(t *testing.T) {
+		f := filepath.Join(shortDir(t), "file")
+		if err := os.WriteFile(f, nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		_, err := FindSocket(Discovery{Dir: f})
+		if err == nil || err.Error() != f+" is not a directory" {
+			t.Fatalf("got %v", err)
+		}
+	})
+	t.Run("fallback folders when the default has none", func(t *testing.T) {
+		if _, err := os.Stat(DefaultSocketDir); err == nil {
+			t.Skipf("%s exists on this machine: the fallback is not reached", DefaultSocketDir)
+		}
+		xdg := shortDir(t)
+		t.Setenv("XDG_RUNTIME_DIR", xdg)
+		tmp := shortDir(t)
+		t.Setenv("TMPDIR", tmp)
+		_, err := FindSocket(Discovery{})
+		want := "no horust socket found in " + DefaultSocketDir + " (also looked in " + xdg + "/horust, " + tmp + "/horust)"
+		if err == nil || err.Error() != want {
+			t.Fatalf("got %v, want %q", err, want)
+		}
+		if err := os.Mkdir(filepath.Join(tmp, "horust"), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		mkSock(t, filepath.Join(tmp, "horust"), "horust-5.sock")
+		got, err := FindSocket(Discovery{})
+		if err != nil || got != filepath.Join(tmp, "horust", "horust-5.sock") {
+			t.Fatalf("temp fallback: got %q %v", got, err)
+		}
+		if err := os.Mkdir(filepath.Join(xdg, "horust"), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		mkSock(t, filepath.Join(xdg, "horust"), "horust-6.sock")
+		got, err = FindSocket(Discovery{})
+		if err != nil || got != filepath.Join(xdg, "horust", "horust-6.sock") {
+			t.Fatalf("XDG fallback comes first: got %q %v", got, err)
+		}
+		got, err = FindSocket(Discovery{PID: 5})
+		if err != nil || got != filepath.Join(tmp, "horust", "horust-5.sock") {
+			t.Fatalf("--pid in a fallback folder: got %q %v", got, err)
+		}
+	})
+}
+
+func TestParseSignal(t *testing.T) {
+	tests := []struct {
+		in   string
+		want syscall.Signal
+		ok   bool
+	}{
+		{"HUP", syscall.SIGHUP, true},
+		{"TERM", syscall.SIGTERM, true},
+		{"SIGTERM", syscall.SIGTERM, true},
+		{"usr2", syscall.SIGUSR2, true},
+		{"KILL", syscall.SIGKILL, true},
+		{"9", syscall.SIGKILL, true},
+		{"64", syscall.Signal(64), true},
+		{"0", 0, false},
+		{"65", 0, false},
+		{"-1", 0, false},
+		{"", 0, false},
+		{"FOO", 0, false},
+		{"SIG", 0, false},
+	}
+	for _, tc := range tests {
+		got, err := ParseSignal(tc.in)
+		if (err == nil) != tc.ok || got != tc.want {
+			t.Errorf("ParseSignal(%q) = %v, %v; want %v (ok %v)", tc.in, got, err, tc.want, tc.ok)
+		}
+	}
+	if SignalName(syscall.SIGHUP) != "HUP" || SignalName(syscall.Signal(40)) != "40" {
+		t.Errorf("SignalName: %q %q", SignalName(syscall.SIGHUP), SignalName(syscall.Signal(40)))
+	}
+}
