@@ -207,17 +207,32 @@ func (c *Client) connError(ctx context.Context, err error) error {
 	if errors.As(err, &ue) {
 		err = ue.Err
 	}
+	explain := func(format string) error {
+		return &ConnError{Msg: fmt.Sprintf(format, c.path), Err: err}
+	}
 	switch {
 	case ctx.Err() != nil && errors.Is(err, context.DeadlineExceeded):
-		return fmt.Errorf("horust at %s did not answer in time: %w", c.path, err)
+		return explain("horust at %s did not answer in time")
 	case errors.Is(err, fs.ErrNotExist):
-		return fmt.Errorf("no horust socket at %s: %w", c.path, err)
+		return explain("no horust socket at %s")
 	case errors.Is(err, syscall.ECONNREFUSED):
-		return fmt.Errorf("nothing answers on %s (horust is gone and left its socket): %w", c.path, err)
+		return explain("nothing answers on %s (horust is gone and left its socket)")
 	case errors.Is(err, fs.ErrPermission):
-		return fmt.Errorf("no permission to connect to %s (run as horust's user or root): %w", c.path, err)
+		return explain("no permission to connect to %s (run as horust's user or root)")
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE):
-		return fmt.Errorf("horust at %s closed the connection before answering (did it exit?): %w", c.path, err)
+		return explain("horust at %s closed the connection before answering (did it exit?)")
 	}
 	return fmt.Errorf("talking to horust at %s: %w", c.path, err)
 }
+
+// ConnError is a failure to reach horust or to get its answer. Its message
+// is meant for a person; Err is the cause (syscall.ECONNREFUSED, io.EOF, ...).
+type ConnError struct {
+	Msg string
+	Err error
+}
+
+func (e *ConnError) Error() string { return e.Msg }
+
+// Unwrap returns the cause.
+func (e *ConnError) Unwrap() error { return e.Err }

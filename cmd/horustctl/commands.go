@@ -1,0 +1,406 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/horust-go/horust/internal/control"
+	"github.com/spf13/cobra"
+)
+
+// callTimeout bounds one request beyond what horust itself allows (its
+// loop gets 5 s per call): past it horust is taken as stuck.
+const callTimeout = 15 * time.Second
+
+// Exit codes.
+const (
+	exitOK    = 0
+	exitError = 1 // anything that went wrong talking to horust or in it
+	exitUsage = 2 // a bad command line
+)
+
+// runError marks an error that happened while doing the command (exit 1);
+// any other error out of cobra is a usage error (exit 2).
+type runError struct{ err error }
+
+func (e *runError) Error() string { return e.err.Error() }
+func (e *runError) Unwrap() error { return e.err }
+
+// usageError is a bad command line found by a command itself.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+// run executes horustctl with args and returns its exit code.
+func run(args []string, stdout, stderr io.Writer) int {
+	a := &app{stdout: stdout}
+	root := a.root()
+	root.SetArgs(args)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	err := root.Execute()
+	var re *runError
+	var ue *usageError
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.As(err, &ue):
+	case errors.As(err, &re):
+		fmt.Fprintf(stderr, "horustctl: %s\n", oneLine(err.Error()))
+		return exitError
+	}
+	fmt.Fprintf(stderr, "horustctl: %s\nRun 'horustctl --help' for usage.\n", oneLine(err.Error()))
+	return exitUsage
+}
+
+// oneLine keeps a message on one line whatever horust sent.
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(strings.ReplaceAll(s, "\n", "; ")), " ")
+}
+
+// app holds the global flags.
+type app struct {
+	stdout     io.Writer
+	pid        int
+	dir        string
+	socketPath string
+	json       bool
+	dirSet     bool
+}
+
+func (a *app) root() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "horustctl",
+		Short: "Control a running horust",
+		Long: "horustctl talks to a running horust over its control socket " +
+			"(<uds-folder-path>/horust-<pid>.sock).\n\n" +
+			"Without --socket-path or --pid, the folder must hold exactly one horust socket. " +
+			"When the default folder has none, $XDG_RUNTIME_DIR/horust and the temporary " +
+			"directory's horust folder are searched too (where a horust that is not root puts it).",
+		Version:       buildVersion(),
+		Args:          cobra.NoArgs,
+		SilenceErrors: true,
+		SilenceUsage:  true,
+		RunE: func(*cobra.Command, []string) error {
+			return &usageError{msg: "a command is required"}
+		},
+		PersistentPreRun: func(cmd *cobra.Command, _ []string) {
+			a.dirSet = cmd.Flags().Changed("uds-folder-path")
+		},
+	}
+	root.SetVersionTemplate("horustctl {{.Version}}\n")
+	root.Flags().BoolP("version", "V", false, "print the version and exit")
+	pf := root.PersistentFlags()
+	pf.IntVarP(&a.pid, "pid", "p", 0, "talk to the horust with this process id (<uds-folder-path>/horust-<PID>.sock)")
+	pf.StringVarP(&a.dir, "uds-folder-path", "u", control.DefaultSocketDir, "folder where horust puts its socket")
+	pf.StringVar(&a.socketPath, "socket-path", "", "full path of the socket (overrides --pid and --uds-folder-path)")
+	pf.BoolVar(&a.json, "json", false, "print horust's answer as JSON")
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{msg: err.Error()} })
+
+	root.AddCommand(a.statusCmd(), a.actionCmd("start"), a.actionCmd("stop"), a.actionCmd("restart"),
+		a.killCmd(), a.shutdownCmd(), a.waitCmd())
+	return root
+}
+
+// client finds the socket the flags designate.
+func (a *app) client() (*control.Client, error) {
+	d := control.Discovery{SocketPath: a.socketPath, PID: a.pid}
+	if a.dirSet {
+		d.Dir = a.dir
+	}
+	path, err := control.FindSocket(d)
+	if err != nil {
+		return nil, err
+	}
+	return control.NewClient(path), nil
+}
+
+// withClient runs f with a client and a context bounded by timeout; its
+// error, if any, is a run error.
+func (a *app) withClient(timeout time.Duration, f func(context.Context, *control.Client) error) error {
+	c, err := a.client()
+	if err != nil {
+		return &runError{err}
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	if err := f(ctx, c); err != nil {
+		return &runError{err}
+	}
+	return nil
+}
+
+// completeNames offers the names of the services of the horust found.
+func (a *app) completeNames(_ *cobra.Command, _ []string, _ string) ([]string, cobra.ShellCompDirective) {
+	var names []string
+	_ = a.withClient(2*time.Second, func(ctx context.Context, c *control.Client) error {
+		list, err := c.List(ctx)
+		for _, st := range list {
+			names = append(names, st.Name)
+		}
+		return err
+	})
+	return names, cobra.ShellCompDirectiveNoFileComp
+}
+
+func (a *app) printJSON(v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return &runError{fmt.Errorf("encode JSON: %w", err)}
+	}
+	_, err = fmt.Fprintf(a.stdout, "%s\n", b)
+	return err
+}
+
+// printStatusLine prints the line the original horustctl prints.
+func (a *app) printStatusLine(st control.ServiceStatus) error {
+	if a.json {
+		return a.printJSON(st)
+	}
+	_, err := fmt.Fprintf(a.stdout, "Current status for '%s' is: '%s'.\n", st.Name, st.State)
+	return err
+}
+
+func (a *app) statusCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:               "status [NAME...]",
+		Short:             "Show the status of one service, or a table of all of them",
+		Args:              cobra.ArbitraryArgs,
+		ValidArgsFunction: a.completeNames,
+		RunE: func(_ *cobra.Command, names []string) error {
+			return a.withClient(callTimeout, func(ctx context.Context, c *control.Client) error {
+				if len(names) == 0 {
+					list, err := c.List(ctx)
+					if err != nil {
+						return err
+					}
+					if a.json {
+						return a.printJSON(control.ServicesReply{Services: list})
+					}
+					return printTable(a.stdout, list)
+				}
+				for _, n := range names {
+					st, err := c.Get(ctx, n)
+					if err != nil {
+						return err
+					}
+					if err := a.printStatusLine(st); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+		},
+	}
+}
+
+func (a *app) actionCmd(action string) *cobra.Command {
+	short := map[string]string{
+		"start":   "Start finished services again",
+		"stop":    "Stop services for good (they end FINISHED)",
+		"restart": "Restart services, whatever their restart strategy",
+	}[action]
+	return &cobra.Command{
+		Use:               action + " NAME...",
+		Short:             short,
+		Args:              needNames,
+		ValidArgsFunction: a.completeNames,
+		RunE: func(_ *cobra.Command, names []string) error {
+			return a.withClient(callTimeout, func(ctx context.Context, c *control.Client) error {
+				call := map[string]func(context.Context, string) (control.ServiceStatus, error){
+					"start": c.Start, "stop": c.Stop, "restart": c.Restart,
+				}[action]
+				for _, n := range names {
+					st, err := call(ctx, n)
+					if err != nil {
+						return err
+					}
+					if err := a.printStatusLine(st); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+		},
+	}
+}
+
+func (a *app) killCmd() *cobra.Command {
+	var sigName string
+	cmd := &cobra.Command{
+		Use:               "kill [-s SIGNAL] NAME...",
+		Short:             "Send a signal to services' processes (TERM by default)",
+		Args:              needNames,
+		ValidArgsFunction: a.completeNames,
+		RunE: func(_ *cobra.Command, names []string) error {
+			sig, err := control.ParseSignal(sigName)
+			if err != nil {
+				return &usageError{msg: err.Error()}
+			}
+			return a.withClient(callTimeout, func(ctx context.Context, c *control.Client) error {
+				for _, n := range names {
+					if err := c.Signal(ctx, n, sig); err != nil {
+						return err
+					}
+					if a.json {
+						if err := a.printJSON(control.SignalReply{Name: n, Signal: control.SignalName(sig)}); err != nil {
+							return err
+						}
+					}
+				}
+				return nil
+			})
+		},
+	}
+	cmd.Flags().StringVarP(&sigName, "signal", "s", "TERM", "signal name (HUP, SIGHUP) or number")
+	return cmd
+}
+
+func (a *app) shutdownCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "shutdown",
+		Short: "Shut horust down gracefully, as SIGTERM does",
+		Args:  cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			return a.withClient(callTimeout, func(ctx context.Context, c *control.Client) error {
+				if err := c.Shutdown(ctx); err != nil {
+					return err
+				}
+				if a.json {
+					return a.printJSON(control.ShutdownReply{Status: "shutting down"})
+				}
+				return nil
+			})
+		},
+	}
+}
+
+func (a *app) waitCmd() *cobra.Command {
+	var forFlag string
+	var timeout time.Duration
+	cmd := &cobra.Command{
+		Use:   "wait NAME... [--for running|finished] [--timeout 30s]",
+		Short: "Wait until services are running (or finished); exit 1 on timeout",
+		Long: "wait returns once every named service is RUNNING (FINISHED counts too), or with " +
+			"--for finished once every one is FINISHED or FINISHEDFAILED. It fails at once when " +
+			"that can no longer happen, and after --timeout otherwise.",
+		Args:              needNames,
+		ValidArgsFunction: a.completeNames,
+		RunE: func(_ *cobra.Command, names []string) error {
+			cond := control.WaitFor(forFlag)
+			if cond != control.WaitRunning && cond != control.WaitFinished {
+				return &usageError{msg: fmt.Sprintf("--for %q: running or finished", forFlag)}
+			}
+			if timeout <= 0 {
+				return &usageError{msg: "--timeout must be above 0"}
+			}
+			return a.withClient(timeout+callTimeout, func(ctx context.Context, c *control.Client) error {
+				list, err := c.Wait(ctx, names, cond, timeout)
+				if err != nil {
+					return err
+				}
+				if a.json {
+					return a.printJSON(control.ServicesReply{Services: list})
+				}
+				return nil
+			})
+		},
+	}
+	cmd.Flags().StringVar(&forFlag, "for", string(control.WaitRunning), "condition: running or finished")
+	cmd.Flags().DurationVar(&timeout, "timeout", 30*time.Second, "give up after this long")
+	return cmd
+}
+
+// needNames requires at least one service name.
+func needNames(cmd *cobra.Command, args []string) error {
+	if len(args) == 0 {
+		return &usageError{msg: cmd.Name() + " needs at least one service name"}
+	}
+	return nil
+}
+
+// printTable prints one line per service.
+func printTable(w io.Writer, list []control.ServiceStatus) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tSTATE\tPID\tRESTARTS\tUPTIME\tHEALTH\tEXIT/REASON")
+	for _, st := range list {
+		pid := "-"
+		if st.PID > 0 {
+			pid = strconv.Itoa(st.PID)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\n", clean(st.Name), st.State, pid, st.Restarts,
+			uptime(st), clean(health(st)), clean(exitReason(st)))
+	}
+	return tw.Flush()
+}
+
+// clean keeps a field on its line and in its column.
+func clean(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r < ' ' || r == 0x7f {
+			return ' '
+		}
+		return r
+	}, s)
+}
+
+func uptime(st control.ServiceStatus) string {
+	if st.StartedAt.IsZero() && st.UptimeSeconds == 0 {
+		return "-"
+	}
+	return formatDuration(time.Duration(st.UptimeSeconds * float64(time.Second)))
+}
+
+// formatDuration is a duration for people: its two largest units.
+func formatDuration(d time.Duration) string {
+	s := int64(d / time.Second)
+	days, h, m := s/86400, s%86400/3600, s%3600/60
+	sec := s % 60
+	switch {
+	case days > 0:
+		return fmt.Sprintf("%dd%dh", days, h)
+	case h > 0:
+		return fmt.Sprintf("%dh%dm", h, m)
+	case m > 0:
+		return fmt.Sprintf("%dm%ds", m, sec)
+	}
+	return fmt.Sprintf("%ds", sec)
+}
+
+func health(st control.ServiceStatus) string {
+	if st.Health != "" {
+		return st.Health
+	}
+	if st.Notify != nil {
+		if st.Notify.Ready {
+			return "notify: ready"
+		}
+		return "notify: waiting"
+	}
+	return "-"
+}
+
+func exitReason(st control.ServiceStatus) string {
+	var parts []string
+	switch {
+	case st.LastSignal != "":
+		parts = append(parts, "killed by "+st.LastSignal)
+	case st.LastExitCode != nil:
+		parts = append(parts, "exit "+strconv.Itoa(*st.LastExitCode))
+	}
+	if st.Reason != "" {
+		parts = append(parts, st.Reason)
+	}
+	if len(parts) == 0 {
+		return "-"
+	}
+	return strings.Join(parts, ": ")
+}
