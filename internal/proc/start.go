@@ -1,0 +1,136 @@
+package proc
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// ErrNotFound is the error of LookPath when the program is nowhere on PATH.
+var ErrNotFound = errors.New("not found in any of the PATH directories")
+
+// LookPath finds a program as the original does: a name with a slash is used
+// as given (relative to the working directory of the child); any other name
+// is searched in pathList (horust's own PATH, not the service's), and the
+// first regular, executable file wins.
+func LookPath(name, pathList string) (string, error) {
+	if strings.Contains(name, "/") {
+		return name, nil
+	}
+	if pathList == "" {
+		pathList = DefaultPath
+	}
+	for _, dir := range filepath.SplitList(pathList) {
+		if dir == "" {
+			dir = "."
+		}
+		p := filepath.Join(dir, name)
+		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("program %q %w (%s)", name, ErrNotFound, pathList)
+}
+
+// Spec is everything needed to start one process.
+type Spec struct {
+	Path string   // the program, resolved
+	Argv []string // argv, argv[0] as written in the command
+	Env  []string
+	Dir  string // "" = horust's cwd
+	// Files are the child's fds 0, 1 and 2.
+	Files [3]*os.File
+	Cred  *syscall.Credential
+	// Foreground puts the child in its own process group in the foreground
+	// of the terminal on fd 0 instead of in a new session (one-shot mode on a
+	// terminal, as tini does), so that job control and Ctrl-C work.
+	Foreground bool
+	// CgroupFD, when >= 0, places the child in that cgroup (v2) before it
+	// runs (clone3 CLONE_INTO_CGROUP).
+	CgroupFD int
+}
+
+// Start forks and executes s and returns the pid. Errors of the child before
+// exec (chdir, credentials, exec itself) come back here, as errors of this
+// call. The caller must reap the child with Reap.
+func Start(s Spec) (int, error) {
+	files := make([]uintptr, 3)
+	for i, f := range s.Files {
+		if f == nil {
+			files[i] = uintptr(i)
+		} else {
+			files[i] = f.Fd()
+		}
+	}
+	sys := &syscall.SysProcAttr{Credential: s.Cred}
+	if s.Foreground {
+		sys.Setpgid = true
+		sys.Foreground = true
+		sys.Ctty = 0
+	} else {
+		sys.Setsid = true
+	}
+	if s.CgroupFD >= 0 {
+		sys.UseCgroupFD = true
+		sys.CgroupFD = s.CgroupFD
+	}
+	pid, err := syscall.ForkExec(s.Path, s.Argv, &syscall.ProcAttr{Dir: s.Dir, Env: s.Env, Files: files, Sys: sys})
+	if err != nil {
+		return 0, err
+	}
+	return pid, nil
+}
+
+// Reap collects one exited child of horust, any child: a service, a
+// health-check command or an adopted orphan. ok is false when no exited
+// child is left. The supervisor loop calls it until !ok on every SIGCHLD.
+func Reap() (pid int, ws syscall.WaitStatus, ok bool) {
+	for {
+		var st unix.WaitStatus
+		pid, err := unix.Wait4(-1, &st, unix.WNOHANG, nil)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil || pid <= 0 {
+			return 0, 0, false
+		}
+		return pid, syscall.WaitStatus(st), true
+	}
+}
+
+// SignalGroup sends sig to the process group led by pid, and to pid itself
+// when it is not (or no longer) a group leader. A group or process that is
+// gone is not an error.
+func SignalGroup(pid int, sig syscall.Signal) error {
+	if pid <= 0 {
+		return nil
+	}
+	err := unix.Kill(-pid, sig)
+	if errors.Is(err, unix.ESRCH) {
+		err = unix.Kill(pid, sig)
+	}
+	if errors.Is(err, unix.ESRCH) {
+		return nil
+	}
+	return err
+}
+
+// ExitCode is the shell's view of a wait status: the exit code, or 128+N
+// for a death by signal N.
+func ExitCode(ws syscall.WaitStatus) int {
+	if ws.Signaled() {
+		return 128 + int(ws.Signal())
+	}
+	return ws.ExitStatus()
+}
+
+// SetSubreaper makes horust the reaper of its orphaned descendants when it
+// is not PID 1 (PR_SET_CHILD_SUBREAPER).
+func SetSubreaper() error {
+	return unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+}

@@ -1,0 +1,304 @@
+package supervisor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"syscall"
+	"time"
+
+	"github.com/horust-go/horust/internal/control"
+)
+
+// Loop implements control.Backend: every method is one request to the loop
+// with a buffered reply, so a client that goes away never blocks the loop.
+var _ control.Backend = (*Loop)(nil)
+
+type reqKind uint8
+
+const (
+	reqList reqKind = iota
+	reqGet
+	reqStart
+	reqStop
+	reqRestart
+	reqSignal
+	reqShutdown
+	reqWait
+)
+
+type request struct {
+	kind  reqKind
+	name  string
+	names []string
+	sig   syscall.Signal
+	cond  control.WaitFor
+	ctx   context.Context
+	reply chan reply // buffered: the loop never blocks on it
+}
+
+type reply struct {
+	list []control.ServiceStatus
+	err  error
+}
+
+// errExited is returned to requests that arrive after the loop returned.
+var errExited = errors.New("horust is exiting")
+
+func (l *Loop) ask(ctx context.Context, r request) ([]control.ServiceStatus, error) {
+	r.ctx = ctx
+	r.reply = make(chan reply, 1)
+	select {
+	case l.inbox <- r:
+	case <-l.done:
+		return nil, errExited
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	select {
+	case rep := <-r.reply:
+		return rep.list, rep.err
+	case <-l.done:
+		// The loop may have answered just before it returned.
+		select {
+		case rep := <-r.reply:
+			return rep.list, rep.err
+		default:
+			return nil, errExited
+		}
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+func (l *Loop) one(ctx context.Context, r request) (control.ServiceStatus, error) {
+	list, err := l.ask(ctx, r)
+	if err != nil {
+		return control.ServiceStatus{}, err
+	}
+	if len(list) != 1 {
+		return control.ServiceStatus{}, errors.New("no status in the reply")
+	}
+	return list[0], nil
+}
+
+// List implements control.Backend.
+func (l *Loop) List(ctx context.Context) ([]control.ServiceStatus, error) {
+	return l.ask(ctx, request{kind: reqList})
+}
+
+// Get implements control.Backend.
+func (l *Loop) Get(ctx context.Context, name string) (control.ServiceStatus, error) {
+	return l.one(ctx, request{kind: reqGet, name: name})
+}
+
+// Start implements control.Backend.
+func (l *Loop) Start(ctx context.Context, name string) (control.ServiceStatus, error) {
+	return l.one(ctx, request{kind: reqStart, name: name})
+}
+
+// Stop implements control.Backend.
+func (l *Loop) Stop(ctx context.Context, name string) (control.ServiceStatus, error) {
+	return l.one(ctx, request{kind: reqStop, name: name})
+}
+
+// Restart implements control.Backend.
+func (l *Loop) Restart(ctx context.Context, name string) (control.ServiceStatus, error) {
+	return l.one(ctx, request{kind: reqRestart, name: name})
+}
+
+// Signal implements control.Backend.
+func (l *Loop) Signal(ctx context.Context, name string, sig syscall.Signal) error {
+	_, err := l.ask(ctx, request{kind: reqSignal, name: name, sig: sig})
+	return err
+}
+
+// Shutdown implements control.Backend.
+func (l *Loop) Shutdown(ctx context.Context) error {
+	_, err := l.ask(ctx, request{kind: reqShutdown})
+	return err
+}
+
+// Wait implements control.Backend.
+func (l *Loop) Wait(ctx context.Context, names []string, cond control.WaitFor) ([]control.ServiceStatus, error) {
+	return l.ask(ctx, request{kind: reqWait, names: names, cond: cond})
+}
+
+func (l *Loop) onMessage(m any, now time.Time) {
+	switch m := m.(type) {
+	case msgDrained:
+		s := l.svcs[m.svc]
+		if m.gen != s.gen {
+			return
+		}
+		s.drained = true
+		if p := s.pending; p != nil {
+			l.completeExit(m.svc, p.exit, p.reason, now)
+		}
+	case msgProbe:
+		l.onProbe(m, now)
+	case msgNotify:
+		l.onNotify(m, now)
+	case request:
+		l.onRequest(m, now)
+	}
+}
+
+func (l *Loop) onRequest(r request, now time.Time) {
+	answer := func(list []control.ServiceStatus, err error) { r.reply <- reply{list: list, err: err} }
+	if r.kind == reqList {
+		list := make([]control.ServiceStatus, len(l.svcs))
+		for i := range l.svcs {
+			list[i] = l.status(i, now)
+		}
+		answer(list, nil)
+		return
+	}
+	if r.kind == reqShutdown {
+		l.log.Warn("shutdown requested through the control socket")
+		l.beginShutdown(graceful, now)
+		answer(nil, nil)
+		return
+	}
+	if r.kind == reqWait {
+		w := &waiter{req: r}
+		for _, n := range r.names {
+			i, ok := l.byName[n]
+			if !ok {
+				answer(nil, fmt.Errorf("%w: %q", control.ErrNotFound, n))
+				return
+			}
+			w.svcs = append(w.svcs, i)
+		}
+		l.waiters = append(l.waiters, w)
+		return // answered by answerWaiters
+	}
+	i, ok := l.byName[r.name]
+	if !ok {
+		answer(nil, fmt.Errorf("%w: %q", control.ErrNotFound, r.name))
+		return
+	}
+	s := l.svcs[i]
+	switch r.kind {
+	case reqStart, reqRestart:
+		if l.shutdown != notShuttingDown {
+			answer(nil, control.ErrShuttingDown)
+			return
+		}
+		ev := EvStartReq
+		if r.kind == reqRestart {
+			ev = EvRestartReq
+		}
+		l.log.Info("requested through the control socket", "service", s.cfg.Name, "event", ev.String())
+		l.apply(i, input{ev: ev}, now)
+		l.advance(now)
+	case reqStop:
+		l.log.Info("stop requested through the control socket", "service", s.cfg.Name)
+		l.apply(i, input{ev: EvStop, why: "stopped through the control socket"}, now)
+	case reqSignal:
+		if s.proc == nil {
+			answer(nil, fmt.Errorf("service %q has no process (%s)", s.cfg.Name, s.State.API()))
+			return
+		}
+		if err := s.proc.Signal(r.sig); err != nil {
+			answer(nil, fmt.Errorf("signal %q: %w", s.cfg.Name, err))
+			return
+		}
+	}
+	answer([]control.ServiceStatus{l.status(i, now)}, nil)
+}
+
+// status is what the API shows of one service.
+func (l *Loop) status(i int, now time.Time) control.ServiceStatus {
+	s := l.svcs[i]
+	st := control.ServiceStatus{
+		Name:           s.cfg.Name,
+		State:          s.State.API(),
+		PID:            s.PID,
+		Restarts:       s.Restarts,
+		HealthFailures: s.HealthFailsTotal,
+		Reason:         s.Reason,
+	}
+	if s.Exit.Valid {
+		code := s.Exit.Code
+		st.LastExitCode = &code
+		if s.Exit.Signal != 0 {
+			st.LastSignal = signalName(s.Exit.Signal)
+		}
+	}
+	if s.State.alive() && !s.StartedAt.IsZero() {
+		st.StartedAt = s.StartedAt
+		st.UptimeSeconds = now.Sub(s.StartedAt).Seconds()
+	}
+	if s.cfg.Healthiness.HasChecks() {
+		switch {
+		case !s.State.alive():
+		case s.probe.last == 1:
+			st.Health = "healthy"
+		case s.probe.last == -1:
+			st.Health = "unhealthy"
+		default:
+			st.Health = "unknown"
+		}
+	}
+	if s.cfg.Healthiness.Notify {
+		st.Notify = &control.NotifyStatus{Ready: s.ready, Status: s.notifyStatus}
+	}
+	return st
+}
+
+// waiter is a pending horustctl wait.
+type waiter struct {
+	req  request
+	svcs []int
+}
+
+// answerWaiters answers the waits whose condition is met (or can no longer
+// be) and forgets those whose client went away.
+func (l *Loop) answerWaiters(now time.Time) {
+	if len(l.waiters) == 0 {
+		return
+	}
+	kept := l.waiters[:0]
+	for _, w := range l.waiters {
+		if w.req.ctx.Err() != nil {
+			continue
+		}
+		met, err := true, error(nil)
+		for _, i := range w.svcs {
+			s := l.svcs[i]
+			switch w.req.cond {
+			case control.WaitFinished:
+				met = met && s.State.Terminal()
+			default: // running
+				switch {
+				case s.State == Running || s.State == Finished:
+				case s.State == FinishedFailed:
+					err = fmt.Errorf("%w: %q is FINISHEDFAILED", control.ErrUnreachable, s.cfg.Name)
+				case l.shutdown != notShuttingDown:
+					err = fmt.Errorf("%w: horust is shutting down", control.ErrUnreachable)
+				default:
+					met = false
+				}
+			}
+		}
+		if err == nil && !met {
+			kept = append(kept, w)
+			continue
+		}
+		list := make([]control.ServiceStatus, len(w.svcs))
+		for k, i := range w.svcs {
+			list[k] = l.status(i, now)
+		}
+		w.req.reply <- reply{list: list, err: err}
+	}
+	clear(l.waiters[len(kept):])
+	l.waiters = kept
+}
+
+func (l *Loop) failWaiters(err error) {
+	for _, w := range l.waiters {
+		w.req.reply <- reply{err: err}
+	}
+	l.waiters = nil
+}

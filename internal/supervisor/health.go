@@ -1,0 +1,263 @@
+package supervisor
+
+import (
+	"errors"
+	"fmt"
+	"syscall"
+	"time"
+
+	"github.com/horust-go/horust/internal/config"
+	"github.com/horust-go/horust/internal/proc"
+)
+
+// probeState is the health checking of a service's current run. A round
+// runs every configured check: the network and file checks in one leaf
+// goroutine (Prober), the command check as a child of horust that the loop
+// starts and reaps like any other. The round is healthy when all pass.
+type probeState struct {
+	active   bool      // the run is being checked
+	next     time.Time // start of the next round; zero while one is in flight
+	round    uint64    // current round; results of older rounds are ignored
+	start    time.Time // start of the current round
+	inFlight int       // parts of the round still running
+	failure  error     // first failure of the current round
+	cmd      proc.Process
+	cmdDue   time.Time // the command check's timeout
+	cmdLate  bool      // the command check was killed at its timeout
+	last     int8      // last round: 0 none yet, 1 healthy, -1 unhealthy
+}
+
+// deadline is the probe's next timer deadline, zero for none.
+func (p *probeState) deadline() time.Time {
+	if !p.active {
+		return time.Time{}
+	}
+	if p.inFlight > 0 {
+		return p.cmdDue
+	}
+	return p.next
+}
+
+// checkRef identifies the round a health-check command belongs to.
+type checkRef struct {
+	svc   int
+	gen   uint64
+	round uint64
+}
+
+// msgProbe is the result of the network and file checks of a round.
+type msgProbe struct {
+	svc   int
+	gen   uint64
+	round uint64
+	err   error
+}
+
+// msgDrained says that the output of a run is all copied.
+type msgDrained struct {
+	svc int
+	gen uint64
+}
+
+// startChecks starts health checking for a new run: the first round at
+// once, when the service has checks.
+func (l *Loop) startChecks(s *service, now time.Time) {
+	l.stopChecks(s)
+	if !s.cfg.Healthiness.HasChecks() {
+		return
+	}
+	s.probe = probeState{active: true, next: now, round: s.probe.round}
+	l.startRound(s, now)
+}
+
+// stopChecks ends health checking of the current run; a command check still
+// running is killed (its exit is reaped and ignored).
+func (l *Loop) stopChecks(s *service) {
+	if s.probe.cmd != nil {
+		_ = s.probe.cmd.Signal(syscall.SIGKILL)
+	}
+	s.probe = probeState{round: s.probe.round + 1}
+}
+
+func (l *Loop) probeTimer(i int, now time.Time) {
+	s := l.svcs[i]
+	p := &s.probe
+	if !p.active {
+		return
+	}
+	if p.inFlight > 0 {
+		if p.cmd != nil && !p.cmdDue.IsZero() && !p.cmdDue.After(now) {
+			p.cmdDue = time.Time{}
+			p.cmdLate = true
+			_ = p.cmd.Signal(syscall.SIGKILL)
+		}
+		return
+	}
+	if !p.next.IsZero() && !p.next.After(now) {
+		l.startRound(s, now)
+	}
+}
+
+// startRound starts one round of checks. Only a live run that is not being
+// stopped is checked.
+func (l *Loop) startRound(s *service, now time.Time) {
+	p := &s.probe
+	if s.State != Started && s.State != Running {
+		p.next = time.Time{}
+		return
+	}
+	h := s.cfg.Healthiness
+	p.round++
+	p.start, p.next, p.failure, p.inFlight, p.cmdLate = now, time.Time{}, nil, 0, false
+	if h.HTTPEndpoint != "" || h.TCPEndpoint != "" || h.FilePath != "" {
+		p.inFlight++
+		if l.opt.Prober == nil {
+			p.inFlight--
+			p.failure = errors.New("no prober for http, tcp and file checks")
+		} else {
+			i, gen, round := s.idx, s.gen, p.round
+			l.opt.Prober.Go(l.ctx, h, func(err error) {
+				l.send(msgProbe{svc: i, gen: gen, round: round, err: err})
+			})
+		}
+	}
+	if h.Command != "" {
+		chk := &config.Service{
+			Name:             s.cfg.Name + " (health check)",
+			Command:          h.Command,
+			Stdout:           "/dev/null",
+			Stderr:           "/dev/null",
+			WorkingDirectory: "",
+			Environment:      config.Environment{KeepEnv: true},
+		}
+		c, err := l.opt.OS.Start(chk, proc.StartOptions{Check: true})
+		if err != nil {
+			if p.failure == nil {
+				p.failure = fmt.Errorf("command check: %w", err)
+			}
+		} else {
+			p.inFlight++
+			p.cmd = c
+			p.cmdDue = now.Add(h.Timeout)
+			l.checks[c.Pid()] = checkRef{svc: s.idx, gen: s.gen, round: p.round}
+		}
+	}
+	if p.inFlight == 0 {
+		l.roundDone(s, now)
+	}
+}
+
+func (l *Loop) onProbe(m msgProbe, now time.Time) {
+	s := l.svcs[m.svc]
+	p := &s.probe
+	if m.gen != s.gen || m.round != p.round || !p.active {
+		return
+	}
+	p.inFlight--
+	if m.err != nil && p.failure == nil {
+		p.failure = m.err
+	}
+	if p.inFlight == 0 {
+		l.roundDone(s, now)
+	}
+}
+
+func (l *Loop) onCheckExit(ref checkRef, ws syscall.WaitStatus, now time.Time) {
+	s := l.svcs[ref.svc]
+	p := &s.probe
+	if ref.gen != s.gen || ref.round != p.round || !p.active || p.cmd == nil {
+		return
+	}
+	p.cmd.Exited(ws)
+	p.cmd, p.cmdDue = nil, time.Time{}
+	p.inFlight--
+	if p.failure == nil {
+		switch {
+		case p.cmdLate:
+			p.failure = fmt.Errorf("command check timed out after %s", s.cfg.Healthiness.Timeout)
+		case proc.ExitCode(ws) != 0:
+			p.failure = fmt.Errorf("command check exited with code %d", proc.ExitCode(ws))
+		}
+	}
+	if p.inFlight == 0 {
+		l.roundDone(s, now)
+	}
+}
+
+// roundDone feeds a round's result to step and schedules the next round.
+func (l *Loop) roundDone(s *service, now time.Time) {
+	p := &s.probe
+	p.next = p.start.Add(s.cfg.Healthiness.Interval)
+	if p.next.Before(now) {
+		p.next = now
+	}
+	healthy := p.failure == nil
+	if healthy {
+		p.last = 1
+	} else {
+		if p.last != -1 || s.State == Running {
+			l.log.Warn("health check failed", "service", s.cfg.Name, "state", s.State.String(), "err", p.failure)
+		}
+		p.last = -1
+	}
+	l.healthResult(s, now)
+}
+
+// healthResult turns the current health of a run into an event: healthy
+// needs the last round to pass (when there are checks) and READY=1 (with
+// notify).
+func (l *Loop) healthResult(s *service, now time.Time) {
+	if s.probe.last == -1 {
+		l.apply(s.idx, input{ev: EvUnhealthy}, now)
+		return
+	}
+	if s.cfg.Healthiness.Notify && !s.ready {
+		return
+	}
+	if s.cfg.Healthiness.HasChecks() && s.probe.last != 1 {
+		return
+	}
+	l.apply(s.idx, input{ev: EvHealthy}, now)
+}
+
+// NotifyMessage is one sd_notify datagram, as the notify socket reads it.
+type NotifyMessage struct {
+	PID    int
+	Ready  bool
+	Status string
+}
+
+// Notify hands a notify message to the loop. owner reports whether pid
+// belongs to the run whose main process is mainPID. It is called from the
+// notify socket's goroutine.
+func (l *Loop) Notify(m NotifyMessage, owner func(pid, mainPID int) bool) {
+	l.send(msgNotify{m: m, owner: owner})
+}
+
+type msgNotify struct {
+	m     NotifyMessage
+	owner func(pid, mainPID int) bool
+}
+
+func (l *Loop) onNotify(n msgNotify, now time.Time) {
+	for _, s := range l.svcs {
+		if !s.cfg.Healthiness.Notify || s.proc == nil || !s.State.alive() {
+			continue
+		}
+		if n.m.PID != s.PID && (n.owner == nil || !n.owner(n.m.PID, s.PID)) {
+			continue
+		}
+		if n.m.Status != "" {
+			s.notifyStatus = n.m.Status
+		}
+		if n.m.Ready && !s.ready {
+			s.ready = true
+			l.log.Info("service sent READY=1", "service", s.cfg.Name, "pid", n.m.PID)
+			if s.State == Started && (!s.cfg.Healthiness.HasChecks() || s.probe.last == 1) {
+				l.apply(s.idx, input{ev: EvHealthy}, now)
+			}
+		}
+		return
+	}
+	l.log.Debug("notify message from a process that is no service's: ignored", "pid", n.m.PID)
+}

@@ -1,0 +1,557 @@
+package supervisor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"slices"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/horust-go/horust/internal/config"
+	"github.com/horust-go/horust/internal/proc"
+)
+
+// drainGrace bounds how long an exit waits for the run's output to be
+// copied. The copier sees EOF as soon as every holder of the pipe is gone;
+// only a descendant that escaped the run's group and cgroup can hold it
+// longer, and it must not hold the service's exit back forever.
+const drainGrace = time.Second
+
+// Prober runs the network and file checks of a service in a leaf goroutine
+// and calls done with the result (nil: healthy). health.Prober is the real
+// one.
+type Prober interface {
+	Go(ctx context.Context, h config.Healthiness, done func(error))
+}
+
+// Options configure a Loop.
+type Options struct {
+	OS       proc.OS
+	Log      *slog.Logger
+	Services []*config.Service // in start order (config.Load returns them so)
+	Prober   Prober            // nil: services with http/tcp/file checks never pass them
+	// PrepareCheckFile deletes a file-path check's file before a start; nil
+	// does nothing.
+	PrepareCheckFile func(path string) error
+	// NotifySocket is the NOTIFY_SOCKET value given to services with
+	// notify = true ("" when there is no notify socket).
+	NotifySocket string
+	// OneShot is horust -- CMD: the first TERM or INT is passed on to the
+	// command as it is, and the command's exit code is horust's.
+	OneShot bool
+	// Foreground starts the one-shot command in the terminal's foreground.
+	Foreground bool
+	// Forward lists the signals passed on to every running service.
+	Forward []os.Signal
+}
+
+// shutdownMode is the lifecycle of horust.
+type shutdownMode uint8
+
+const (
+	notShuttingDown shutdownMode = iota
+	graceful
+	forceful
+)
+
+// Loop is the supervisor: the single owner of all service state. Create it
+// with New, run it with Run; its Backend methods may be called from any
+// goroutine.
+type Loop struct {
+	opt    Options
+	log    *slog.Logger
+	svcs   []*service
+	byName map[string]int
+	pids   map[int]int      // main pid → service
+	checks map[int]checkRef // health-check command pid → its round
+
+	inbox chan any
+	done  chan struct{} // closed when Run returns
+	ctx   context.Context
+	stop  context.CancelFunc
+
+	shutdown   shutdownMode
+	stopSignal syscall.Signal // one-shot: the signal that asked horust to stop
+	timer      *time.Timer
+	timerAt    time.Time
+	waiters    []*waiter
+	started    time.Time
+}
+
+// service is one service: its configuration, the step state and what the
+// loop keeps beside it.
+type service struct {
+	idx int
+	cfg *config.Service
+	run
+	proc    proc.Process
+	gen     uint64 // incremented at every start; stale messages carry an older one
+	drained bool   // the current run's output is all copied
+	pending *pendingExit
+	probe   probeState
+	// Notify state of the current run.
+	ready        bool
+	notifyStatus string
+	spawnErr     error
+
+	deps          []int // start-after
+	shutdownAfter []int
+	dependents    []int // services whose start-after names this one
+	dieWith       []int // services whose die-if-failed names this one
+}
+
+type pendingExit struct {
+	exit   exitInfo
+	reason string
+	due    time.Time
+}
+
+// New builds a loop for the services. Names in start-after, shutdown-after
+// and die-if-failed must have been validated (config.Load does).
+func New(opt Options) *Loop {
+	if opt.Log == nil {
+		opt.Log = slog.New(slog.DiscardHandler)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	l := &Loop{
+		opt:    opt,
+		log:    opt.Log,
+		byName: make(map[string]int, len(opt.Services)),
+		pids:   make(map[int]int, len(opt.Services)),
+		checks: make(map[int]checkRef),
+		inbox:  make(chan any, 64),
+		done:   make(chan struct{}),
+		ctx:    ctx,
+		stop:   cancel,
+	}
+	for i, c := range opt.Services {
+		l.svcs = append(l.svcs, &service{idx: i, cfg: c, drained: true})
+		l.byName[c.Name] = i
+	}
+	index := func(names []string) []int {
+		var out []int
+		for _, n := range names {
+			if j, ok := l.byName[n]; ok {
+				out = append(out, j)
+			}
+		}
+		return out
+	}
+	for i, s := range l.svcs {
+		s.deps = index(s.cfg.StartAfter)
+		s.shutdownAfter = index(s.cfg.ShutdownAfter)
+		for _, j := range s.deps {
+			l.svcs[j].dependents = append(l.svcs[j].dependents, i)
+		}
+		for _, j := range index(s.cfg.Termination.DieIfFailed) {
+			l.svcs[j].dieWith = append(l.svcs[j].dieWith, i)
+		}
+	}
+	return l
+}
+
+// Run supervises until every service is Finished or FinishedFailed. signals
+// carries every signal horust subscribed to, SIGCHLD included.
+func (l *Loop) Run(signals <-chan os.Signal) {
+	defer close(l.done)
+	defer l.stop()
+	l.timer = time.NewTimer(time.Hour)
+	l.timer.Stop()
+	l.started = time.Now()
+	// Children may exist before the first start (horust as PID 1 in an
+	// image whose entrypoint forked): collect them first.
+	l.reapAll(time.Now())
+	for {
+		now := time.Now()
+		l.advance(now)
+		l.answerWaiters(now)
+		if l.finished() {
+			break
+		}
+		l.armTimer(now)
+		select {
+		case sig := <-signals:
+			l.onSignal(sig, time.Now())
+		case m := <-l.inbox:
+			l.onMessage(m, time.Now())
+		case <-l.timer.C:
+			l.timerAt = time.Time{}
+			l.onTimer(time.Now())
+		}
+	}
+	l.timer.Stop()
+	for pid := range l.checks {
+		_ = proc.SignalGroup(pid, syscall.SIGKILL)
+	}
+	l.failWaiters(errors.New("horust exited"))
+}
+
+// finished reports whether horust is done: every service is Finished or
+// FinishedFailed and no exit is waiting for its output.
+func (l *Loop) finished() bool {
+	for _, s := range l.svcs {
+		if !s.State.Terminal() || s.pending != nil {
+			return false
+		}
+	}
+	return true
+}
+
+// send delivers a message to the loop from a leaf goroutine. It gives up
+// when the loop has returned.
+func (l *Loop) send(m any) bool {
+	select {
+	case l.inbox <- m:
+		return true
+	case <-l.done:
+		return false
+	}
+}
+
+func (l *Loop) onSignal(sig os.Signal, now time.Time) {
+	s, _ := sig.(syscall.Signal)
+	switch s {
+	case syscall.SIGCHLD:
+		l.reapAll(now)
+	case syscall.SIGTERM, syscall.SIGINT:
+		if l.shutdown == notShuttingDown {
+			l.log.Warn("signal received: shutting down gracefully", "signal", config.SignalName(s))
+			if l.opt.OneShot {
+				l.stopSignal = s
+			}
+			l.beginShutdown(graceful, now)
+		} else {
+			l.log.Warn("second signal received: killing every service", "signal", config.SignalName(s))
+			l.beginShutdown(forceful, now)
+		}
+	default:
+		if slices.Contains(l.opt.Forward, sig) {
+			for _, sv := range l.svcs {
+				if sv.proc != nil {
+					if err := sv.proc.Signal(s); err != nil {
+						l.log.Error("forwarding signal failed", "service", sv.cfg.Name, "signal", config.SignalName(s), "err", err)
+					}
+				}
+			}
+		}
+	}
+}
+
+// beginShutdown starts (or makes forceful) the shutdown. advance does the
+// ordering: Initial and Starting services finish at once, running ones are
+// stopped once their shutdown-after services are done.
+func (l *Loop) beginShutdown(mode shutdownMode, now time.Time) {
+	if mode <= l.shutdown {
+		return
+	}
+	l.shutdown = mode
+	if mode == forceful {
+		for i, s := range l.svcs {
+			if s.State.alive() {
+				l.apply(i, input{ev: EvForceKill}, now)
+			}
+		}
+	}
+}
+
+// reapAll collects every exited child.
+func (l *Loop) reapAll(now time.Time) {
+	for {
+		pid, ws, ok := l.opt.OS.Reap()
+		if !ok {
+			return
+		}
+		if i, ok := l.pids[pid]; ok {
+			delete(l.pids, pid)
+			l.onExit(i, ws, now)
+		} else if ref, ok := l.checks[pid]; ok {
+			delete(l.checks, pid)
+			l.onCheckExit(ref, ws, now)
+		}
+		// Anything else is an orphan that horust adopted: reaped, done.
+	}
+}
+
+func (l *Loop) onExit(i int, ws syscall.WaitStatus, now time.Time) {
+	s := l.svcs[i]
+	reason := ""
+	if s.proc != nil {
+		reason = s.proc.Exited(ws)
+		s.proc = nil
+	}
+	e := exitInfo{Valid: true, Code: proc.ExitCode(ws)}
+	if ws.Signaled() {
+		e.Signal = ws.Signal()
+	}
+	l.stopChecks(s)
+	if !s.drained {
+		s.pending = &pendingExit{exit: e, reason: reason, due: now.Add(drainGrace)}
+		return
+	}
+	l.completeExit(i, e, reason, now)
+}
+
+// completeExit feeds an exit to step once its output is drained.
+func (l *Loop) completeExit(i int, e exitInfo, reason string, now time.Time) {
+	s := l.svcs[i]
+	s.pending = nil
+	ev := classify(s.cfg, s.run, e)
+	attrs := []any{"service", s.cfg.Name, "pid", s.PID, "exit_code", e.Code}
+	if e.Signal != 0 {
+		attrs = append(attrs, "signal", config.SignalName(e.Signal))
+	}
+	if reason != "" {
+		attrs = append(attrs, "reason", reason)
+	}
+	if ev == EvExitFail && s.Intent != intentStop && s.Intent != intentRestart {
+		l.log.Warn("service failed", attrs...)
+	} else {
+		l.log.Info("service exited", attrs...)
+	}
+	l.apply(i, input{ev: ev, exit: e, why: reason}, now)
+}
+
+func (l *Loop) onTimer(now time.Time) {
+	for i, s := range l.svcs {
+		if s.pending != nil && !s.pending.due.After(now) {
+			l.log.Warn("output not drained in time; something outside the service holds its pipe", "service", s.cfg.Name)
+			p := s.pending
+			l.completeExit(i, p.exit, p.reason, now)
+			continue
+		}
+		if !s.Due.IsZero() && !s.Due.After(now) && s.pending == nil {
+			l.apply(i, input{ev: EvDue}, now)
+		}
+		l.probeTimer(i, now)
+	}
+}
+
+// armTimer sets the one timer to the earliest deadline.
+func (l *Loop) armTimer(now time.Time) {
+	var at time.Time
+	earlier := func(t time.Time) {
+		if !t.IsZero() && (at.IsZero() || t.Before(at)) {
+			at = t
+		}
+	}
+	for _, s := range l.svcs {
+		if s.pending != nil {
+			earlier(s.pending.due)
+		} else {
+			earlier(s.Due)
+		}
+		earlier(s.probe.deadline())
+	}
+	if at.Equal(l.timerAt) {
+		return
+	}
+	l.timerAt = at
+	if at.IsZero() {
+		l.timer.Stop()
+		return
+	}
+	l.timer.Reset(max(at.Sub(now), 0))
+}
+
+// apply runs step for one service and performs its actions.
+func (l *Loop) apply(i int, in input, now time.Time) {
+	s := l.svcs[i]
+	from := s.State
+	r, acts := step(s.cfg, s.run, in, now, l.shutdown != notShuttingDown)
+	s.run = r
+	if r.State != from {
+		l.log.Debug("state changed", "service", s.cfg.Name, "event", in.ev.String(), "from", from.String(), "state", r.State.String())
+	}
+	for _, a := range acts {
+		l.perform(i, a, now)
+	}
+}
+
+func (l *Loop) perform(i int, a action, now time.Time) {
+	s := l.svcs[i]
+	switch a {
+	case actStart:
+		l.start(i, now)
+	case actSignal:
+		sig := s.cfg.Termination.Signal
+		if l.opt.OneShot && l.stopSignal != 0 {
+			sig = l.stopSignal
+		}
+		l.signal(s, sig)
+	case actKill:
+		l.signal(s, syscall.SIGKILL)
+	case actFailed:
+		l.onFailed(i, now)
+	case actRelease:
+		l.stopChecks(s)
+		l.opt.OS.Release(s.cfg)
+		if s.State == FinishedFailed {
+			l.log.Error("service finished failed", "service", s.cfg.Name, "reason", s.Reason)
+		}
+	case actProbe:
+		l.startChecks(s, now)
+	}
+}
+
+func (l *Loop) signal(s *service, sig syscall.Signal) {
+	if s.proc == nil {
+		return
+	}
+	l.log.Info("signalling service", "service", s.cfg.Name, "pid", s.PID, "signal", config.SignalName(sig))
+	if err := s.proc.Signal(sig); err != nil {
+		l.log.Error("signal failed", "service", s.cfg.Name, "pid", s.PID, "signal", config.SignalName(sig), "err", err)
+	}
+}
+
+// start forks the service now and feeds the outcome to step.
+func (l *Loop) start(i int, now time.Time) {
+	s := l.svcs[i]
+	s.gen++
+	gen := s.gen
+	s.drained, s.ready, s.notifyStatus, s.spawnErr = false, false, "", nil
+	if h := s.cfg.Healthiness; h.FilePath != "" && l.opt.PrepareCheckFile != nil {
+		if err := l.opt.PrepareCheckFile(h.FilePath); err != nil {
+			l.log.Error("cannot delete the file-path check's file before the start", "service", s.cfg.Name, "err", err)
+		}
+	}
+	// Drained may be called while Start still runs (nothing to copy, or a
+	// copier that hit EOF at once); the loop cannot receive its own message
+	// then, so that case is noted here instead.
+	var phase atomic.Int32 // 0: in Start, 1: Start returned, 2: drained during Start
+	opt := proc.StartOptions{
+		Drained: func() {
+			if phase.CompareAndSwap(0, 2) {
+				return
+			}
+			l.send(msgDrained{svc: i, gen: gen})
+		},
+		Foreground: l.opt.Foreground,
+	}
+	if s.cfg.Healthiness.Notify && l.opt.NotifySocket != "" {
+		opt.Env = []string{"NOTIFY_SOCKET=" + l.opt.NotifySocket}
+	}
+	p, err := l.opt.OS.Start(s.cfg, opt)
+	if !phase.CompareAndSwap(0, 1) {
+		s.drained = true
+	}
+	if err != nil {
+		s.drained = true
+		s.spawnErr = err
+		l.log.Error("failed spawning the process", "service", s.cfg.Name, "err", err)
+		l.apply(i, input{ev: EvSpawnFailed, why: err.Error()}, now)
+		return
+	}
+	s.proc = p
+	l.pids[p.Pid()] = i
+	l.log.Info("service started", "service", s.cfg.Name, "pid", p.Pid())
+	l.apply(i, input{ev: EvSpawned, pid: p.Pid()}, now)
+}
+
+// onFailed applies the failure strategy of a service that entered Failed,
+// and die-if-failed of the services that name it.
+func (l *Loop) onFailed(i int, now time.Time) {
+	s := l.svcs[i]
+	switch s.cfg.Failure.Strategy {
+	case config.FailureShutdown:
+		l.log.Warn("service failed with failure strategy shutdown: shutting down", "service", s.cfg.Name)
+		l.beginShutdown(graceful, now)
+	case config.FailureKillDependents:
+		for _, j := range s.dependents {
+			l.apply(j, input{ev: EvKill, intent: intentKill, why: fmt.Sprintf("dependency '%s' failed (kill-dependents)", s.cfg.Name)}, now)
+		}
+	}
+	for _, j := range s.dieWith {
+		l.apply(j, input{ev: EvKill, intent: intentKill, why: fmt.Sprintf("'%s' failed (die-if-failed)", s.cfg.Name)}, now)
+	}
+}
+
+// advance moves every service as far as it can go without waiting:
+// starting services whose dependencies are up, failing those whose
+// dependencies failed for good, and, while shutting down, stopping services
+// in shutdown-after order. Services are in start order, so one pass
+// usually does it; it repeats until nothing changes.
+func (l *Loop) advance(now time.Time) {
+	for changed := true; changed; {
+		changed = false
+		for i, s := range l.svcs {
+			before, intentBefore := s.State, s.Intent
+			l.advanceOne(i, now)
+			if s.State != before || s.Intent != intentBefore {
+				changed = true
+			}
+		}
+	}
+}
+
+func (l *Loop) advanceOne(i int, now time.Time) {
+	s := l.svcs[i]
+	if l.shutdown == notShuttingDown {
+		if s.State != Initial {
+			return
+		}
+		ready := true
+		for _, j := range s.deps {
+			switch d := l.svcs[j]; d.State {
+			case Running, Finished:
+			case FinishedFailed:
+				l.apply(i, input{ev: EvDepFailed, why: fmt.Sprintf("dependency '%s' failed", d.cfg.Name)}, now)
+				return
+			default:
+				ready = false
+			}
+		}
+		if ready {
+			l.apply(i, input{ev: EvDepsReady}, now)
+		}
+		return
+	}
+	switch s.State {
+	case Initial, Starting:
+		l.apply(i, input{ev: EvStop}, now)
+	case Started, Running:
+		for _, j := range s.shutdownAfter {
+			if !l.svcs[j].State.Terminal() {
+				return
+			}
+		}
+		l.apply(i, input{ev: EvStop}, now)
+	case InKilling:
+		if s.Intent != intentStop {
+			l.apply(i, input{ev: EvStop}, now)
+		}
+	}
+}
+
+// ExitCode is horust's exit code once Run returned (DESIGN decision 2): in
+// one-shot mode the command's (128+N for signal N; 127 when the program was
+// not found, 126 when it could not be executed); otherwise 0, or 101 when
+// some service ended FinishedFailed and failedIs101 is set.
+func (l *Loop) ExitCode(failedIs101 bool) int {
+	if l.opt.OneShot && len(l.svcs) == 1 {
+		s := l.svcs[0]
+		switch {
+		case s.Exit.Valid:
+			return s.Exit.Code
+		case errors.Is(s.spawnErr, syscall.ENOENT) || errors.Is(s.spawnErr, proc.ErrNotFound):
+			return 127
+		case errors.Is(s.spawnErr, syscall.EACCES):
+			return 126
+		case s.spawnErr != nil:
+			return 1
+		}
+		return 0
+	}
+	if failedIs101 {
+		for _, s := range l.svcs {
+			if s.State == FinishedFailed {
+				l.log.Error("some processes have failed")
+				return 101
+			}
+		}
+	}
+	return 0
+}

@@ -1,0 +1,771 @@
+package supervisor
+
+import (
+	"context"
+	"errors"
+	"os"
+	"slices"
+	"syscall"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/horust-go/horust/internal/config"
+	"github.com/horust-go/horust/internal/control"
+)
+
+// harness runs a loop on a fake OS inside a synctest bubble.
+type harness struct {
+	t    *testing.T
+	os   *fakeOS
+	loop *Loop
+	done chan struct{}
+}
+
+func start(t *testing.T, f *fakeOS, opt Options, svcs ...*config.Service) *harness {
+	t.Helper()
+	opt.OS = f
+	opt.Services = svcs
+	l := New(opt)
+	h := &harness{t: t, os: f, loop: l, done: make(chan struct{})}
+	go func() {
+		l.Run(f.sigs)
+		close(h.done)
+	}()
+	synctest.Wait()
+	return h
+}
+
+func (h *harness) signal(s syscall.Signal) {
+	h.os.sigs <- s
+	synctest.Wait()
+}
+
+// advance lets fake time pass and the loop react.
+func (h *harness) advance(d time.Duration) {
+	time.Sleep(d)
+	synctest.Wait()
+}
+
+func (h *harness) state(name string) string {
+	h.t.Helper()
+	st, err := h.loop.Get(context.Background(), name)
+	if err != nil {
+		h.t.Fatalf("Get(%q): %v", name, err)
+	}
+	return st.State
+}
+
+func (h *harness) wantState(name, want string) {
+	h.t.Helper()
+	if got := h.state(name); got != want {
+		h.t.Fatalf("%s is %s, want %s (events: %q)", name, got, want, h.os.events())
+	}
+}
+
+func (h *harness) exited() bool {
+	select {
+	case <-h.done:
+		return true
+	default:
+		return false
+	}
+}
+
+func (h *harness) waitExit() {
+	h.t.Helper()
+	synctest.Wait()
+	if !h.exited() {
+		h.t.Fatalf("loop did not exit; events: %q", h.os.events())
+	}
+}
+
+func durations(ds ...time.Duration) []time.Duration { return ds }
+
+func TestRestartStrategies(t *testing.T) {
+	cases := []struct {
+		name     string
+		strategy config.RestartStrategy
+		code     int
+		starts   int // within 1 s of fake time when each run lasts 100 ms
+		final    string
+	}{
+		{"always restarts after exit 0", config.RestartAlways, 0, 10, "RUNNING"},
+		{"always restarts after exit 1", config.RestartAlways, 1, 10, "RUNNING"},
+		{"on-failure restarts after exit 1", config.RestartOnFailure, 1, 10, "RUNNING"},
+		{"on-failure finishes after exit 0", config.RestartOnFailure, 0, 1, "FINISHED"},
+		{"never finishes after exit 0", config.RestartNever, 0, 1, "FINISHED"},
+		{"never fails after exit 1", config.RestartNever, 1, 1, "FINISHEDFAILED"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				f := newFakeOS(t)
+				f.behave["a"] = exitAfter(100*time.Millisecond, tc.code)
+				h := start(t, f, Options{}, svc("a", func(s *config.Service) { s.Restart.Strategy = tc.strategy }))
+				h.advance(950 * time.Millisecond)
+				if got := len(f.starts("a")); got != tc.starts {
+					t.Fatalf("started %d times, want %d", got, tc.starts)
+				}
+				if tc.starts == 1 {
+					h.waitExit()
+					if got := h.loop.svcs[0].State.API(); got != tc.final {
+						t.Fatalf("final state %s, want %s", got, tc.final)
+					}
+					return
+				}
+				h.wantState("a", tc.final)
+				h.signal(syscall.SIGTERM)
+				h.waitExit()
+			})
+		})
+	}
+}
+
+func TestRestartIsImmediateWithoutBackoff(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFakeOS(t)
+		f.behave["a"] = exitAfter(10*time.Millisecond, 0)
+		h := start(t, f, Options{}, svc("a", func(s *config.Service) { s.Restart.Strategy = config.RestartAlways }))
+		h.advance(95 * time.Millisecond)
+		// Every run lasts 10 ms and the next starts in the same instant.
+		var want []time.Duration
+		for i := range 10 {
+			want = append(want, time.Duration(i)*10*time.Millisecond)
+		}
+		if got := f.starts("a"); !slices.Equal(got, want) {
+			t.Fatalf("starts at %v, want %v", got, want)
+		}
+		h.signal(syscall.SIGTERM)
+		h.waitExit()
+	})
+}
+
+func TestFailedStartsUseBackoffAndAttempts(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFakeOS(t)
+		f.failStart["a"] = syscall.ENOENT
+		h := start(t, f, Options{}, svc("a", func(s *config.Service) {
+			s.Restart = config.Restart{Strategy: config.RestartNever, Backoff: time.Second, Attempts: 2}
+			s.StartDelay = 100 * time.Millisecond
+		}))
+		h.advance(10 * time.Second)
+		h.waitExit()
+		var times []time.Duration
+		for _, e := range f.events() {
+			if e == "startfail a" {
+				times = append(times, 0)
+			}
+		}
+		if len(times) != 3 {
+			t.Fatalf("%d start attempts, want 3 (1 + attempts 2): %q", len(times), f.events())
+		}
+		s := h.loop.svcs[0]
+		if s.State != FinishedFailed || s.Attempts != 3 {
+			t.Fatalf("state %s attempts %d, want FinishedFailed after 3", s.State, s.Attempts)
+		}
+	})
+}
+
+func TestBackoffGrowsWithFailedStarts(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFakeOS(t)
+		// A service with a command check that never passes and exits on its
+		// own after 50 ms: every run is a failed start.
+		f.behave["a"] = exitAfter(50*time.Millisecond, 1)
+		f.behave["a (health check)"] = exitAfter(0, 1)
+		h := start(t, f, Options{}, svc("a", func(s *config.Service) {
+			s.Restart = config.Restart{Strategy: config.RestartAlways, Backoff: time.Second, Attempts: 3}
+			s.StartDelay = 100 * time.Millisecond
+			s.Healthiness.Command = "false"
+		}))
+		h.advance(20 * time.Second)
+		h.waitExit()
+		// start-delay + backoff × attempts made: 0.1, then +0.05 run +1.1,
+		// +0.05 +2.1, +0.05 +3.1.
+		want := durations(100*time.Millisecond, 1250*time.Millisecond, 3400*time.Millisecond, 6550*time.Millisecond)
+		if got := f.starts("a"); !slices.Equal(got, want) {
+			t.Fatalf("starts at %v, want %v", got, want)
+		}
+		if got := h.loop.svcs[0].State; got != FinishedFailed {
+			t.Fatalf("state %s, want FinishedFailed", got)
+		}
+	})
+}
+
+func TestAttemptsResetWhenRunning(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFakeOS(t)
+		f.behave["a"] = exitAfter(time.Second, 1)
+		h := start(t, f, Options{}, svc("a", func(s *config.Service) {
+			s.Restart = config.Restart{Strategy: config.RestartOnFailure, Backoff: time.Second}
+		}))
+		// Runs without checks reach Running at once: their failures are not
+		// failed starts, so on-failure restarts them without backoff and
+		// attempts = 0 does not stop them.
+		h.advance(5500 * time.Millisecond)
+		if got := len(f.starts("a")); got != 6 {
+			t.Fatalf("%d starts in 5.5 s, want 6", got)
+		}
+		h.wantState("a", "RUNNING")
+		h.signal(syscall.SIGTERM)
+		h.waitExit()
+	})
+}
+
+func TestSpawnFailureWithoutAttemptsFinishesFailed(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFakeOS(t)
+		f.failStart["a"] = syscall.ENOENT
+		h := start(t, f, Options{}, svc("a", func(s *config.Service) { s.Restart.Strategy = config.RestartAlways }))
+		h.waitExit()
+		if s := h.loop.svcs[0]; s.State != FinishedFailed {
+			t.Fatalf("state %s, want FinishedFailed", s.State)
+		}
+		if got := h.loop.ExitCode(true); got != 101 {
+			t.Fatalf("exit code %d with the 101 switch, want 101", got)
+		}
+		if got := h.loop.ExitCode(false); got != 0 {
+			t.Fatalf("exit code %d without the switch, want 0", got)
+		}
+	})
+}
+
+func TestStartAfterChain(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFakeOS(t)
+		var svcs []*config.Service
+		prev := ""
+		for _, n := range []string{"a", "b", "c", "d"} {
+			p := prev
+			svcs = append(svcs, svc(n, func(s *config.Service) {
+				if p != "" {
+					s.StartAfter = []string{p}
+				}
+				s.StartDelay = 10 * time.Millisecond
+			}))
+			prev = n
+		}
+		h := start(t, f, Options{}, svcs...)
+		h.advance(100 * time.Millisecond)
+		for i, n := range []string{"a", "b", "c", "d"} {
+			if got := f.starts(n); len(got) != 1 || got[0] != time.Duration(i+1)*10*time.Millisecond {
+				t.Fatalf("%s started at %v, want once at %v", n, got, time.Duration(i+1)*10*time.Millisecond)
+			}
+		}
+		h.signal(syscall.SIGTERM)
+		h.waitExit()
+	})
+}
+
+func TestFinishedDependencySatisfiesStartAfter(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFakeOS(t)
+		f.behave["migrate"] = exitAfter(time.Second, 0)
+		h := start(t, f, Options{},
+			svc("migrate"),
+			svc("app", func(s *config.Service) { s.StartAfter = []string{"migrate"} }),
+		)
+		// migrate is Running at once (no checks), which already satisfies app.
+		if len(f.starts("app")) != 1 {
+			t.Fatalf("app not started while migrate runs: %q", f.events())
+		}
+		h.advance(2 * time.Second)
+		h.wantState("migrate", "FINISHED")
+		h.wantState("app", "RUNNING")
+		h.signal(syscall.SIGTERM)
+		h.waitExit()
+	})
+}
+
+func TestFailedDependencyFinishesDependentsTransitively(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFakeOS(t)
+		f.failStart["db"] = syscall.ENOENT
+		h := start(t, f, Options{},
+			svc("db"),
+			svc("app", func(s *config.Service) { s.StartAfter = []string{"db"} }),
+			svc("proxy", func(s *config.Service) { s.StartAfter = []string{"app"} }),
+			svc("other"),
+		)
+		h.wantState("app", "FINISHEDFAILED")
+		h.wantState("proxy", "FINISHEDFAILED")
+		st, _ := h.loop.Get(context.Background(), "proxy")
+		if st.Reason != "dependency 'app' failed" {
+			t.Fatalf("proxy reason %q", st.Reason)
+		}
+		if len(f.starts("app")) != 0 || len(f.starts("proxy")) != 0 {
+			t.Fatal("a dependent of a failed service was started")
+		}
+		h.wantState("other", "RUNNING")
+		h.signal(syscall.SIGTERM)
+		h.waitExit()
+	})
+}
+
+func TestShutdownAfterOrder(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFakeOS(t)
+		// c stops after b, b after a; each takes 100 ms to stop.
+		for _, n := range []string{"a", "b", "c"} {
+			f.behave[n] = trapTerm(100*time.Millisecond, 0)
+		}
+		h := start(t, f, Options{},
+			svc("a"),
+			svc("b", func(s *config.Service) { s.ShutdownAfter = []string{"a"} }),
+			svc("c", func(s *config.Service) { s.ShutdownAfter = []string{"b"} }),
+		)
+		h.signal(syscall.SIGTERM)
+		h.advance(time.Second)
+		h.waitExit()
+		var order []string
+		for _, e := range f.events() {
+			if len(e) > 7 && e[:7] == "signal " {
+				order = append(order, e)
+			}
+		}
+		want := []string{"signal a TERM", "signal b TERM", "signal c TERM"}
+		if !slices.Equal(order, want) {
+			t.Fatalf("signal order %q, want %q", order, want)
+		}
+		for _, s := range h.loop.svcs {
+			if s.State != Finished {
+				t.Fatalf("%s ended %s, want Finished (exit 0 on TERM)", s.cfg.Name, s.State)
+			}
+		}
+	})
+}
+
+func TestTermThenKillAfterWait(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFakeOS(t)
+		f.behave["stubborn"] = ignoreTerm
+		h := start(t, f, Options{}, svc("stubborn", func(s *config.Service) { s.Termination.Wait = 500 * time.Millisecond }))
+		t0 := time.Now()
+		h.signal(syscall.SIGTERM)
+		h.advance(499 * time.Millisecond)
+		if h.exited() || slices.Contains(f.events(), "signal stubborn KILL") {
+			t.Fatal("killed before the wait passed")
+		}
+		h.advance(time.Millisecond)
+		h.waitExit()
+		if d := time.Since(t0); d != 500*time.Millisecond {
+			t.Fatalf("exit after %v, want exactly 500ms", d)
+		}
+		if s := h.loop.svcs[0]; s.State != FinishedFailed {
+			t.Fatalf("a service that needed SIGKILL ended %s, want FinishedFailed", s.State)
+		}
+	})
+}
+
+func TestDeathByTerminationSignalIsACleanStop(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFakeOS(t)
+		h := start(t, f, Options{}, svc("a"), svc("b", func(s *config.Service) { s.Termination.Signal = syscall.SIGINT }))
+		h.signal(syscall.SIGTERM)
+		h.waitExit()
+		for _, s := range h.loop.svcs {
+			if s.State != Finished {
+				t.Fatalf("%s ended %s after dying of its own termination signal, want Finished", s.cfg.Name, s.State)
+			}
+		}
+		if !slices.Contains(f.events(), "signal b INT") {
+			t.Fatalf("b did not get its termination signal INT: %q", f.events())
+		}
+	})
+}
+
+func TestSecondSignalIsForceful(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFakeOS(t)
+		f.behave["a"] = ignoreTerm
+		f.behave["b"] = ignoreTerm
+		h := start(t, f, Options{},
+			svc("a"),
+			svc("b", func(s *config.Service) { s.ShutdownAfter = []string{"a"} }),
+		)
+		h.signal(syscall.SIGTERM)
+		h.advance(time.Second)
+		if h.exited() || slices.Contains(f.events(), "signal b TERM") {
+			t.Fatal("b signalled before a finished")
+		}
+		h.signal(syscall.SIGINT)
+		h.waitExit()
+		ev := f.events()
+		if !slices.Contains(ev, "signal a KILL") || !slices.Contains(ev, "signal b KILL") {
+			t.Fatalf("forceful shutdown did not SIGKILL both: %q", ev)
+		}
+	})
+}
+
+func TestFailureStrategies(t *testing.T) {
+	t.Run("shutdown stops everything", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			f := newFakeOS(t)
+			f.behave["bad"] = exitAfter(time.Second, 3)
+			h := start(t, f, Options{},
+				svc("bad", func(s *config.Service) { s.Failure.Strategy = config.FailureShutdown }),
+				svc("other"),
+			)
+			h.advance(time.Second)
+			h.waitExit()
+			if got := h.loop.svcs[1].State; got != Finished {
+				t.Fatalf("other ended %s, want Finished", got)
+			}
+		})
+	})
+	t.Run("kill-dependents kills services that start after it", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			f := newFakeOS(t)
+			f.behave["db"] = exitAfter(time.Second, 3)
+			h := start(t, f, Options{},
+				svc("db", func(s *config.Service) { s.Failure.Strategy = config.FailureKillDependents }),
+				svc("app", func(s *config.Service) { s.StartAfter = []string{"db"} }),
+				svc("unrelated"),
+			)
+			h.advance(time.Second)
+			// app died of TERM: not a success code, strategy never: FinishedFailed.
+			h.wantState("app", "FINISHEDFAILED")
+			h.wantState("unrelated", "RUNNING")
+			h.signal(syscall.SIGTERM)
+			h.waitExit()
+		})
+	})
+	t.Run("die-if-failed kills the services that name it", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			f := newFakeOS(t)
+			f.behave["a"] = exitAfter(time.Second, 3)
+			h := start(t, f, Options{},
+				svc("a"),
+				svc("b", func(s *config.Service) {
+					s.Termination.DieIfFailed = []string{"a"}
+					s.Restart.Strategy = config.RestartAlways
+				}),
+			)
+			h.advance(time.Second)
+			// b was killed and, strategy always, started again.
+			if got := len(f.starts("b")); got != 2 {
+				t.Fatalf("b started %d times, want 2: %q", got, f.events())
+			}
+			h.wantState("b", "RUNNING")
+			h.signal(syscall.SIGTERM)
+			h.waitExit()
+		})
+	})
+	t.Run("ignore leaves the others alone", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			f := newFakeOS(t)
+			f.behave["a"] = exitAfter(time.Second, 3)
+			h := start(t, f, Options{}, svc("a"), svc("b", func(s *config.Service) { s.StartAfter = []string{"a"} }))
+			h.advance(time.Second)
+			h.wantState("a", "FINISHEDFAILED")
+			h.wantState("b", "RUNNING")
+			h.signal(syscall.SIGTERM)
+			h.waitExit()
+		})
+	})
+}
+
+func TestHealthChecks(t *testing.T) {
+	t.Run("unhealthy in a row kills a running service", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			f := newFakeOS(t)
+			checks := 0
+			// healthy twice, then failing forever.
+			f.behave["a (health check)"] = func(p *fakeProc) {
+				checks++
+				if checks <= 2 {
+					p.exit(exitStatus(0))
+				} else {
+					p.exit(exitStatus(1))
+				}
+			}
+			h := start(t, f, Options{}, svc("a", func(s *config.Service) {
+				s.Healthiness.Command = "check"
+				s.Restart.Strategy = config.RestartAlways
+			}))
+			h.wantState("a", "RUNNING")
+			// Rounds at 0, 1, 2 (fails: 1), 3 (2), 4 (3 in a row: kill).
+			h.advance(3500 * time.Millisecond)
+			if slices.Contains(f.events(), "signal a TERM") {
+				t.Fatal("killed before max-failed failures in a row")
+			}
+			h.advance(time.Second)
+			if !slices.Contains(f.events(), "signal a TERM") {
+				t.Fatalf("not killed after 3 failures in a row: %q", f.events())
+			}
+			if got := len(f.starts("a")); got != 2 {
+				t.Fatalf("%d starts, want a restart (always)", got)
+			}
+			h.signal(syscall.SIGTERM)
+			h.waitExit()
+		})
+	})
+	t.Run("a flaky check never kills", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			f := newFakeOS(t)
+			checks := 0
+			f.behave["a (health check)"] = func(p *fakeProc) {
+				checks++
+				p.exit(exitStatus(checks % 2)) // fail, pass, fail, pass...
+			}
+			h := start(t, f, Options{}, svc("a", func(s *config.Service) {
+				s.Healthiness.Command = "check"
+				s.Healthiness.MaxFailed = 2
+			}))
+			h.advance(20 * time.Second)
+			if slices.Contains(f.events(), "signal a TERM") {
+				t.Fatal("a flaky check killed the service")
+			}
+			h.wantState("a", "RUNNING")
+			st, _ := h.loop.Get(context.Background(), "a")
+			if st.HealthFailures < 9 {
+				t.Fatalf("health failures %d, want about 10", st.HealthFailures)
+			}
+			h.signal(syscall.SIGTERM)
+			h.waitExit()
+		})
+	})
+	t.Run("a slow starter is not killed and gates its dependent", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			f := newFakeOS(t)
+			checks := 0
+			f.behave["db (health check)"] = func(p *fakeProc) {
+				checks++
+				if checks > 10 {
+					p.exit(exitStatus(0))
+				} else {
+					p.exit(exitStatus(1))
+				}
+			}
+			h := start(t, f, Options{},
+				svc("db", func(s *config.Service) { s.Healthiness.Command = "check" }),
+				svc("app", func(s *config.Service) { s.StartAfter = []string{"db"} }),
+			)
+			h.advance(9500 * time.Millisecond)
+			h.wantState("db", "STARTED")
+			if len(f.starts("app")) != 0 {
+				t.Fatal("app started before db was healthy")
+			}
+			h.advance(time.Second)
+			h.wantState("db", "RUNNING")
+			if got := f.starts("app"); len(got) != 1 || got[0] != 10*time.Second {
+				t.Fatalf("app started at %v, want right at the healthy check at 10s", got)
+			}
+			h.signal(syscall.SIGTERM)
+			h.waitExit()
+		})
+	})
+	t.Run("start-timeout is a failed start", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			f := newFakeOS(t)
+			f.behave["a (health check)"] = exitAfter(0, 1)
+			h := start(t, f, Options{}, svc("a", func(s *config.Service) {
+				s.Healthiness.Command = "check"
+				s.Healthiness.StartTimeout = 2 * time.Second
+				s.Restart = config.Restart{Strategy: config.RestartAlways, Attempts: 1}
+			}))
+			h.advance(10 * time.Second)
+			h.waitExit()
+			if got := f.starts("a"); !slices.Equal(got, durations(0, 2*time.Second)) {
+				t.Fatalf("starts at %v, want 0s and 2s", got)
+			}
+			st := h.loop.svcs[0]
+			if st.State != FinishedFailed {
+				t.Fatalf("state %s, want FinishedFailed", st.State)
+			}
+		})
+	})
+	t.Run("a hanging check command is killed at its timeout", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			f := newFakeOS(t)
+			f.behave["a (health check)"] = ignoreTerm
+			h := start(t, f, Options{}, svc("a", func(s *config.Service) {
+				s.Healthiness.Command = "hang"
+				s.Healthiness.Timeout = 300 * time.Millisecond
+			}))
+			h.advance(300 * time.Millisecond)
+			if !slices.Contains(f.events(), "signal a (health check) KILL") {
+				t.Fatalf("hanging check not killed at its timeout: %q", f.events())
+			}
+			st, _ := h.loop.Get(context.Background(), "a")
+			if st.Health != "unhealthy" || st.State != "STARTED" {
+				t.Fatalf("after a timed-out check: %+v", st)
+			}
+			h.signal(syscall.SIGTERM)
+			h.waitExit()
+		})
+	})
+}
+
+func TestNotify(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFakeOS(t)
+		h := start(t, f, Options{NotifySocket: "@test"},
+			svc("a", func(s *config.Service) { s.Healthiness.Notify = true }),
+			svc("b", func(s *config.Service) { s.StartAfter = []string{"a"} }),
+		)
+		h.advance(time.Hour)
+		h.wantState("a", "STARTED")
+		pid := h.loop.svcs[0].PID
+		h.loop.Notify(NotifyMessage{PID: 99999, Ready: true}, func(int, int) bool { return false })
+		synctest.Wait()
+		h.wantState("a", "STARTED")
+		h.loop.Notify(NotifyMessage{PID: pid, Ready: true, Status: "serving"}, nil)
+		synctest.Wait()
+		h.wantState("a", "RUNNING")
+		h.wantState("b", "RUNNING")
+		st, _ := h.loop.Get(context.Background(), "a")
+		if st.Notify == nil || !st.Notify.Ready || st.Notify.Status != "serving" {
+			t.Fatalf("notify status %+v", st.Notify)
+		}
+		h.signal(syscall.SIGTERM)
+		h.waitExit()
+	})
+}
+
+func TestSignalForwarding(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFakeOS(t)
+		f.behave["a"] = ignoreTerm
+		h := start(t, f, Options{Forward: []os.Signal{syscall.SIGHUP}}, svc("a"), svc("b", func(s *config.Service) { s.Restart.Strategy = config.RestartAlways }))
+		h.signal(syscall.SIGHUP)
+		ev := f.events()
+		if !slices.Contains(ev, "signal a HUP") || !slices.Contains(ev, "signal b HUP") {
+			t.Fatalf("HUP not forwarded to both: %q", ev)
+		}
+		h.signal(syscall.SIGUSR2) // not in Forward: ignored
+		if slices.ContainsFunc(f.events(), func(e string) bool { return e == "signal a USR2" }) {
+			t.Fatal("USR2 forwarded although not asked")
+		}
+		h.signal(syscall.SIGTERM)
+		h.signal(syscall.SIGTERM)
+		h.waitExit()
+	})
+}
+
+func TestOneShot(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFakeOS(t)
+		f.behave["cmd"] = exitAfter(time.Second, 7)
+		h := start(t, f, Options{OneShot: true}, svc("cmd"))
+		h.advance(time.Second)
+		h.waitExit()
+		if got := h.loop.ExitCode(false); got != 7 {
+			t.Fatalf("exit code %d, want the command's 7", got)
+		}
+	})
+	synctest.Test(t, func(t *testing.T) {
+		f := newFakeOS(t)
+		h := start(t, f, Options{OneShot: true}, svc("cmd"))
+		h.signal(syscall.SIGINT)
+		h.waitExit()
+		if !slices.Contains(f.events(), "signal cmd INT") {
+			t.Fatalf("one-shot did not pass INT on: %q", f.events())
+		}
+		if got := h.loop.ExitCode(false); got != 130 {
+			t.Fatalf("exit code %d, want 130", got)
+		}
+	})
+	synctest.Test(t, func(t *testing.T) {
+		f := newFakeOS(t)
+		f.failStart["cmd"] = syscall.ENOENT
+		h := start(t, f, Options{OneShot: true}, svc("cmd"))
+		h.waitExit()
+		if got := h.loop.ExitCode(false); got != 127 {
+			t.Fatalf("exit code %d for a missing program, want 127", got)
+		}
+	})
+}
+
+func TestControlRequests(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFakeOS(t)
+		f.behave["job"] = exitAfter(time.Second, 0)
+		h := start(t, f, Options{}, svc("a"), svc("job"))
+		ctx := context.Background()
+		list, err := h.loop.List(ctx)
+		if err != nil || len(list) != 2 || list[0].Name != "a" || list[0].State != "RUNNING" || list[0].PID == 0 {
+			t.Fatalf("List: %+v, %v", list, err)
+		}
+		if _, err := h.loop.Get(ctx, "nope"); !errors.Is(err, control.ErrNotFound) {
+			t.Fatalf("Get unknown: %v, want ErrNotFound", err)
+		}
+		// wait for job to finish, from another goroutine.
+		waited := make(chan []control.ServiceStatus, 1)
+		go func() {
+			st, err := h.loop.Wait(ctx, []string{"job"}, control.WaitFinished)
+			if err != nil {
+				t.Errorf("Wait: %v", err)
+			}
+			waited <- st
+		}()
+		synctest.Wait()
+		select {
+		case <-waited:
+			t.Fatal("wait answered before job finished")
+		default:
+		}
+		h.advance(time.Second)
+		if st := <-waited; st[0].State != "FINISHED" {
+			t.Fatalf("wait answered with %+v", st)
+		}
+		// restart a running service: it is killed and started again.
+		if err := h.loop.Signal(ctx, "nope", syscall.SIGHUP); !errors.Is(err, control.ErrNotFound) {
+			t.Fatalf("Signal unknown: %v", err)
+		}
+		if _, err := h.loop.Restart(ctx, "a"); err != nil {
+			t.Fatal(err)
+		}
+		synctest.Wait()
+		h.wantState("a", "RUNNING")
+		if got := len(f.starts("a")); got != 2 {
+			t.Fatalf("a started %d times after restart, want 2", got)
+		}
+		st, _ := h.loop.Get(ctx, "a")
+		if st.Restarts != 1 {
+			t.Fatalf("restarts %d, want 1", st.Restarts)
+		}
+		// start a finished job again.
+		if _, err := h.loop.Start(ctx, "job"); err != nil {
+			t.Fatal(err)
+		}
+		synctest.Wait()
+		h.wantState("job", "RUNNING")
+		// stop: a ends Finished (it died of its termination signal).
+		if _, err := h.loop.Stop(ctx, "a"); err != nil {
+			t.Fatal(err)
+		}
+		synctest.Wait()
+		h.wantState("a", "FINISHED")
+		if err := h.loop.Signal(ctx, "job", syscall.SIGUSR1); err != nil {
+			t.Fatal(err)
+		}
+		synctest.Wait()
+		if !slices.Contains(f.events(), "signal job USR1") {
+			t.Fatal("signal not sent")
+		}
+		// The fake job dies of USR1; with everything finished horust exits.
+		h.waitExit()
+		if s := h.loop.svcs[1]; s.State != FinishedFailed || s.Exit.Code != 128+int(syscall.SIGUSR1) {
+			t.Fatalf("job after USR1: %s exit %+v", s.State, s.Exit)
+		}
+		if _, err := h.loop.List(ctx); err == nil {
+			t.Fatal("List answered after the loop exited")
+		}
+	})
+}
+
+func TestShutdownRequest(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFakeOS(t)
+		h := start(t, f, Options{}, svc("a"))
+		if err := h.loop.Shutdown(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		h.waitExit()
+		if s := h.loop.svcs[0]; s.State != Finished {
+			t.Fatalf("state %s after a shutdown request, want Finished", s.State)
+		}
+	})
+}

@@ -1,0 +1,220 @@
+package supervisor
+
+import (
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/horust-go/horust/internal/config"
+)
+
+// The whole state machine, state × event: "-" means the event is ignored
+// in that state. Columns follow the order of the Event constants.
+const wantTable = `
+state           DepsReady DepFailed      Due       Spawned SpawnFailed Healthy Unhealthy ExitOK  ExitFail Restart Finish         Stop      Kill      RestartReq StartReq ForceKill
+Initial         Starting  FinishedFailed -         -       -           -       -         -       -        -       -              Finished  -         -          -        -
+Starting        -         -              Starting  Started Failed      -       -         -       -        -       -              Finished  -         -          -        -
+Started         -         -              InKilling -       -           Running Started   Success Failed   -       -              InKilling InKilling InKilling  -        InKilling
+Running         -         -              -         -       -           Running Running   Success Failed   -       -              InKilling InKilling InKilling  -        InKilling
+InKilling       -         -              InKilling -       -           -       -         Success Failed   -       -              InKilling -         InKilling  -        InKilling
+Success         -         -              -         -       -           -       -         -       -        Initial Finished       -         -         -          -        -
+Failed          -         -              -         -       -           -       -         -       -        Initial FinishedFailed -         -         -          -        -
+Finished        -         -              -         -       -           -       -         -       -        -       -              -         -         Initial    Initial  -
+FinishedFailed  -         -              -         -       -           -       -         -       -        -       -              -         -         Initial    Initial  -
+`
+
+func TestTransitionTable(t *testing.T) {
+	lines := strings.Split(strings.TrimSpace(wantTable), "\n")
+	header := strings.Fields(lines[0])[1:]
+	if len(header) != int(numEvents) {
+		t.Fatalf("table has %d event columns, there are %d events", len(header), numEvents)
+	}
+	for i, name := range header {
+		if Event(i).String() != name {
+			t.Fatalf("column %d is %s, event %d is %s", i, name, i, Event(i))
+		}
+	}
+	if len(lines)-1 != int(numStates) {
+		t.Fatalf("table has %d rows, there are %d states", len(lines)-1, numStates)
+	}
+	for si, line := range lines[1:] {
+		cells := strings.Fields(line)
+		s := State(si)
+		if cells[0] != s.String() {
+			t.Fatalf("row %d is %s, state %d is %s", si, cells[0], si, s)
+		}
+		for ei, want := range cells[1:] {
+			ev := Event(ei)
+			got, ok := next(s, ev)
+			gotName := "-"
+			if ok {
+				gotName = got.String()
+			}
+			if gotName != want {
+				t.Errorf("%s + %s → %s, want %s", s, ev, gotName, want)
+			}
+		}
+	}
+}
+
+func TestStep(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	base := func(edit ...func(*config.Service)) *config.Service { return svc("s", edit...) }
+	withChecks := func(s *config.Service) { s.Healthiness.Command = "check" }
+	cases := []struct {
+		name     string
+		cfg      *config.Service
+		r        run
+		in       input
+		shutdown bool
+		want     State
+		acts     []action
+		check    func(t *testing.T, r run)
+	}{
+		{name: "deps ready without delay starts at once", cfg: base(), r: run{State: Initial},
+			in: input{ev: EvDepsReady}, want: Starting, acts: []action{actStart}},
+		{name: "deps ready with delay and backoff waits", cfg: base(func(s *config.Service) { s.StartDelay = time.Second; s.Restart.Backoff = 2 * time.Second }),
+			r: run{State: Initial, Attempts: 2}, in: input{ev: EvDepsReady}, want: Starting,
+			check: func(t *testing.T, r run) {
+				if r.Due != t0.Add(5*time.Second) {
+					t.Fatalf("due %v, want start-delay + backoff × 2 = 5s", r.Due.Sub(t0))
+				}
+			}},
+		{name: "spawned without checks is running", cfg: base(), r: run{State: Starting, Attempts: 2},
+			in: input{ev: EvSpawned, pid: 42}, want: Running,
+			check: func(t *testing.T, r run) {
+				if r.PID != 42 || !r.Reached || r.Attempts != 0 {
+					t.Fatalf("%+v: want pid 42, reached, attempts reset", r)
+				}
+			}},
+		{name: "spawned with checks waits for them", cfg: base(withChecks), r: run{State: Starting},
+			in: input{ev: EvSpawned, pid: 42}, want: Started, acts: []action{actProbe}},
+		{name: "spawned with start-timeout sets the deadline", cfg: base(withChecks, func(s *config.Service) { s.Healthiness.StartTimeout = 3 * time.Second }),
+			r: run{State: Starting}, in: input{ev: EvSpawned, pid: 1}, want: Started, acts: []action{actProbe},
+			check: func(t *testing.T, r run) {
+				if r.Due != t0.Add(3*time.Second) {
+					t.Fatalf("due %v", r.Due.Sub(t0))
+				}
+			}},
+		{name: "spawn failure retried while attempts remain", cfg: base(func(s *config.Service) { s.Restart.Attempts = 1 }),
+			r: run{State: Starting}, in: input{ev: EvSpawnFailed, why: "no such program"}, want: Initial, acts: []action{actFailed}},
+		{name: "spawn failure with attempts spent gives up", cfg: base(func(s *config.Service) { s.Restart.Attempts = 1; s.Restart.Strategy = config.RestartAlways }),
+			r: run{State: Starting, Attempts: 1}, in: input{ev: EvSpawnFailed, why: "no such program"}, want: FinishedFailed, acts: []action{actFailed, actRelease},
+			check: func(t *testing.T, r run) {
+				if !strings.Contains(r.Reason, "gave up after 2 failed starts") {
+					t.Fatalf("reason %q", r.Reason)
+				}
+			}},
+		{name: "early failure with strategy never is retried while attempts remain", cfg: base(withChecks, func(s *config.Service) { s.Restart.Attempts = 3 }),
+			r: run{State: Started}, in: input{ev: EvExitFail}, want: Initial, acts: []action{actFailed},
+			check: func(t *testing.T, r run) {
+				if r.Attempts != 1 || r.Restarts != 1 {
+					t.Fatalf("attempts %d restarts %d, want 1 and 1", r.Attempts, r.Restarts)
+				}
+			}},
+		{name: "early success is not a failed start", cfg: base(withChecks, func(s *config.Service) { s.Restart.Attempts = 3 }),
+			r: run{State: Started}, in: input{ev: EvExitOK}, want: Finished, acts: []action{actRelease}},
+		{name: "failure after running with never finishes failed", cfg: base(),
+			r: run{State: Running, Reached: true}, in: input{ev: EvExitFail}, want: FinishedFailed, acts: []action{actFailed, actRelease}},
+		{name: "on-failure restarts a failed run", cfg: base(func(s *config.Service) { s.Restart.Strategy = config.RestartOnFailure }),
+			r: run{State: Running, Reached: true}, in: input{ev: EvExitFail}, want: Initial, acts: []action{actFailed}},
+		{name: "on-failure finishes a successful run", cfg: base(func(s *config.Service) { s.Restart.Strategy = config.RestartOnFailure }),
+			r: run{State: Running, Reached: true}, in: input{ev: EvExitOK}, want: Finished, acts: []action{actRelease}},
+		{name: "always restarts a successful run", cfg: base(func(s *config.Service) { s.Restart.Strategy = config.RestartAlways }),
+			r: run{State: Running, Reached: true}, in: input{ev: EvExitOK}, want: Initial},
+		{name: "exit during shutdown finishes whatever the strategy", cfg: base(func(s *config.Service) { s.Restart.Strategy = config.RestartAlways }),
+			r: run{State: InKilling, Reached: true, Intent: intentStop}, in: input{ev: EvExitFail}, shutdown: true, want: FinishedFailed, acts: []action{actRelease}},
+		{name: "unhealthy below max-failed is counted", cfg: base(withChecks),
+			r: run{State: Running, HealthFails: 1}, in: input{ev: EvUnhealthy}, want: Running,
+			check: func(t *testing.T, r run) {
+				if r.HealthFails != 2 || r.HealthFailsTotal != 1 {
+					t.Fatalf("fails %d total %d", r.HealthFails, r.HealthFailsTotal)
+				}
+			}},
+		{name: "unhealthy at max-failed kills", cfg: base(withChecks),
+			r: run{State: Running, HealthFails: 2}, in: input{ev: EvUnhealthy}, want: InKilling, acts: []action{actSignal},
+			check: func(t *testing.T, r run) {
+				if r.Intent != intentUnhealthy || r.Due != t0.Add(5*time.Second) {
+					t.Fatalf("intent %d due %v", r.Intent, r.Due.Sub(t0))
+				}
+			}},
+		{name: "unhealthy before running never kills", cfg: base(withChecks),
+			r: run{State: Started, HealthFails: 10}, in: input{ev: EvUnhealthy}, want: Started},
+		{name: "healthy resets the failures in a row", cfg: base(withChecks),
+			r: run{State: Running, HealthFails: 2}, in: input{ev: EvHealthy}, want: Running,
+			check: func(t *testing.T, r run) {
+				if r.HealthFails != 0 {
+					t.Fatalf("fails %d", r.HealthFails)
+				}
+			}},
+		{name: "negative max-failed acts as 1", cfg: base(withChecks, func(s *config.Service) { s.Healthiness.MaxFailed = -5 }),
+			r: run{State: Running}, in: input{ev: EvUnhealthy}, want: InKilling, acts: []action{actSignal}},
+		{name: "start-timeout kills a started run", cfg: base(withChecks, func(s *config.Service) { s.Healthiness.StartTimeout = time.Second }),
+			r: run{State: Started}, in: input{ev: EvDue}, want: InKilling, acts: []action{actSignal}},
+		{name: "kill deadline sends SIGKILL", cfg: base(), r: run{State: InKilling}, in: input{ev: EvDue}, want: InKilling, acts: []action{actKill},
+			check: func(t *testing.T, r run) {
+				if !r.SigKilled || !r.Due.IsZero() {
+					t.Fatalf("%+v", r)
+				}
+			}},
+		{name: "stop while waiting to start finishes", cfg: base(), r: run{State: Starting, Due: t0.Add(time.Hour)}, in: input{ev: EvStop}, want: Finished, acts: []action{actRelease}},
+		{name: "stop a running service signals it", cfg: base(), r: run{State: Running}, in: input{ev: EvStop}, want: InKilling, acts: []action{actSignal}},
+		{name: "restart request then exit runs again", cfg: base(), r: run{State: InKilling, Intent: intentRestart}, in: input{ev: EvExitFail}, want: Initial},
+		{name: "start request rearms a finished service", cfg: base(), r: run{State: FinishedFailed, Attempts: 4, Reason: "x"}, in: input{ev: EvStartReq}, want: Initial,
+			check: func(t *testing.T, r run) {
+				if r.Attempts != 0 || r.Reason != "" || r.Restarts != 1 {
+					t.Fatalf("%+v", r)
+				}
+			}},
+		{name: "force kill", cfg: base(), r: run{State: Running}, in: input{ev: EvForceKill}, want: InKilling, acts: []action{actKill}},
+		{name: "dependency failed", cfg: base(), r: run{State: Initial}, in: input{ev: EvDepFailed, why: "dependency 'db' failed"}, want: FinishedFailed, acts: []action{actRelease},
+			check: func(t *testing.T, r run) {
+				if r.Reason != "dependency 'db' failed" {
+					t.Fatalf("reason %q", r.Reason)
+				}
+			}},
+		{name: "ignored event changes nothing", cfg: base(), r: run{State: Finished, Reason: "keep"}, in: input{ev: EvHealthy}, want: Finished},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r, acts := step(tc.cfg, tc.r, tc.in, t0, tc.shutdown)
+			if r.State != tc.want {
+				t.Fatalf("state %s, want %s", r.State, tc.want)
+			}
+			if !slices.Equal(acts, tc.acts) {
+				t.Fatalf("actions %v, want %v", acts, tc.acts)
+			}
+			if tc.check != nil {
+				tc.check(t, r)
+			}
+		})
+	}
+}
+
+func TestClassify(t *testing.T) {
+	cfg := svc("s", func(s *config.Service) { s.Failure.SuccessfulExitCodes = []int{0, 3} })
+	cases := []struct {
+		name string
+		r    run
+		e    exitInfo
+		want Event
+	}{
+		{"listed code", run{}, exitInfo{Code: 3}, EvExitOK},
+		{"unlisted code", run{}, exitInfo{Code: 1}, EvExitFail},
+		{"signal death is 128+N and not listed", run{}, exitInfo{Code: 143, Signal: syscall.SIGTERM}, EvExitFail},
+		{"stopped by its termination signal", run{Intent: intentStop}, exitInfo{Code: 143, Signal: syscall.SIGTERM}, EvExitOK},
+		{"stopped, exit 143 like a JVM", run{Intent: intentStop}, exitInfo{Code: 143}, EvExitOK},
+		{"stopped but needed SIGKILL", run{Intent: intentStop, SigKilled: true}, exitInfo{Code: 137, Signal: syscall.SIGKILL}, EvExitFail},
+		{"killed for checks, even exit 0", run{Intent: intentUnhealthy}, exitInfo{Code: 0}, EvExitFail},
+		{"killed by die-if-failed follows codes", run{Intent: intentKill}, exitInfo{Code: 143, Signal: syscall.SIGTERM}, EvExitFail},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := classify(cfg, tc.r, tc.e); got != tc.want {
+				t.Fatalf("got %s, want %s", got, tc.want)
+			}
+		})
+	}
+}

@@ -1,0 +1,274 @@
+package supervisor
+
+import (
+	"fmt"
+	"slices"
+	"syscall"
+	"time"
+
+	"github.com/horust-go/horust/internal/config"
+)
+
+// intent is why horust is stopping a run.
+type intent uint8
+
+const (
+	intentNone         intent = iota
+	intentKill                // die-if-failed or kill-dependents: the restart strategy decides
+	intentUnhealthy           // max-failed checks in a row: always a failure
+	intentStartTimeout        // not healthy within start-timeout: a failed start
+	intentRestart             // horustctl restart: run again whatever the strategy
+	intentStop                // stop for good: shutdown or horustctl stop
+)
+
+// exitInfo is how a run ended.
+type exitInfo struct {
+	Valid  bool
+	Code   int            // exit code, 128+N for a death by signal N
+	Signal syscall.Signal // the signal, when it died of one
+}
+
+// run is the state of one service as the loop owns it. step only reads and
+// returns it; the loop keeps the rest (process handles, probes) beside it.
+type run struct {
+	State State
+	PID   int
+	// Due is the service's one deadline: the start (Starting), the
+	// start-timeout (Started), the SIGKILL (InKilling). Zero when none.
+	Due       time.Time
+	Attempts  int  // failed starts in a row (DESIGN decision 6)
+	Restarts  int  // starts after the first one
+	Reached   bool // this run reached Running
+	Intent    intent
+	SigKilled bool // SIGKILL was sent to this run
+	// HealthFails counts failed rounds of checks in a row;
+	// HealthFailsTotal every failed round since horust started.
+	HealthFails      int
+	HealthFailsTotal int
+	StartedAt        time.Time
+	Exit             exitInfo // the last run's
+	Reason           string   // why the service is in its state, when it says more than the state
+}
+
+// action is an effect the loop performs for step.
+type action uint8
+
+const (
+	actStart   action = iota // fork and exec now
+	actSignal                // send the termination signal to the run
+	actKill                  // send SIGKILL to the run
+	actFailed                // entered Failed while running normally: failure strategy, die-if-failed
+	actRelease               // finished for good: free the service's resources
+	actProbe                 // the run needs health: start its checks
+)
+
+var actionNames = [...]string{"start", "signal", "kill", "failed", "release", "probe"}
+
+func (a action) String() string { return actionNames[a] }
+
+// input is an event with its data.
+type input struct {
+	ev     Event
+	pid    int      // EvSpawned
+	exit   exitInfo // EvExitOK, EvExitFail
+	intent intent   // EvKill
+	why    string   // a reason to show (EvDepFailed, EvSpawnFailed, EvKill, EvStop)
+}
+
+// step applies one event to one service. It is pure: it returns the new
+// state and the actions to perform, and touches nothing else. Events that do
+// not apply in the current state (see transitions) change nothing. Some
+// events lead to another at once (an exit to the restart decision, a start
+// without checks to Running, too many failed checks to a kill): step follows
+// them in the same call.
+func step(c *config.Service, r run, in input, now time.Time, shuttingDown bool) (run, []action) {
+	var acts []action
+	for {
+		to, ok := next(r.State, in.ev)
+		if !ok {
+			return r, acts
+		}
+		from := r.State
+		r.State = to
+		follow := input{ev: numEvents}
+		switch in.ev {
+		case EvDepsReady:
+			r.Intent, r.SigKilled, r.Reached = intentNone, false, false
+			if d := c.StartDelay + c.Restart.Backoff*time.Duration(r.Attempts); d > 0 {
+				r.Due = now.Add(d)
+			} else {
+				r.Due = time.Time{}
+				acts = append(acts, actStart)
+			}
+		case EvDepFailed:
+			r.Reason = in.why
+			acts = append(acts, actRelease)
+		case EvDue:
+			switch from {
+			case Starting:
+				r.Due = time.Time{}
+				acts = append(acts, actStart)
+			case Started:
+				r.Intent = intentStartTimeout
+				r.Reason = fmt.Sprintf("not healthy within start-timeout (%s)", c.Healthiness.StartTimeout)
+				r.Due = now.Add(c.Termination.Wait)
+				acts = append(acts, actSignal)
+			case InKilling:
+				r.Due = time.Time{}
+				r.SigKilled = true
+				acts = append(acts, actKill)
+			}
+		case EvSpawned:
+			r.PID, r.StartedAt, r.Reason = in.pid, now, ""
+			r.Reached, r.HealthFails, r.Due = false, 0, time.Time{}
+			if needsHealth(c) {
+				acts = append(acts, actProbe)
+				if c.Healthiness.StartTimeout > 0 {
+					r.Due = now.Add(c.Healthiness.StartTimeout)
+				}
+			} else {
+				follow = input{ev: EvHealthy}
+			}
+		case EvSpawnFailed:
+			r.Reason = in.why
+			r.Exit = exitInfo{}
+		case EvHealthy:
+			if from == Started {
+				r.Reached, r.Attempts, r.Due = true, 0, time.Time{}
+			}
+			r.HealthFails = 0
+		case EvUnhealthy:
+			r.HealthFails++
+			r.HealthFailsTotal++
+			if max := max(1, int(c.Healthiness.MaxFailed)); from == Running && r.HealthFails >= max {
+				follow = input{ev: EvKill, intent: intentUnhealthy, why: fmt.Sprintf("unhealthy: %d failed checks in a row", r.HealthFails)}
+			}
+		case EvExitOK, EvExitFail:
+			r.PID, r.Due, r.StartedAt, r.Exit = 0, time.Time{}, time.Time{}, in.exit
+			if in.why != "" {
+				r.Reason = in.why
+			}
+		case EvStop:
+			switch from {
+			case Initial, Starting:
+				r.Due = time.Time{}
+				r.Reason = in.why
+				acts = append(acts, actRelease)
+			case Started, Running:
+				r.Intent = intentStop
+				r.Due = now.Add(c.Termination.Wait)
+				acts = append(acts, actSignal)
+			case InKilling:
+				r.Intent = intentStop
+			}
+		case EvKill:
+			r.Intent, r.Reason = in.intent, in.why
+			r.Due = now.Add(c.Termination.Wait)
+			acts = append(acts, actSignal)
+		case EvRestartReq:
+			switch from {
+			case Started, Running:
+				r.Intent = intentRestart
+				r.Due = now.Add(c.Termination.Wait)
+				acts = append(acts, actSignal)
+			case InKilling:
+				if r.Intent != intentStop {
+					r.Intent = intentRestart
+				}
+			default: // Finished, FinishedFailed
+				r = rearm(r)
+			}
+		case EvStartReq:
+			r = rearm(r)
+		case EvForceKill:
+			r.Intent, r.SigKilled, r.Due = intentStop, true, time.Time{}
+			acts = append(acts, actKill)
+		case EvRestart:
+			r.Restarts++
+			r.Intent, r.SigKilled = intentNone, false
+		case EvFinish:
+			if in.why != "" {
+				r.Reason = in.why
+			}
+			acts = append(acts, actRelease)
+		}
+		if to == Failed && from != Failed && !shuttingDown && r.Intent != intentStop && r.Intent != intentRestart {
+			acts = append(acts, actFailed)
+		}
+		if to == Success || to == Failed {
+			follow = decide(c, &r, shuttingDown)
+		}
+		if follow.ev == numEvents {
+			return r, acts
+		}
+		in = follow
+	}
+}
+
+// rearm makes a finished service startable again (horustctl start/restart).
+func rearm(r run) run {
+	r.Restarts++
+	r.Attempts, r.Intent, r.SigKilled, r.Reason = 0, intentNone, false, ""
+	return r
+}
+
+// decide is the restart decision once a run is over (Success or Failed in
+// r.State), DESIGN decision 6: a failure before the run reached Running is a
+// failed start; failed starts are retried whatever the strategy while
+// attempts remain, and when they run out the service is FinishedFailed.
+func decide(c *config.Service, r *run, shuttingDown bool) input {
+	switch {
+	case shuttingDown || r.Intent == intentStop:
+		return input{ev: EvFinish}
+	case r.Intent == intentRestart:
+		return input{ev: EvRestart}
+	case r.State == Failed && !r.Reached:
+		r.Attempts++
+		if r.Attempts > int(c.Restart.Attempts) {
+			why := r.Reason
+			if why == "" {
+				why = "failed to start"
+			}
+			if c.Restart.Attempts > 0 {
+				why = fmt.Sprintf("%s; gave up after %d failed starts", why, r.Attempts)
+			}
+			return input{ev: EvFinish, why: why}
+		}
+		return input{ev: EvRestart}
+	}
+	switch c.Restart.Strategy {
+	case config.RestartAlways:
+		return input{ev: EvRestart}
+	case config.RestartOnFailure:
+		if r.State == Failed {
+			return input{ev: EvRestart}
+		}
+	}
+	return input{ev: EvFinish}
+}
+
+// classify turns an exit into EvExitOK or EvExitFail. A code listed in
+// successful-exit-code is a success. A run killed for failing its checks is
+// a failure whatever its code. A run that horust stopped (shutdown,
+// horustctl stop or restart) and that ended of the termination signal horust
+// sent it (or with 128+that signal, as a JVM does) stopped cleanly; one that
+// needed SIGKILL did not.
+func classify(c *config.Service, r run, e exitInfo) Event {
+	switch r.Intent {
+	case intentUnhealthy, intentStartTimeout:
+		return EvExitFail
+	}
+	if slices.Contains(c.Failure.SuccessfulExitCodes, e.Code) {
+		return EvExitOK
+	}
+	if (r.Intent == intentStop || r.Intent == intentRestart) && !r.SigKilled && e.Code == 128+int(c.Termination.Signal) {
+		return EvExitOK
+	}
+	return EvExitFail
+}
+
+// needsHealth reports whether a run must pass checks or send READY=1 before
+// it is Running.
+func needsHealth(c *config.Service) bool {
+	return c.Healthiness.HasChecks() || c.Healthiness.Notify
+}
