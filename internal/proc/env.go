@@ -99,7 +99,9 @@ type envSet struct {
 	vals map[string]string
 }
 
-func newEnvSet(n int) *envSet { return &envSet{keys: make([]string, 0, n), vals: make(map[string]string, n)} }
+func newEnvSet(n int) *envSet {
+	return &envSet{keys: make([]string, 0, n), vals: make(map[string]string, n)}
+}
 
 func (e *envSet) has(k string) bool { _, ok := e.vals[k]; return ok }
 
