@@ -1,0 +1,242 @@
+package health
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/horust-go/horust/internal/config"
+)
+
+const (
+	// defaultTimeout bounds a check whose Healthiness.Timeout is not set.
+	defaultTimeout = time.Second
+	// maxRedirects is how many redirects an http check follows.
+	maxRedirects = 10
+	// maxBody is how much of a response body an http check reads (and
+	// throws away). A longer body is cut off, which costs the connection.
+	maxBody = 64 << 10
+	// userAgent is sent with every http check, so a service can tell probes
+	// apart in its access log.
+	userAgent = "horust-health"
+)
+
+// Prober runs the file, http and tcp checks. One serves a whole horust: it is
+// safe for concurrent use and holds one http.Client whose keep-alive
+// connections are reused from one round of checks to the next.
+type Prober struct {
+	client *http.Client
+
+	mu    sync.Mutex
+	stats map[string]*statCall // file checks in flight, by path
+}
+
+// statCall is one os.Stat in flight; checks of the same path share it.
+type statCall struct {
+	done chan struct{}
+	err  error // set before done is closed
+}
+
+// NewProber returns a Prober that verifies https endpoints against the
+// system's root certificates.
+func NewProber() *Prober { return newProber(nil) }
+
+// newProber returns a Prober that trusts roots (nil: the system's roots).
+// Tests use it to trust an httptest TLS server.
+func newProber(roots *x509.CertPool) *Prober {
+	transport := &http.Transport{
+		// Probes go straight to the service: an HTTP_PROXY meant for
+		// outbound traffic must not stand between horust and its services.
+		Proxy:             nil,
+		DialContext:       (&net.Dialer{}).DialContext,
+		ForceAttemptHTTP2: true,
+		TLSClientConfig:   &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12},
+		// One probe per service is in flight at a time, so one idle
+		// connection per endpoint is what gets reused; the second covers two
+		// services that share an endpoint. The total is not capped: with a
+		// cap below the number of endpoints, round-robin probing would evict
+		// exactly the connection needed next, every time.
+		MaxIdleConns:        0,
+		MaxIdleConnsPerHost: 2,
+		// Longer than the default 1s interval, so connections survive
+		// between rounds; an endpoint probed less often reconnects.
+		IdleConnTimeout: 90 * time.Second,
+		// The body is thrown away: asking for gzip would only cost CPU.
+		DisableCompression:     true,
+		MaxResponseHeaderBytes: 64 << 10,
+	}
+	client := &http.Client{
+		Transport: transport,
+		CheckRedirect: func(_ *http.Request, via []*http.Request) error {
+			if len(via) >= maxRedirects {
+				return fmt.Errorf("stopped after %d redirects", maxRedirects)
+			}
+			return nil
+		},
+	}
+	return &Prober{client: client, stats: make(map[string]*statCall)}
+}
+
+// PrepareFile deletes the file of a file-path check before its service
+// starts, so that a file left by an earlier run does not count. A missing file
+// is fine; any other failure (the path is a directory, no permission) is
+// returned. An empty path does nothing.
+func PrepareFile(path string) error {
+	if path == "" {
+		return nil
+	}
+	// unlink, not os.Remove: os.Remove would also remove an empty directory.
+	err := unix.Unlink(path)
+	if err == nil || errors.Is(err, unix.ENOENT) {
+		return nil
+	}
+	return fmt.Errorf("file-path %s: delete: %w", path, err)
+}
+
+// Check runs the file, http and tcp checks configured in h, in that order,
+// each bounded by h.Timeout (1s when not set), and stops at the first failure.
+// The command check is not run here: it is a child process, run by the
+// supervisor loop. Check returns nil when every check passed; otherwise the
+// error names the failed check and its target, for example
+// "http-endpoint http://127.0.0.1:8080/health: status 503".
+func (p *Prober) Check(ctx context.Context, h config.Healthiness) error {
+	timeout := h.Timeout
+	if timeout <= 0 {
+		timeout = defaultTimeout
+	}
+	if h.FilePath != "" {
+		if err := probe(ctx, timeout, "file-path", h.FilePath, p.checkFile); err != nil {
+			return err
+		}
+	}
+	if h.HTTPEndpoint != "" {
+		if err := probe(ctx, timeout, "http-endpoint", h.HTTPEndpoint, p.checkHTTP); err != nil {
+			return err
+		}
+	}
+	if h.TCPEndpoint != "" {
+		if err := probe(ctx, timeout, "tcp-endpoint", h.TCPEndpoint, checkTCP); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Go runs Check in a new goroutine and calls done with its result when it
+// ends. done is called exactly once, from that goroutine.
+func (p *Prober) Go(ctx context.Context, h config.Healthiness, done func(error)) {
+	go func() { done(p.Check(ctx, h)) }()
+}
+
+// probe runs one check under its own deadline and names it in the error.
+func probe(ctx context.Context, timeout time.Duration, key, target string, check func(context.Context, string) error) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("%s %s: %w", key, target, err)
+	}
+	pctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	err := check(pctx, target)
+	if err == nil {
+		return nil
+	}
+	// The dialer sets pctx's deadline on the socket, so its timeout
+	// (os.ErrDeadlineExceeded) can come back a moment before pctx reports it.
+	if ctx.Err() == nil && (pctx.Err() != nil || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded)) {
+		// The check's own deadline passed: say so rather than whatever
+		// half-finished operation it interrupted.
+		return fmt.Errorf("%s %s: timed out after %v: %w", key, target, timeout, context.DeadlineExceeded)
+	}
+	return fmt.Errorf("%s %s: %w", key, target, err)
+}
+
+// checkFile is healthy while path exists. The stat runs in its own goroutine
+// so that a stat stuck in the kernel (a hung network mount) is abandoned at
+// the deadline; checks of the same path join the stat in flight instead of
+// starting another, so a stuck mount holds one thread, not one per round.
+func (p *Prober) checkFile(ctx context.Context, path string) error {
+	p.mu.Lock()
+	call := p.stats[path]
+	if call == nil {
+		call = &statCall{done: make(chan struct{})}
+		p.stats[path] = call
+		go p.stat(path, call)
+	}
+	p.mu.Unlock()
+	select {
+	case <-call.done:
+		return call.err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// stat runs os.Stat for call and then forgets it, so the next check stats
+// afresh.
+func (p *Prober) stat(path string, call *statCall) {
+	_, err := os.Stat(path)
+	var perr *os.PathError
+	if errors.As(err, &perr) {
+		err = perr.Err // the path is already in the check's error
+	}
+	p.mu.Lock()
+	delete(p.stats, path)
+	p.mu.Unlock()
+	call.err = err
+	close(call.done)
+}
+
+// checkHTTP sends a GET to endpoint and is healthy on a 2xx status, after
+// following redirects. The body is read, up to maxBody, and thrown away, so
+// the connection can be reused.
+func (p *Prober) checkHTTP(ctx context.Context, endpoint string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, endpoint, nil)
+	if err != nil {
+		return fmt.Errorf("request: %w", err)
+	}
+	req.Header.Set("User-Agent", userAgent)
+	resp, err := p.client.Do(req)
+	if err != nil {
+		var uerr *url.Error
+		if errors.As(err, &uerr) {
+			err = uerr.Err // drop the `Get "<url>":` the check's error already has
+		}
+		return err
+	}
+	_, err = io.CopyN(io.Discard, resp.Body, maxBody)
+	_ = resp.Body.Close() // a read-only body: closing it cannot lose data
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return fmt.Errorf("status %d", resp.StatusCode)
+	}
+	if err != nil && !errors.Is(err, io.EOF) {
+		// A response cut off mid-body is not a healthy answer.
+		return fmt.Errorf("read body: %w", err)
+	}
+	return nil
+}
+
+// checkTCP is healthy when a TCP connection to addr (host:port) opens. The
+// connection is closed at once.
+func checkTCP(ctx context.Context, addr string) error {
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		var operr *net.OpError
+		if errors.As(err, &operr) {
+			err = operr.Err // "connect: connection refused", without the address again
+		}
+		return err
+	}
+	_ = conn.Close() // nothing was sent: a close error changes nothing
+	return nil
+}
