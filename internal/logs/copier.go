@@ -36,10 +36,31 @@ type sink interface {
 	abort()
 }
 
+// splicer is a sink that can take data straight from the pipe into a file
+// with splice(2), saving the copy through horust's memory.
+type splicer interface {
+	// spliceTarget returns the file descriptor and the number of bytes the
+	// sink takes by splice now; 0 bytes means read and write.
+	spliceTarget() (fd int, n int)
+	// spliced counts n bytes moved into fd.
+	spliced(n int)
+	// spliceFailed is called when splice failed; the data is still in the
+	// pipe and comes next through write.
+	spliceFailed()
+}
+
 // copier copies one pipe into a sink until EOF.
 type copier struct {
 	r    *os.File // read end, non-blocking, registered with the poller
 	sink sink
+
+	// State of the current read or splice, kept here so that the
+	// callbacks given to the poller are allocated once.
+	readFn, spliceFn    func(uintptr) bool
+	buf                 *[]byte
+	n                   int
+	err                 error
+	spliceFd, spliceMax int
 }
 
 // newPipe returns a pipe for a child's output: the read end is non-blocking
@@ -71,37 +92,68 @@ func (c *copier) run() {
 	if err != nil {
 		return
 	}
+	sp, _ := c.sink.(splicer)
+	c.readFn, c.spliceFn = c.readOnce, c.spliceOnce // allocated once, not per read
 	for {
-		var buf *[]byte
-		var n int
-		var rerr error
-		err := rc.Read(func(fd uintptr) bool {
-			if buf == nil {
-				buf = readBufs.Get().(*[]byte)
-			}
-			for {
-				n, rerr = unix.Read(int(fd), *buf)
-				if rerr != unix.EINTR {
-					break
+		if sp != nil {
+			if fd, n := sp.spliceTarget(); n > 0 {
+				c.spliceFd, c.spliceMax = fd, n
+				if err := rc.Read(c.spliceFn); err == nil && c.err == nil {
+					if c.n == 0 {
+						return // EOF
+					}
+					sp.spliced(c.n)
+					continue
 				}
+				// The data is still in the pipe: read it below.
+				sp.spliceFailed()
 			}
-			if rerr == unix.EAGAIN {
-				readBufs.Put(buf)
-				buf = nil
-				return false
-			}
-			return true
-		})
-		if buf != nil && n > 0 {
-			c.sink.write((*buf)[:n])
 		}
-		if buf != nil {
-			readBufs.Put(buf)
+		err := rc.Read(c.readFn)
+		if c.buf != nil {
+			if c.n > 0 {
+				c.sink.write((*c.buf)[:c.n])
+			}
+			readBufs.Put(c.buf)
+			c.buf = nil
 		}
 		// n == 0 is EOF; a read error on a pipe (EIO is not possible,
 		// EBADF would be a bug) ends the copier the same way.
-		if err != nil || rerr != nil || n <= 0 {
+		if err != nil || c.err != nil || c.n <= 0 {
 			return
 		}
 	}
+}
+
+// readOnce is the callback of a read from the pipe: it takes a buffer only
+// when the pipe has data, and gives it back before waiting.
+func (c *copier) readOnce(fd uintptr) bool {
+	if c.buf == nil {
+		c.buf = readBufs.Get().(*[]byte)
+	}
+	for {
+		c.n, c.err = unix.Read(int(fd), *c.buf)
+		if c.err != unix.EINTR {
+			break
+		}
+	}
+	if c.err == unix.EAGAIN {
+		readBufs.Put(c.buf)
+		c.buf = nil
+		return false
+	}
+	return true
+}
+
+// spliceOnce is the callback of a splice from the pipe into spliceFd.
+func (c *copier) spliceOnce(fd uintptr) bool {
+	for {
+		var n int64
+		n, c.err = unix.Splice(int(fd), nil, c.spliceFd, nil, c.spliceMax, unix.SPLICE_F_MOVE|unix.SPLICE_F_NONBLOCK)
+		c.n = int(n)
+		if c.err != unix.EINTR {
+			break
+		}
+	}
+	return c.err != unix.EAGAIN
 }

@@ -35,6 +35,7 @@ func TestMain(m *testing.M) {
 //	fill:C:N / efill:C:N     write N bytes C to stdout / stderr (no newline)
 //	lines:NAME:N / elines:NAME:N   N lines "NAME <i> xxx..." through a small
 //	                               buffer, so reads cut lines anywhere
+//	flood:N                  N bytes of 100-byte lines in 8 KiB writes
 func helper(ops []string) int {
 	for _, op := range ops {
 		kind, arg, _ := strings.Cut(op, ":")
@@ -53,6 +54,15 @@ func helper(ops []string) int {
 			c, n, _ := strings.Cut(arg, ":")
 			count, _ := strconv.Atoi(n)
 			_, err = f.Write(bytes.Repeat([]byte(c), count))
+		case "flood": // N bytes of 100-byte lines in 8 KiB writes, like head -c
+			count, _ := strconv.Atoi(arg)
+			block := bytes.Repeat(append(bytes.Repeat([]byte{'a'}, 99), '\n'), 100)
+			for off := 0; count > 0 && err == nil; {
+				var n int
+				n, err = f.Write(block[off : off+min(8192, count)])
+				count -= n
+				off = (off + n) % 100
+			}
 		case "lines":
 			name, n, _ := strings.Cut(arg, ":")
 			count, _ := strconv.Atoi(n)

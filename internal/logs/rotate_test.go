@@ -269,3 +269,26 @@ func TestParseChunk(t *testing.T) {
 		})
 	}
 }
+
+func TestRotationBigChunksCutAtLines(t *testing.T) {
+	// Most of a big chunk is moved by splice, unseen; the window at its
+	// end is read, so every chunk still ends with a whole line.
+	const n = 3_000_000
+	dir := t.TempDir()
+	path := filepath.Join(dir, "out.log")
+	out, _, _ := testOutputs(t, false, false)
+	run(t, rotSvc(path, 1<<20, 0), out, "flood:"+strconv.Itoa(n))
+	want := sizes("out.log", 1048500, "out.log.1", 1048500, "out.log.2", n-2*1048500)
+	if got := dirSizes(t, dir); !maps.Equal(got, want) {
+		t.Fatalf("got %s\nwant %s", formatSizes(got), formatSizes(want))
+	}
+	line := strings.Repeat("a", 99) + "\n"
+	for name := range want {
+		if text := readFile(t, filepath.Join(dir, name)); strings.ReplaceAll(text, line, "") != "" {
+			t.Fatalf("%s is not whole lines", name)
+		}
+	}
+	if st := out.Stats("rot.toml"); st.Copied != n || st.Dropped != 0 {
+		t.Fatalf("stats %+v", st)
+	}
+}
