@@ -11,11 +11,17 @@ import (
 const (
 	// readSize is the size of one read from a pipe.
 	readSize = 256 << 10
-	// pipeSize is the capacity asked for every pipe (F_SETPIPE_SZ), so a
-	// fast writer fills a big buffer between two wake-ups of its copier.
-	// Best effort: the kernel refuses more than /proc/sys/fs/pipe-max-size,
-	// or more than the user's pipe budget when horust is not privileged.
-	pipeSize = 1 << 20
+	// bigPipe is the capacity a pipe grows to (F_SETPIPE_SZ) once its
+	// copier finds it full, so a fast writer fills a big buffer between two
+	// wake-ups of its copier. Only busy pipes grow: every pipe page counts
+	// against the per-user budget (/proc/sys/fs/pipe-user-pages-soft) that
+	// the services' own pipes share when horust lacks CAP_SYS_RESOURCE (as
+	// root in a default Docker container). Best effort: the kernel refuses
+	// more than /proc/sys/fs/pipe-max-size, or more than that budget.
+	bigPipe = 1 << 20
+	// fullPipe is the default pipe capacity: a read or splice of that much
+	// means the pipe was full.
+	fullPipe = 64 << 10
 )
 
 // readBufs holds read buffers. A copier takes one only while data is ready
@@ -73,8 +79,6 @@ func newPipe() (r, w *os.File, err error) {
 	if err := unix.Pipe2(p[:], unix.O_CLOEXEC); err != nil {
 		return nil, nil, fmt.Errorf("pipe: %w", err)
 	}
-	// A refusal only leaves the default capacity (64 KiB).
-	_, _ = unix.FcntlInt(uintptr(p[0]), unix.F_SETPIPE_SZ, pipeSize)
 	if err := unix.SetNonblock(p[0], true); err != nil {
 		unix.Close(p[0])
 		unix.Close(p[1])
@@ -94,7 +98,13 @@ func (c *copier) run() {
 	}
 	sp, _ := c.sink.(splicer)
 	c.readFn, c.spliceFn = c.readOnce, c.spliceOnce // allocated once, not per read
+	grown := false
 	for {
+		if !grown && c.n >= fullPipe {
+			// A refusal leaves the default capacity.
+			_ = rc.Control(func(fd uintptr) { _, _ = unix.FcntlInt(fd, unix.F_SETPIPE_SZ, bigPipe) })
+			grown = true
+		}
 		if sp != nil {
 			if fd, n := sp.spliceTarget(); n > 0 {
 				c.spliceFd, c.spliceMax = fd, n
