@@ -37,55 +37,6 @@ func LookPath(name, pathList string) (string, error) {
 	return "", fmt.Errorf("program %q %w (%s)", name, ErrNotFound, pathList)
 }
 
-// Spec is everything needed to start one process.
-type Spec struct {
-	Path string   // the program, resolved
-	Argv []string // argv, argv[0] as written in the command
-	Env  []string
-	Dir  string // "" = horust's cwd
-	// Files are the child's fds 0, 1 and 2.
-	Files [3]*os.File
-	Cred  *syscall.Credential
-	// Foreground puts the child in its own process group in the foreground
-	// of the terminal on fd 0 instead of in a new session (one-shot mode on a
-	// terminal, as tini does), so that job control and Ctrl-C work.
-	Foreground bool
-	// CgroupFD, when >= 0, places the child in that cgroup (v2) before it
-	// runs (clone3 CLONE_INTO_CGROUP).
-	CgroupFD int
-}
-
-// Start forks and executes s and returns the pid. Errors of the child before
-// exec (chdir, credentials, exec itself) come back here, as errors of this
-// call. The caller must reap the child with Reap.
-func Start(s Spec) (int, error) {
-	files := make([]uintptr, 3)
-	for i, f := range s.Files {
-		if f == nil {
-			files[i] = uintptr(i)
-		} else {
-			files[i] = f.Fd()
-		}
-	}
-	sys := &syscall.SysProcAttr{Credential: s.Cred}
-	if s.Foreground {
-		sys.Setpgid = true
-		sys.Foreground = true
-		sys.Ctty = 0
-	} else {
-		sys.Setsid = true
-	}
-	if s.CgroupFD >= 0 {
-		sys.UseCgroupFD = true
-		sys.CgroupFD = s.CgroupFD
-	}
-	pid, err := syscall.ForkExec(s.Path, s.Argv, &syscall.ProcAttr{Dir: s.Dir, Env: s.Env, Files: files, Sys: sys})
-	if err != nil {
-		return 0, err
-	}
-	return pid, nil
-}
-
 // Reap collects one exited child of horust, any child: a service, a
 // health-check command or an adopted orphan. ok is false when no exited
 // child is left. The supervisor loop calls it until !ok on every SIGCHLD.

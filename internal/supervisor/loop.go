@@ -389,8 +389,8 @@ func (l *Loop) perform(i int, a action, now time.Time) {
 	case actRelease:
 		l.stopChecks(s)
 		l.opt.OS.Release(s.cfg)
-		if s.State == FinishedFailed {
-			l.log.Error("service finished failed", "service", s.cfg.Name, "reason", s.Reason)
+		if s.State == FinishedFailed && !(l.opt.OneShot && s.Exit.Valid) {
+			l.log.Error("service finished failed", "service", s.cfg.Name, "reason", s.Reason, "exit_code", s.Exit.Code)
 		}
 	case actProbe:
 		l.startChecks(s, now)

@@ -1,0 +1,154 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+)
+
+const (
+	defaultConfigPath   = "/etc/horust/horust.toml"
+	defaultServicesPath = "/etc/horust/services"
+	defaultUDSFolder    = "/var/run/horust"
+)
+
+// cli is horust's command line.
+type cli struct {
+	configPath                     string
+	servicesPaths                  []string
+	udsFolder                      string
+	udsFolderSet                   bool
+	udsMode                        os.FileMode
+	udsGroup                       string
+	unsuccessfulExitFinishedFailed bool
+	sampleService                  bool
+	validate                       bool
+	version                        bool
+	logPrefix                      bool
+	ignoreResourceErrors           bool
+	noCgroups                      bool
+	httpAddr                       string
+	command                        []string // after --
+}
+
+// errUsage is a usage error: exit 2.
+type errUsage struct{ msg string }
+
+func (e errUsage) Error() string { return e.msg }
+
+type pathsFlag struct {
+	paths *[]string
+	set   bool
+}
+
+func (p *pathsFlag) String() string { return "" }
+func (p *pathsFlag) Set(v string) error {
+	if !p.set {
+		*p.paths, p.set = nil, true
+	}
+	*p.paths = append(*p.paths, v)
+	return nil
+}
+
+type modeFlag struct{ mode *os.FileMode }
+
+func (m modeFlag) String() string { return "" }
+func (m modeFlag) Set(v string) error {
+	n, err := strconv.ParseUint(v, 8, 32)
+	if err != nil || n > 0o777 {
+		return fmt.Errorf("want an octal mode such as 0600 or 0660")
+	}
+	*m.mode = os.FileMode(n)
+	return nil
+}
+
+const usageText = `horust: a supervisor and init system
+
+Usage:
+  horust [OPTIONS]                 run the services in --services-path
+  horust [OPTIONS] -- CMD [ARGS]   run one command as an init (a tini replacement):
+                                   signals are passed on, zombies reaped, and horust
+                                   exits with the command's exit code
+
+Options:
+  --config-path PATH           global configuration file (default /etc/horust/horust.toml;
+                               a missing file is fine)
+  --services-path PATH         a directory of *.toml service files, or one file; repeat
+                               it for several (default /etc/horust/services)
+  --uds-folder-path PATH       folder of the control socket horust-<pid>.sock
+                               (default /var/run/horust; when that cannot be created,
+                               $XDG_RUNTIME_DIR/horust or the temp directory's horust)
+  --uds-mode MODE              permissions of the control socket (default 0600)
+  --uds-group GROUP            group of the control socket (name or gid)
+  --unsuccessful-exit-finished-failed
+                               exit with 101 when a service ended FinishedFailed
+  --http-addr HOST:PORT        serve /healthz, /readyz and /metrics (read-only) there
+  --log-prefix                 prefix every line services write to horust's stdout or
+                               stderr with "<service name> | "
+  --ignore-resource-errors     start services whose resource limits cannot be applied
+                               (with a warning) instead of failing them
+  --no-cgroups                 do not give services cgroups (the process group is then
+                               the unit that termination reaches)
+  --validate                   check the configuration, print the start order, exit
+  --sample-service             print a sample service file with every option, exit
+  --version                    print the version, exit
+  -h, --help                   print this help, exit
+
+Environment:
+  HORUST_LOG          horust's own log level: error (default), warn, info, debug, trace
+  HORUST_LOG_FORMAT   text (default) or json
+
+Exit codes: 0 all services finished well; 101 a service ended FinishedFailed with
+--unsuccessful-exit-finished-failed; 1 configuration or start-up error; 2 usage error;
+in one-shot mode, the command's own exit code (128+N when it died of signal N).
+`
+
+// parseArgs parses horust's arguments (without the program name).
+func parseArgs(args []string, stderr io.Writer) (*cli, error) {
+	c := &cli{configPath: defaultConfigPath, servicesPaths: []string{defaultServicesPath}, udsFolder: defaultUDSFolder, udsMode: 0o600}
+	if i := indexOf(args, "--"); i >= 0 {
+		c.command = args[i+1:]
+		args = args[:i]
+		if len(c.command) == 0 {
+			return nil, errUsage{"-- needs a command after it"}
+		}
+	}
+	fs := flag.NewFlagSet("horust", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.StringVar(&c.configPath, "config-path", c.configPath, "")
+	fs.Var(&pathsFlag{paths: &c.servicesPaths}, "services-path", "")
+	fs.Func("uds-folder-path", "", func(v string) error { c.udsFolder, c.udsFolderSet = v, true; return nil })
+	fs.Var(modeFlag{&c.udsMode}, "uds-mode", "")
+	fs.StringVar(&c.udsGroup, "uds-group", "", "")
+	fs.BoolVar(&c.unsuccessfulExitFinishedFailed, "unsuccessful-exit-finished-failed", false, "")
+	fs.BoolVar(&c.sampleService, "sample-service", false, "")
+	fs.BoolVar(&c.validate, "validate", false, "")
+	fs.BoolVar(&c.version, "version", false, "")
+	fs.BoolVar(&c.logPrefix, "log-prefix", false, "")
+	fs.BoolVar(&c.ignoreResourceErrors, "ignore-resource-errors", false, "")
+	fs.BoolVar(&c.noCgroups, "no-cgroups", false, "")
+	fs.StringVar(&c.httpAddr, "http-addr", "", "")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil, err
+		}
+		return nil, errUsage{err.Error()}
+	}
+	if fs.NArg() > 0 {
+		return nil, errUsage{fmt.Sprintf("unexpected argument %q (to run a command, put it after --: horust -- %s)", fs.Arg(0), strings.Join(fs.Args(), " "))}
+	}
+	return c, nil
+}
+
+func indexOf(args []string, s string) int {
+	for i, a := range args {
+		if a == s {
+			return i
+		}
+	}
+	return -1
+}

@@ -1,0 +1,290 @@
+// Command horust is a supervisor and init system: it runs the services
+// described by TOML files, or one command (horust -- CMD), as PID 1 in a
+// container or as an ordinary process.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/horust-go/horust/internal/cgroup"
+	"github.com/horust-go/horust/internal/config"
+	"github.com/horust-go/horust/internal/control"
+	"github.com/horust-go/horust/internal/health"
+	"github.com/horust-go/horust/internal/logs"
+	"github.com/horust-go/horust/internal/proc"
+	"github.com/horust-go/horust/internal/supervisor"
+	"golang.org/x/sys/unix"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "0.1.0-dev"
+
+// sweepGrace is how long the final sweep waits after SIGTERM before SIGKILL.
+const sweepGrace = 2 * time.Second
+
+// forwarded are the signals passed on to every running service.
+var forwarded = []os.Signal{syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGWINCH}
+
+func main() {
+	cgroup.MaybeExec() // the re-exec step that joins v1 cgroups; returns at once otherwise
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// exitError carries an exit code and a message for stderr.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e exitError) Error() string { return e.err.Error() }
+
+func fatal(err error) error { return exitError{1, err} }
+
+func run(args []string, stdout, stderr io.Writer) int {
+	c, err := parseArgs(args, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		fmt.Fprint(stdout, usageText)
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "horust: %v\nRun 'horust --help' for usage.\n", err)
+		return 2
+	}
+	switch {
+	case c.sampleService:
+		fmt.Fprintln(stdout, config.SampleService())
+		return 0
+	case c.version:
+		fmt.Fprintf(stdout, "horust %s\n", version)
+		return 0
+	}
+	log := newLogger(stderr)
+	code, err := supervise(c, log, stdout, stderr)
+	if err != nil {
+		var ee exitError
+		if errors.As(err, &ee) {
+			code = ee.code
+		} else {
+			code = 1
+		}
+		fmt.Fprintf(stderr, "Error: %v\n", err)
+	}
+	return code
+}
+
+// supervise loads everything, then runs the services until they finish.
+func supervise(c *cli, log *slog.Logger, stdout, stderr io.Writer) (int, error) {
+	global, err := config.LoadGlobal(c.configPath)
+	if err != nil {
+		return 1, fatal(fmt.Errorf("failed loading configuration: %s\n%w", c.configPath, err))
+	}
+	failedIs101 := c.unsuccessfulExitFinishedFailed || global.UnsuccessfulExitFinishedFailed
+
+	cwd, err := os.Getwd()
+	if err != nil {
+		return 1, fatal(fmt.Errorf("current directory: %w", err))
+	}
+	var svcs []*config.Service
+	oneShot := len(c.command) > 0
+	if oneShot {
+		s, err := config.OneShot(c.command, cwd)
+		if err != nil {
+			return 2, exitError{2, err}
+		}
+		svcs = []*config.Service{s}
+	} else {
+		svcs, err = config.Load(c.servicesPaths, config.Options{Cwd: cwd})
+		if err != nil {
+			return 1, fatal(fmt.Errorf("failed loading services from %s:\n%w", strings.Join(c.servicesPaths, ", "), err))
+		}
+	}
+	if c.validate {
+		printOrder(stdout, svcs)
+		return 0, nil
+	}
+	for _, s := range svcs {
+		for _, w := range logs.Warnings(s) {
+			log.Warn(w, "service", s.Name)
+		}
+	}
+
+	udsFolder, err := socketFolder(c, stderr)
+	if err != nil {
+		return 1, fatal(err)
+	}
+	var probeLn net.Listener
+	if c.httpAddr != "" {
+		if probeLn, err = net.Listen("tcp", c.httpAddr); err != nil {
+			return 1, fatal(fmt.Errorf("--http-addr: %w", err))
+		}
+	}
+
+	// Subscribe before the first start: no SIGCHLD may be missed.
+	sigs := make(chan os.Signal, 32)
+	signal.Notify(sigs, append([]os.Signal{syscall.SIGCHLD, syscall.SIGTERM, syscall.SIGINT}, forwarded...)...)
+	if os.Getpid() != 1 {
+		if err := proc.SetSubreaper(); err != nil {
+			log.Warn("cannot become a child subreaper: orphans of services will not be reaped by horust", "err", err)
+		}
+	}
+
+	var cgroups *cgroup.Manager
+	if !oneShot {
+		cgroups, err = cgroup.Open(cgroup.Options{Disabled: c.noCgroups, IgnoreErrors: c.ignoreResourceErrors})
+		if err != nil {
+			log.Warn("cgroups unavailable: the process group is the unit of a service", "err", err)
+			cgroups = nil
+		}
+	}
+	outputs := logs.NewOutputs(os.Stdout, os.Stderr, c.logPrefix)
+	sys, err := proc.NewSystem(proc.SystemOptions{Log: log, Outputs: outputs, Cgroups: cgroups, Env: os.Environ()})
+	if err != nil {
+		return 1, fatal(err)
+	}
+	defer func() {
+		if err := sys.Close(); err != nil {
+			log.Error("cleaning up cgroups", "err", err)
+		}
+	}()
+
+	opt := supervisor.Options{
+		OS:               sys,
+		Log:              log,
+		Services:         svcs,
+		Prober:           health.NewProber(),
+		PrepareCheckFile: health.PrepareFile,
+		OneShot:          oneShot,
+		Foreground:       oneShot && ownsTerminal(),
+		Forward:          forwarded,
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var notify *health.NotifySocket
+	for _, s := range svcs {
+		if s.Healthiness.Notify {
+			notify, err = health.ListenNotify(fmt.Sprintf("horust-notify-%d-%d", os.Getpid(), time.Now().UnixNano()))
+			if err != nil {
+				return 1, fatal(fmt.Errorf("notify socket: %w", err))
+			}
+			opt.NotifySocket = notify.Addr()
+			break
+		}
+	}
+	loop := supervisor.New(opt)
+	if notify != nil {
+		go notify.Serve(ctx, func(m health.NotifyMessage) {
+			loop.Notify(supervisor.NotifyMessage{PID: m.PID, Ready: m.Ready, Status: m.Status}, health.Owner)
+		})
+		defer notify.Close()
+	}
+
+	srvOpt := control.ServerOptions{Backend: loop, Log: log, Version: version}
+	served := make(chan struct{}, 2)
+	sockPath := filepath.Join(udsFolder, control.SocketName(os.Getpid()))
+	if ln, err := control.ListenUnix(sockPath, c.udsMode, udsGID(c.udsGroup, log)); err != nil {
+		log.Error("control socket unavailable; horustctl cannot reach this horust", "path", sockPath, "err", err)
+		served <- struct{}{}
+	} else {
+		go func() { _ = control.Serve(ctx, ln, srvOpt); served <- struct{}{} }()
+	}
+	if probeLn != nil {
+		go func() { _ = control.ServeProbes(ctx, probeLn, srvOpt); served <- struct{}{} }()
+	} else {
+		served <- struct{}{}
+	}
+
+	loop.Run(sigs)
+
+	proc.Sweep(sigs, sweepGrace)
+	cancel()
+	<-served
+	<-served
+	return loop.ExitCode(failedIs101), nil
+}
+
+// socketFolder creates the control socket's folder. When the default cannot
+// be created (an ordinary user), it falls back to $XDG_RUNTIME_DIR/horust or
+// the temp directory, with one line on stderr; an explicit folder that cannot
+// be used is an error.
+func socketFolder(c *cli, stderr io.Writer) (string, error) {
+	err := makeFolder(c.udsFolder)
+	if err == nil || c.udsFolderSet {
+		if err != nil {
+			return "", fmt.Errorf("--uds-folder-path: %w", err)
+		}
+		return c.udsFolder, nil
+	}
+	for _, dir := range control.FallbackSocketDirs() {
+		if makeFolder(dir) == nil {
+			fmt.Fprintf(stderr, "horust: cannot use %s (%v); the control socket is in %s\n", c.udsFolder, errors.Unwrap(err), dir)
+			return dir, nil
+		}
+	}
+	return "", fmt.Errorf("control socket folder: %w", err)
+}
+
+func makeFolder(dir string) error {
+	if fi, err := os.Stat(dir); err == nil && !fi.IsDir() {
+		return fmt.Errorf("%s: %w", dir, syscall.ENOTDIR)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("create %s: %w", dir, err)
+	}
+	if unix.Access(dir, unix.W_OK|unix.X_OK) != nil {
+		return fmt.Errorf("%s: %w", dir, syscall.EACCES)
+	}
+	return nil
+}
+
+// udsGID resolves --uds-group (a name or a number); -1 keeps the group.
+func udsGID(group string, log *slog.Logger) int {
+	if group == "" {
+		return -1
+	}
+	if n, err := strconv.Atoi(group); err == nil {
+		return n
+	}
+	g, err := user.LookupGroup(group)
+	if err != nil {
+		log.Error("--uds-group: unknown group; keeping the default", "group", group, "err", err)
+		return -1
+	}
+	n, _ := strconv.Atoi(g.Gid)
+	return n
+}
+
+// ownsTerminal reports whether fd 0 is a terminal whose foreground process
+// group is horust's, so that the one-shot command can take it over.
+func ownsTerminal() bool {
+	pgrp, err := unix.IoctlGetInt(0, unix.TIOCGPGRP)
+	return err == nil && pgrp == unix.Getpgrp()
+}
+
+// printOrder prints the services in start order with what they wait for.
+func printOrder(w io.Writer, svcs []*config.Service) {
+	fmt.Fprintf(w, "%d service(s), in start order:\n", len(svcs))
+	for i, s := range svcs {
+		line := fmt.Sprintf("%3d. %s", i+1, s.Name)
+		if len(s.StartAfter) > 0 {
+			line += "  (after " + strings.Join(s.StartAfter, ", ") + ")"
+		}
+		if len(s.ShutdownAfter) > 0 {
+			line += "  (stops after " + strings.Join(s.ShutdownAfter, ", ") + ")"
+		}
+		fmt.Fprintln(w, line)
+	}
+}

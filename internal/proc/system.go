@@ -1,0 +1,262 @@
+package proc
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"syscall"
+
+	"github.com/horust-go/horust/internal/cgroup"
+	"github.com/horust-go/horust/internal/config"
+	"github.com/horust-go/horust/internal/logs"
+	"github.com/horust-go/horust/internal/shell"
+	"golang.org/x/sys/unix"
+)
+
+// SystemOptions configure the real OS.
+type SystemOptions struct {
+	Log     *slog.Logger
+	Outputs *logs.Outputs
+	// Cgroups, when not nil, gives every service a cgroup (see package
+	// cgroup); nil makes the process group the only unit of a service.
+	Cgroups *cgroup.Manager
+	// Env is horust's own environment (os.Environ()).
+	Env []string
+}
+
+// System is the real OS of the supervisor loop. It belongs to the loop: it
+// is not safe for concurrent use.
+type System struct {
+	log     *slog.Logger
+	outputs *logs.Outputs
+	cgroups *cgroup.Manager
+	env     []string
+	path    string // horust's PATH, where programs are searched
+	self    Identity
+	groups  map[string]*cgroup.Group // by service name, kept between runs
+	devNull *os.File
+}
+
+var _ OS = (*System)(nil)
+
+// NewSystem returns the real OS.
+func NewSystem(o SystemOptions) (*System, error) {
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	devNull, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", os.DevNull, err)
+	}
+	s := &System{log: o.Log, outputs: o.Outputs, cgroups: o.Cgroups, env: o.Env, self: Self(), groups: map[string]*cgroup.Group{}, devNull: devNull}
+	for _, kv := range o.Env {
+		if v, ok := strings.CutPrefix(kv, "PATH="); ok {
+			s.path = v
+		}
+	}
+	return s, nil
+}
+
+// Start implements OS: it resolves the command, the user, the working
+// directory, the output and the cgroup before it forks, so that each of
+// those failures is a clear error of this start and nothing is left open.
+func (s *System) Start(svc *config.Service, o StartOptions) (Process, error) {
+	argv := svc.Argv
+	if len(argv) == 0 {
+		var err error
+		argv, err = shell.Split(svc.Command)
+		if err != nil {
+			return nil, fmt.Errorf("invalid command %q: %w", svc.Command, err)
+		}
+		if len(argv) == 0 {
+			return nil, fmt.Errorf("invalid command %q: it is empty", svc.Command)
+		}
+	}
+	path, err := LookPath(argv[0], s.path)
+	if err != nil {
+		return nil, err
+	}
+	id, env := s.self, []string(nil)
+	if o.Check {
+		env, _ = Environ(&config.Service{Environment: config.Environment{KeepEnv: true}}, id, s.env)
+	} else {
+		if id, err = Lookup(svc.User, s.self); err != nil {
+			return nil, err
+		}
+		var missing []string
+		env, missing = Environ(svc, id, s.env, o.Env...)
+		for _, k := range missing {
+			s.log.Error("error getting env key: horust has no such variable to re-export", "service", svc.Name, "key", k)
+		}
+	}
+	dir := svc.WorkingDirectory
+	if dir != "" && !o.Check {
+		if fi, err := os.Stat(dir); err != nil {
+			return nil, fmt.Errorf("working-directory: %w", err)
+		} else if !fi.IsDir() {
+			return nil, fmt.Errorf("working-directory %s: not a directory", dir)
+		}
+	}
+	if o.Check {
+		dir = ""
+	}
+
+	var wiring *logs.Wiring
+	files := []uintptr{0, s.devNull.Fd(), s.devNull.Fd()}
+	if !o.Check {
+		if wiring, err = logs.Setup(svc, s.outputs, s.log); err != nil {
+			return nil, err
+		}
+		files[1], files[2] = fdOr(wiring.Stdout, 1), fdOr(wiring.Stderr, 2)
+	}
+
+	sys := &syscall.SysProcAttr{Credential: id.Credential()}
+	if o.Foreground {
+		sys.Setpgid, sys.Foreground, sys.Ctty = true, true, 0
+	} else {
+		sys.Setsid = true
+	}
+	prog, args := path, argv
+	var group *cgroup.Group
+	if !o.Check && s.cgroups != nil {
+		group, err = s.group(svc)
+		if err != nil {
+			wiring.Abort()
+			return nil, err
+		}
+		prog, args = group.Prepare(sys, path, argv)
+	}
+	p := &process{sys: s, name: svc.Name, group: group, memLimit: svc.Resource.Memory}
+	if group != nil {
+		p.oomBefore = group.OOMKills()
+	}
+	pid, err := syscall.ForkExec(prog, args, &syscall.ProcAttr{Dir: dir, Env: env, Files: files, Sys: sys})
+	if err != nil {
+		if wiring != nil {
+			wiring.Abort()
+		}
+		return nil, startError(err, path, dir, id)
+	}
+	p.pid = pid
+	if wiring != nil {
+		wiring.Started(o.Drained)
+	} else if o.Drained != nil {
+		o.Drained()
+	}
+	return p, nil
+}
+
+// group returns the service's cgroup, creating it (and applying its
+// limits) on its first start. A limit that cannot be applied fails the start
+// unless --ignore-resource-errors, which makes it a warning.
+func (s *System) group(svc *config.Service) (*cgroup.Group, error) {
+	if g, ok := s.groups[svc.Name]; ok {
+		return g, nil
+	}
+	g, err := s.cgroups.Service(svc.Name, svc.Resource)
+	if err != nil {
+		if g == nil {
+			return nil, fmt.Errorf("resource limits: %w", err)
+		}
+		s.log.Warn("starting without some resource limits (--ignore-resource-errors)", "service", svc.Name, "err", err)
+	}
+	s.groups[svc.Name] = g
+	return g, nil
+}
+
+// Release implements OS: the cgroup of a finished service is removed.
+func (s *System) Release(svc *config.Service) {
+	g, ok := s.groups[svc.Name]
+	if !ok {
+		return
+	}
+	delete(s.groups, svc.Name)
+	if err := g.Remove(); err != nil {
+		s.log.Error("cannot remove the service's cgroup", "service", svc.Name, "err", err)
+	}
+}
+
+// Reap implements OS.
+func (s *System) Reap() (int, syscall.WaitStatus, bool) { return Reap() }
+
+// Close releases what the System holds: every cgroup it made and their
+// parents.
+func (s *System) Close() error {
+	s.devNull.Close()
+	if s.cgroups == nil {
+		return nil
+	}
+	return s.cgroups.Close()
+}
+
+func fdOr(f *os.File, def uintptr) uintptr {
+	if f == nil {
+		return def
+	}
+	return f.Fd()
+}
+
+// startError explains a failed fork/exec: the child reports only an errno,
+// so say what it most likely was about.
+func startError(err error, path, dir string, id Identity) error {
+	switch {
+	case errors.Is(err, unix.EPERM) && id.Switch:
+		return fmt.Errorf("start %s as uid %d: %w (only root can switch users)", path, id.UID, err)
+	case errors.Is(err, unix.EACCES):
+		return fmt.Errorf("start %s: %w (is it executable, and the working directory %q reachable?)", path, err, dir)
+	case errors.Is(err, unix.ENOENT):
+		return fmt.Errorf("start %s: %w", path, err)
+	}
+	return fmt.Errorf("start %s: %w", path, err)
+}
+
+// process is one run started by System.
+type process struct {
+	sys       *System
+	name      string
+	pid       int
+	group     *cgroup.Group
+	oomBefore uint64
+	memLimit  uint64
+}
+
+func (p *process) Pid() int { return p.pid }
+
+// Signal implements Process: the process group always, the cgroup too when
+// it holds the service (a daemon that left the group is still in it).
+func (p *process) Signal(sig syscall.Signal) error {
+	err := SignalGroup(p.pid, sig)
+	if p.group != nil && p.group.Tracks() {
+		var gerr error
+		if sig == syscall.SIGKILL {
+			gerr = p.group.Kill()
+		} else {
+			gerr = p.group.Signal(sig)
+		}
+		err = errors.Join(err, gerr)
+	}
+	return err
+}
+
+// Exited implements Process: what the run left behind in its process group
+// or cgroup is killed (the service is the unit), and an OOM kill is named.
+func (p *process) Exited(ws syscall.WaitStatus) string {
+	if err := unix.Kill(-p.pid, syscall.SIGKILL); err == nil {
+		p.sys.log.Debug("killed what the service left in its process group", "service", p.name, "pid", p.pid)
+	}
+	if p.group == nil {
+		return ""
+	}
+	if p.group.Tracks() {
+		if busy, err := p.group.Populated(); err == nil && busy {
+			p.sys.log.Debug("killed what the service left in its cgroup", "service", p.name)
+			_ = p.group.Kill()
+		}
+	}
+	if ws.Signaled() && ws.Signal() == syscall.SIGKILL && p.group.OOMKills() > p.oomBefore {
+		return cgroup.OOMReason(p.memLimit)
+	}
+	return ""
+}
