@@ -201,7 +201,7 @@ func (s *setup) stream(key, target string, rot rotation) (stream, error) {
 			return st, fmt.Errorf("%s: %w", key, err)
 		}
 		st = stream{child: w, owned: true, copier: &copier{r: r, sink: sk}}
-	case rot.size > 0:
+	case rot.size > 0 && regularOrMissing(target):
 		var stamp int64
 		if s.svc.AppendTimestamp {
 			stamp = s.stamp
@@ -217,6 +217,11 @@ func (s *setup) stream(key, target string, rot rotation) (stream, error) {
 		}
 		st = stream{child: w, owned: true, copier: &copier{r: r, sink: sk}}
 	default:
+		if rot.size > 0 {
+			// A device, fifo or socket (stdout = "/dev/stdout"): chunks
+			// next to it make no sense, so the data goes there directly.
+			s.log.Warn("rotation ignored: the target is not a regular file", "service", s.svc.Name, "key", key, "path", target)
+		}
 		f, err := os.OpenFile(target, os.O_WRONLY|os.O_CREATE|os.O_APPEND, fileMode)
 		if err != nil {
 			return st, fmt.Errorf("%s: %w", key, err)
@@ -225,6 +230,13 @@ func (s *setup) stream(key, target string, rot rotation) (stream, error) {
 	}
 	s.opened = append(s.opened, st)
 	return st, nil
+}
+
+// regularOrMissing reports whether path is a regular file (after symlinks) or
+// does not exist yet.
+func regularOrMissing(path string) bool {
+	info, err := os.Stat(path)
+	return err != nil || info.Mode().IsRegular()
 }
 
 // Started is called right after a successful fork: it closes the child's

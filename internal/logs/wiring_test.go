@@ -375,3 +375,22 @@ func TestWarnings(t *testing.T) {
 		})
 	}
 }
+
+func TestRotationOnADeviceWritesDirectly(t *testing.T) {
+	// stdout = "/dev/null" with rotation: no chunks next to a device, the
+	// child gets the device itself, with a warning.
+	out, _, _ := testOutputs(t, false, false)
+	var logged logCounter
+	svc := &config.Service{Name: "dev.toml", Stdout: "/dev/null", Stderr: "STDOUT", StdoutRotateSize: 10}
+	w, err := Setup(svc, out, logged.logger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Abort()
+	if len(w.copiers) != 0 || fileType(t, w.Stdout) != unix.S_IFCHR {
+		t.Fatalf("%d copiers; the child does not get the device", len(w.copiers))
+	}
+	if !strings.Contains(logged.text(), "rotation ignored: the target is not a regular file") {
+		t.Fatalf("no warning: %q", logged.text())
+	}
+}
