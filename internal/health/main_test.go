@@ -4,8 +4,11 @@ import (
 	"bufio"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -36,6 +39,8 @@ func TestMain(m *testing.M) {
 		os.Exit(helperTree())
 	case "notify-child":
 		os.Exit(helperNotifyChild())
+	case "http-servers":
+		os.Exit(helperHTTPServers())
 	default:
 		fmt.Fprintf(os.Stderr, "unknown helper %q\n", mode)
 		os.Exit(2)
@@ -155,6 +160,31 @@ func helperNotifyChild() int {
 	return 0
 }
 
+// helperHTTPServers serves "ok" over HTTP on $HORUST_HEALTH_SERVERS loopback
+// ports, prints their addresses on one line, and exits when stdin is closed.
+// It keeps a benchmark's server work out of the prober's process.
+func helperHTTPServers() int {
+	n, err := strconv.Atoi(os.Getenv("HORUST_HEALTH_SERVERS"))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "http-servers:", err)
+		return 2
+	}
+	handler := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
+	addrs := make([]string, 0, n)
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "http-servers:", err)
+			return 1
+		}
+		go func() { _ = http.Serve(l, handler) }()
+		addrs = append(addrs, l.Addr().String())
+	}
+	fmt.Println(strings.Join(addrs, " "))
+	_, _ = io.Copy(io.Discard, os.Stdin)
+	return 0
+}
+
 // startHelper starts the test binary as the helper mode, sharing our stdin,
 // stdout and stderr.
 func startHelper(mode string, setsid bool, env ...string) (*exec.Cmd, error) {
@@ -186,7 +216,7 @@ type helperProcess struct {
 
 // runHelper starts the test binary as helper mode in a new session, and
 // stops it (closes its stdin, waits for it) when the test ends.
-func runHelper(t *testing.T, mode string, env ...string) *helperProcess {
+func runHelper(t testing.TB, mode string, env ...string) *helperProcess {
 	t.Helper()
 	cmd := exec.Command(os.Args[0])
 	cmd.Env = helperEnviron(mode, env...)
@@ -223,7 +253,7 @@ func runHelper(t *testing.T, mode string, env ...string) *helperProcess {
 }
 
 // line returns the helper's next line of output.
-func (h *helperProcess) line(t *testing.T) []string {
+func (h *helperProcess) line(t testing.TB) []string {
 	t.Helper()
 	if !h.lines.Scan() {
 		t.Fatalf("helper ended without output: %v", h.lines.Err())

@@ -8,6 +8,7 @@ import (
 	"maps"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -418,4 +419,44 @@ func TestReadStatOddCommandNames(t *testing.T) {
 	if ppid != os.Getpid() || session != cmd.Process.Pid {
 		t.Errorf("readStat = ppid %d session %d, want %d %d", ppid, session, os.Getpid(), cmd.Process.Pid)
 	}
+}
+
+func TestDecodeNotify(t *testing.T) {
+	creds := func(pid int32) []byte {
+		return unix.UnixCredentials(&unix.Ucred{Pid: pid, Uid: 1000, Gid: 1000})
+	}
+	self := int32(os.Getpid())
+	for _, tc := range []struct {
+		name  string
+		data  string
+		oob   []byte
+		flags int
+		ok    bool
+	}{
+		{"with credentials", "READY=1", creds(self), 0, true},
+		{"without credentials", "READY=1", nil, 0, false},
+		{"with only descriptors", "READY=1", unix.UnixRights(0), 0, false},
+		{"a pid outside our pid namespace (0)", "READY=1", creds(0), 0, false},
+		{"truncated", "READY=1", creds(self), unix.MSG_TRUNC, false},
+		{"empty", "", creds(self), 0, false},
+		{"a NUL byte", "READY=1\x00x", creds(self), 0, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m, _, ok := decodeNotify([]byte(tc.data), tc.oob, tc.flags)
+			if ok != tc.ok {
+				t.Fatalf("ok = %v, want %v", ok, tc.ok)
+			}
+			if ok && (m.PID != int(self) || m.UID != 1000 || !m.Ready) {
+				t.Errorf("message = %+v, want pid %d, uid 1000, ready", m, self)
+			}
+		})
+	}
+	t.Run("descriptors are returned for closing, valid or not", func(t *testing.T) {
+		oob := append(creds(self), unix.UnixRights(7, 8)...)
+		for _, data := range []string{"READY=1", ""} {
+			if _, fds, _ := decodeNotify([]byte(data), oob, 0); !slices.Equal(fds, []int{7, 8}) {
+				t.Errorf("data %q: fds = %v, want [7 8]", data, fds)
+			}
+		}
+	})
 }
