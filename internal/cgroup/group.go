@@ -355,15 +355,21 @@ func (g *Group) Remove() error {
 	if len(errs) > 0 {
 		return errors.Join(errs...)
 	}
+	g.release()
+	return nil
+}
+
+// release forgets the group's directories and closes its descriptor.
+func (g *Group) release() {
 	if g.fd >= 0 {
 		_ = unix.Close(g.fd)
 		g.fd = -1
 	}
+	g.dirs = nil
 	g.unit, g.unitV2 = "", false
 	if g.m.groups[g.name] == g {
 		delete(g.m.groups, g.name)
 	}
-	return nil
 }
 
 // pidfds opens a pidfd for each pid that still exists.

@@ -54,10 +54,9 @@ type Options struct {
 	// IgnoreErrors is --ignore-resource-errors: a limit that cannot be
 	// applied does not stop the service (see Manager.Service).
 	IgnoreErrors bool
-
-	// parent replaces ParentName (tests use their own name so that they do
-	// not meet a horust running on the same machine).
-	parent string
+	// Parent replaces ParentName, for two horusts that share one cgroup
+	// (tests). It must be a single path element.
+	Parent string
 }
 
 // Manager creates and removes the cgroups of the services of one horust.
@@ -90,8 +89,11 @@ func Open(opts Options) (*Manager, error) {
 	if opts.MountInfo == "" {
 		opts.MountInfo = DefaultMountInfo
 	}
-	if opts.parent == "" {
-		opts.parent = ParentName
+	if opts.Parent == "" {
+		opts.Parent = ParentName
+	}
+	if strings.Contains(opts.Parent, "/") || opts.Parent == "." || opts.Parent == ".." {
+		return nil, fmt.Errorf("cgroup: bad parent name %q", opts.Parent)
 	}
 	m := &Manager{opts: opts, lay: &layout{v1: map[string]*hierarchy{}}, groups: map[string]*Group{}}
 	if opts.Disabled {
@@ -134,8 +136,10 @@ func (e *LimitError) Error() string {
 // Unwrap returns the problems.
 func (e *LimitError) Unwrap() []error { return e.Problems }
 
-// Service creates the cgroup of a service, or reuses it (a restart, or a
-// directory left by an earlier run), and applies the limits of r.
+// Service creates the cgroup of a service, or reuses it (a restart, or an
+// empty directory left by an earlier run), and applies the limits of r.
+// A directory that already holds processes this Manager did not start is
+// an error whatever the options: sharing it would make them one unit.
 //
 // A service without limits gets a cgroup wherever one can be made, and
 // that cgroup is the unit Signal and Kill reach; where none can be made
@@ -153,7 +157,8 @@ func (m *Manager) Service(name string, r config.Resource) (*Group, error) {
 		return nil, errors.New("cgroup: empty service name")
 	}
 	g := m.groups[name]
-	if g == nil {
+	fresh := g == nil
+	if fresh {
 		g = &Group{m: m, name: name, fd: -1}
 	}
 	var problems []error
@@ -179,6 +184,13 @@ func (m *Manager) Service(name string, r config.Resource) (*Group, error) {
 
 	if m.Mode() != "none" {
 		m.build(g, limits, &problems)
+		if fresh {
+			if busy, _ := g.Populated(); busy {
+				unit := g.unit
+				g.release()
+				return nil, fmt.Errorf("cgroup %s already holds processes that are not this horust's (another horust in the same cgroup with a service of the same name, or what an earlier run left); stop them, or give each horust a cgroup of its own", unit)
+			}
+		}
 		m.groups[name] = g
 		for _, l := range limits {
 			if err := g.apply(l, r); err != nil {
@@ -297,7 +309,7 @@ func (m *Manager) makeDir(h *hierarchy, name string, ctrls []string) (string, er
 	if h.readOnly {
 		return "", fmt.Errorf("%s is mounted read-only", h.mount)
 	}
-	parent := filepath.Join(h.own, m.opts.parent)
+	parent := filepath.Join(h.own, m.opts.Parent)
 	if err := mkdir(parent); err != nil {
 		return "", fmt.Errorf("create cgroup: %w", err)
 	}
@@ -393,7 +405,7 @@ func (m *Manager) Close() error {
 	}
 	if m.moved && m.lay.v2 != nil {
 		own := m.lay.v2.own
-		parent := filepath.Join(own, m.opts.parent)
+		parent := filepath.Join(own, m.opts.Parent)
 		for _, c := range slices.Backward(m.enabled) {
 			_ = writeFile(filepath.Join(parent, "cgroup.subtree_control"), "-"+c)
 			_ = writeFile(filepath.Join(own, "cgroup.subtree_control"), "-"+c)

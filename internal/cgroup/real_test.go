@@ -60,7 +60,7 @@ func realManager(t *testing.T, mode string) *Manager {
 	if err := os.WriteFile(file, []byte(strings.Join(keep, "\n")+"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	m, err := Open(Options{MountInfo: file, parent: fmt.Sprintf("horust-test-%d", os.Getpid())})
+	m, err := Open(Options{MountInfo: file, Parent: fmt.Sprintf("horust-test-%d", os.Getpid())})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +82,7 @@ func realManager(t *testing.T, mode string) *Manager {
 			hs = append(hs, h)
 		}
 		for _, h := range hs {
-			p := filepath.Join(h.own, m.opts.parent)
+			p := filepath.Join(h.own, m.opts.Parent)
 			if _, err := os.Stat(p); !errors.Is(err, os.ErrNotExist) {
 				t.Errorf("%s is still there after Close (%v)", p, err)
 			}
@@ -371,7 +371,7 @@ func throttledPeriods(t *testing.T, g *Group) uint64 {
 
 func TestDaemonThatLeftItsSessionDiesWithItsGroup(t *testing.T) {
 	for _, mode := range allModes {
-		for _, how := range []string{"Kill", "Signal TERM", "Remove"} {
+		for _, how := range []string{"Kill", "Signal TERM", "Remove", "Close"} {
 			t.Run(mode+" "+how, func(t *testing.T) {
 				m := realManager(t, mode)
 				g := service(t, m, "forking", config.Resource{})
@@ -406,6 +406,8 @@ func TestDaemonThatLeftItsSessionDiesWithItsGroup(t *testing.T) {
 					err = g.Signal(syscall.SIGTERM)
 				case "Remove":
 					err = g.Remove()
+				case "Close":
+					err = m.Close()
 				}
 				if err != nil {
 					t.Fatalf("%s: %v", how, err)
@@ -414,7 +416,7 @@ func TestDaemonThatLeftItsSessionDiesWithItsGroup(t *testing.T) {
 				if n, err := unix.Poll(fds, 10_000); n != 1 || err != nil {
 					t.Fatalf("the daemon survived %s (poll %d, %v)", how, n, err)
 				}
-				if how == "Remove" {
+				if how == "Remove" || how == "Close" {
 					for _, p := range g.Paths() {
 						t.Errorf("%s still there after Remove", p)
 					}
@@ -493,5 +495,36 @@ func TestExecStepFailureIsExit127WithOneLine(t *testing.T) {
 	}
 	if lines := strings.Split(strings.TrimSpace(string(msg)), "\n"); len(lines) != 1 || !strings.Contains(lines[0], "/nonexistent/program") {
 		t.Errorf("stderr = %q, want one line naming the program", msg)
+	}
+}
+
+func TestASecondHorustInTheSameCgroupDoesNotShareAGroup(t *testing.T) {
+	for _, mode := range []string{"hybrid", "v1"} {
+		t.Run(mode, func(t *testing.T) {
+			first := realManager(t, mode)
+			g := service(t, first, "db.toml", config.Resource{})
+			c := start(t, g, "daemon", "", nil, nil)
+			line, err := bufio.NewReader(c.out).ReadString('\n')
+			if err != nil {
+				t.Fatal(err)
+			}
+			wait(t, c.pid)
+			daemon, _ := strconv.Atoi(strings.TrimSpace(line))
+
+			second, err := Open(first.opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = second.Service("db.toml", config.Resource{})
+			if err == nil || !strings.Contains(err.Error(), "already holds processes") {
+				t.Fatalf("second Service = %v, want an error about the other processes", err)
+			}
+			if err := second.Close(); err != nil {
+				t.Fatalf("second Close: %v", err)
+			}
+			if pids, _ := g.procs(); !slices.Contains(pids, daemon) {
+				t.Fatalf("the second horust's Close touched the first's service: %v", pids)
+			}
+		})
 	}
 }
