@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/horust-go/horust/internal/config"
+	"golang.org/x/sys/unix"
 )
 
 // The test binary plays the services: with helperEnv set it runs the
@@ -33,7 +34,7 @@ func TestMain(m *testing.M) {
 //
 //	out:TEXT / err:TEXT      write TEXT to stdout / stderr
 //	fill:C:N / efill:C:N     write N bytes C to stdout / stderr (no newline)
-//	lines:NAME:N / elines:NAME:N   N lines "NAME <i> xxx..." through a small
+//	lines:NAME:N / elines:NAME:N   N lines "NAME <i> xxx..." through a 64 KiB+1
 //	                               buffer, so reads cut lines anywhere
 //	flood:N                  N bytes of 100-byte lines in 8 KiB writes
 func helper(ops []string) int {
@@ -66,7 +67,7 @@ func helper(ops []string) int {
 		case "lines":
 			name, n, _ := strings.Cut(arg, ":")
 			count, _ := strconv.Atoi(n)
-			bw := bufio.NewWriterSize(f, 777)
+			bw := bufio.NewWriterSize(f, 65537)
 			for i := range count {
 				fmt.Fprintf(bw, "%s %d %s\n", name, i, strings.Repeat("x", 40+i%50))
 			}
@@ -256,4 +257,48 @@ func openDevFull(t *testing.T) *os.File {
 	}
 	t.Cleanup(func() { f.Close() })
 	return f
+}
+
+// pipeOutputs returns Outputs whose stdout and stderr are one pipe, like
+// horust's stdout under Docker, and a function that closes the pipe and
+// returns everything that went through it. Writes to a pipe above 4 KiB are
+// not atomic: only the Outputs' lock keeps lines whole.
+func pipeOutputs(t *testing.T, prefixAll bool) (*Outputs, func() string) {
+	t.Helper()
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The smallest pipe: a batch of lines larger than 4 KiB takes several
+	// steps, between which other writers could slip in.
+	if _, err := unix.FcntlInt(w.Fd(), unix.F_SETPIPE_SZ, 4096); err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_, _ = buf.ReadFrom(r)
+		r.Close()
+	}()
+	// stderr is another *os.File on the same pipe, as fd 1 and fd 2 of a
+	// container often are: Go's own per-file write lock does not cover
+	// both.
+	fd, err := unix.FcntlInt(w.Fd(), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w2 := os.NewFile(uintptr(fd), "stderr")
+	closed := false
+	collect := func() string {
+		if !closed {
+			closed = true
+			w.Close()
+			w2.Close()
+		}
+		<-done
+		return buf.String()
+	}
+	t.Cleanup(func() { collect() })
+	return NewOutputs(w, w2, prefixAll), collect
 }

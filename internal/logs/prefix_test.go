@@ -12,11 +12,11 @@ import (
 )
 
 func TestPrefixThreeServicesConcurrently(t *testing.T) {
-	// Three services write at once, one of them to stderr, all to one file
+	// Three services write at once, one of them to stderr, all to one pipe
 	// behind horust's stdout and stderr: every line must arrive whole,
 	// attributed, and in each service's order.
 	const n = 20000
-	out, path, _ := testOutputs(t, true, true)
+	out, collect := pipeOutputs(t, true)
 	names := []string{"alpha.toml", "beta.toml", "gamma.toml"}
 	var children []*child
 	for i, name := range names {
@@ -30,7 +30,7 @@ func TestPrefixThreeServicesConcurrently(t *testing.T) {
 	for _, c := range children {
 		c.wait(t)
 	}
-	text := readFile(t, path)
+	text := collect()
 	if !strings.HasSuffix(text, "\n") {
 		t.Fatal("output does not end with a newline")
 	}
