@@ -74,6 +74,8 @@ func (d *decoder) fields(t *table, prefix string, known map[string]field) {
 		msg := fmt.Sprintf("unknown %s %q", what, k)
 		if s := suggest(k, names); s != "" {
 			msg += fmt.Sprintf(", did you mean %q?", s)
+		} else if home := elsewhere(k, prefix); home != "" {
+			msg += home
 		} else if prefix == "environment" && strings.ToUpper(k) == k {
 			msg += "; environment variables go under [environment.additional]"
 		} else {
@@ -81,6 +83,51 @@ func (d *decoder) fields(t *table, prefix string, known map[string]field) {
 		}
 		d.problem(v, key, "%s", msg)
 	}
+}
+
+// homes maps each key of a service file to the tables it belongs in (""
+// is the top level).
+var homes = map[string][]string{
+	"strategy": {"restart", "failure"}, "backoff": {"restart"}, "attempts": {"restart"},
+	"http-endpoint": {"healthiness"}, "tcp-endpoint": {"healthiness"}, "file-path": {"healthiness"},
+	"max-failed": {"healthiness"}, "interval": {"healthiness"}, "timeout": {"healthiness"},
+	"start-timeout": {"healthiness"}, "notify": {"healthiness"},
+	"successful-exit-code": {"failure"},
+	"keep-env":             {"environment"}, "re-export": {"environment"}, "additional": {"environment"},
+	"signal": {"termination"}, "wait": {"termination"}, "die-if-failed": {"termination"},
+	"cpu": {"resource-limit"}, "cpu-percent": {"resource-limit"}, "memory": {"resource-limit"},
+	"pids-max": {"resource-limit"},
+	"command":  {"", "healthiness"}, "name": {""}, "user": {""}, "working-directory": {""},
+	"stdout": {""}, "stderr": {""}, "stdout-rotate-size": {""}, "stdout-rotate-keep": {""},
+	"stderr-rotate-size": {""}, "stderr-rotate-keep": {""},
+	"stdout-should-append-timestamp-to-filename": {""}, "stdout-prefix": {""},
+	"stdout-timestamps": {""}, "start-delay": {""}, "start-after": {""}, "shutdown-after": {""},
+	"signal-rewrite": {""},
+}
+
+// elsewhere explains where key belongs when it is a known key of another
+// table than prefix, or returns "".
+func elsewhere(key, prefix string) string {
+	tables := homes[key]
+	if len(tables) == 0 {
+		return ""
+	}
+	if len(tables) == 1 && tables[0] == "" {
+		// The usual cause: a top-level key written after a [table] header.
+		return "; it is a top-level key: move it above the first [table] header"
+	}
+	var where []string
+	for _, t := range tables {
+		if t == "" {
+			where = append(where, "the top level")
+		} else if t != prefix {
+			where = append(where, "["+t+"]")
+		}
+	}
+	if prefix == "" {
+		return "; it belongs under " + strings.Join(where, " or ")
+	}
+	return "; it belongs under " + strings.Join(where, " or ") + ", not [" + prefix + "]"
 }
 
 func join(prefix, key string) string {
