@@ -31,14 +31,22 @@ func FuzzTemplate(f *testing.F) {
 		return "<" + k + ">", true
 	}
 	f.Fuzz(func(t *testing.T, text string) {
-		out, errs := expand(text, lookup)
-		lines := strings.Count(text, "\n") + 1
+		out, lines, errs := expand(text, lookup)
+		inLines := strings.Count(text, "\n") + 1
 		for _, e := range errs {
-			if e.Line < 1 || e.Line > lines || e.Col < 1 {
-				t.Fatalf("error at %d:%d outside the text (%d lines)", e.Line, e.Col, lines)
+			if e.Line < 1 || e.Line > inLines || e.Col < 1 {
+				t.Fatalf("error at %d:%d outside the text (%d lines)", e.Line, e.Col, inLines)
 			}
 			if e.Error() == "" {
 				t.Fatal("empty error message")
+			}
+		}
+		if len(lines) != strings.Count(out, "\n")+1 {
+			t.Fatalf("%d line mappings for %d lines", len(lines), strings.Count(out, "\n")+1)
+		}
+		for k, l := range lines {
+			if l < 1 || l > inLines || k > 0 && l < lines[k-1] {
+				t.Fatalf("line map %v out of order or range", lines)
 			}
 		}
 		if !strings.Contains(text, "$") && !strings.HasPrefix(text, "~") && (out != text || len(errs) > 0) {

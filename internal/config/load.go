@@ -106,12 +106,30 @@ func Load(paths []string, opts Options) ([]*Service, error) {
 // that are not defined are problems (terrs); the file is still decoded, with
 // the references left as written.
 func loadText(file, text, cwd string, lookup func(string) (string, bool)) (*Service, *positions, []Problem, []Problem) {
-	expanded, errs := expand(text, lookup)
+	expanded, lines, errs := expand(text, lookup)
 	var terrs []Problem
 	for _, e := range errs {
 		terrs = append(terrs, Problem{File: file, Line: e.Line, Col: e.Col, Msg: e.Error()})
 	}
 	svc, pos, probs := decodeService(file, expanded, cwd)
+	// Report lines of the file as written, not of the expanded text.
+	orig := func(l int) int {
+		if l > 0 && l <= len(lines) {
+			return lines[l-1]
+		}
+		return l
+	}
+	for i := range probs {
+		probs[i].Line = orig(probs[i].Line)
+	}
+	for k, l := range pos.keys {
+		pos.keys[k] = orig(l)
+	}
+	for _, ls := range pos.items {
+		for i := range ls {
+			ls[i] = orig(ls[i])
+		}
+	}
 	return svc, pos, probs, terrs
 }
 

@@ -418,6 +418,14 @@ func TestLoadUndefinedVariableHidesItsEchoes(t *testing.T) {
 	}
 }
 
+func TestLoadProblemLinesAreThoseOfTheFile(t *testing.T) {
+	dir := writeDir(t, map[string]string{"a.toml": "command = \"\"\"$SCRIPT\"\"\"\nstart-delay = 5\n"})
+	_, probs := loadDir(t, dir, map[string]string{"SCRIPT": "sh -c '\necho a\necho b\n'"})
+	if len(probs) != 1 || probs[0].Line != 2 || probs[0].Key != "start-delay" {
+		t.Fatalf("want start-delay on line 2, got:\n%v", probs)
+	}
+}
+
 func TestLoadDuplicateFileNamesInTwoDirectories(t *testing.T) {
 	one := writeDir(t, map[string]string{"db.toml": `command = "x"`})
 	two := writeDir(t, map[string]string{"db.toml": `command = "y"`})

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -255,7 +256,7 @@ func TestExpand(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, errs := expand(tt.in, lookup)
+			got, _, errs := expand(tt.in, lookup)
 			if len(errs) > 0 {
 				t.Fatalf("expand(%q): %v", tt.in, errs)
 			}
@@ -287,7 +288,7 @@ func TestExpandErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			out, errs := expand(tt.in, lookup)
+			out, _, errs := expand(tt.in, lookup)
 			if len(errs) != 1 {
 				t.Fatalf("expand(%q) errors = %v, want one", tt.in, errs)
 			}
@@ -301,9 +302,41 @@ func TestExpandErrors(t *testing.T) {
 		})
 	}
 	t.Run("every undefined variable is reported", func(t *testing.T) {
-		_, errs := expand("$A $B\n${C}", lookup)
+		_, _, errs := expand("$A $B\n${C}", lookup)
 		if len(errs) != 3 || errs[2].Line != 2 {
 			t.Fatalf("errors = %+v, want A, B and C (C on line 2)", errs)
 		}
 	})
+}
+
+func TestExpandLineMap(t *testing.T) {
+	lookup := func(k string) (string, bool) {
+		v, ok := map[string]string{"V": "x\ny"}[k]
+		return v, ok
+	}
+	tests := []struct {
+		name, in string
+		lines    []int
+		errLines []int
+	}{
+		{"plain lines", "a\nb\nc", []int{1, 2, 3}, nil},
+		{"a value with a newline", "a\n$V\nb", []int{1, 2, 2, 3}, nil},
+		{"a default across lines", "${NO:-1\n2}\n$U", []int{1, 2, 3}, []int{3}},
+		{"an undefined braced name across lines", "${U\nZ}\n$U", []int{1, 2, 3}, []int{1, 3}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, lines, errs := expand(tt.in, lookup)
+			if !slices.Equal(lines, tt.lines) {
+				t.Fatalf("lines = %v, want %v", lines, tt.lines)
+			}
+			var errLines []int
+			for _, e := range errs {
+				errLines = append(errLines, e.Line)
+			}
+			if !slices.Equal(errLines, tt.errLines) {
+				t.Fatalf("errors on lines %v, want %v", errLines, tt.errLines)
+			}
+		})
+	}
 }

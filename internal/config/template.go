@@ -45,71 +45,103 @@ func (e templateError) Error() string {
 //
 // An undefined variable (and ${}) is an error; expand collects every one
 // of them, leaves the reference as written, and goes on.
-func expand(text string, lookup func(string) (string, bool)) (string, []templateError) {
-	var (
-		out  strings.Builder
-		errs []templateError
-	)
+//
+// lines maps the lines of the result to those of text: lines[k] is the line
+// of text that line k+1 of the result comes from (values with newlines make
+// the result longer).
+func expand(text string, lookup func(string) (string, bool)) (result string, lines []int, errs []templateError) {
+	var out strings.Builder
 	out.Grow(len(text))
-	line, lineStart, i := 1, 0, 0
+	lines = []int{1}
+	line, lineStart := 1, 0 // in text
+	// emit writes s for the input text[from:to]; verbatim says s is that
+	// input itself.
+	emit := func(s string, from, to int, verbatim bool) {
+		first := line
+		for j := from; j < to; j++ {
+			if text[j] == '\n' {
+				line++
+				lineStart = j + 1
+			}
+		}
+		k := 0
+		for j := 0; j < len(s); j++ {
+			if s[j] == '\n' {
+				k++
+				if verbatim {
+					lines = append(lines, first+k)
+				} else {
+					lines = append(lines, line)
+				}
+			}
+		}
+		out.WriteString(s)
+	}
+	i := 0
 	if strings.HasPrefix(text, "~") && (len(text) == 1 || text[1] == '/') {
 		if home, ok := lookup("HOME"); ok {
-			out.WriteString(home)
+			emit(home, 0, 1, false)
 			i = 1
 		}
 	}
 	for i < len(text) {
-		c := text[i]
-		if c == '\n' {
-			line++
-			lineStart = i + 1
+		j := strings.IndexByte(text[i:], '$')
+		if j < 0 {
+			emit(text[i:], i, len(text), true)
+			break
 		}
-		if c != '$' || i+1 == len(text) {
-			out.WriteByte(c)
-			i++
-			continue
+		if j > 0 {
+			emit(text[i:i+j], i, i+j, true)
+			i += j
+		}
+		// text[i] is '$'.
+		if i+1 == len(text) {
+			emit("$", i, i+1, true)
+			break
 		}
 		next := text[i+1]
 		switch {
 		case next == '$':
-			out.WriteByte('$')
+			emit("$", i, i+2, false)
 			i += 2
 		case next == '{':
 			end := strings.IndexByte(text[i+2:], '}')
 			if end < 0 {
-				out.WriteString("${")
+				emit("${", i, i+2, true)
 				i += 2
 				continue
 			}
-			body := text[i+2 : i+2+end]
+			to := i + 3 + end
+			body := text[i+2 : to-1]
 			name, def, hasDef := strings.Cut(body, ":-")
 			if v, ok := lookup(name); ok && name != "" {
-				out.WriteString(v)
+				emit(v, i, to, false)
 			} else if hasDef {
-				out.WriteString(def)
+				emit(def, i, to, false)
 			} else {
 				errs = append(errs, templateError{Line: line, Col: i - lineStart + 1, Name: name, Braced: true})
-				out.WriteString(text[i : i+3+end])
+				emit(text[i:to], i, to, true)
 			}
-			i += 3 + end
+			i = to
 		default:
 			n := nameLen(text[i+1:])
 			if n == 0 {
-				out.WriteByte('$')
+				emit("$", i, i+1, true)
 				i++
 				continue
 			}
-			name := text[i+1 : i+1+n]
+			to := i + 1 + n
+			name := text[i+1 : to]
 			if v, ok := lookup(name); ok {
-				out.WriteString(v)
+				emit(v, i, to, false)
 			} else {
 				errs = append(errs, templateError{Line: line, Col: i - lineStart + 1, Name: name})
-				out.WriteString("$" + name)
+				emit(text[i:to], i, to, true)
 			}
-			i += 1 + n
+			i = to
 		}
 	}
-	return out.String(), errs
+	return out.String(), lines, errs
 }
 
 // nameLen returns the length in bytes of the variable name at the start of
