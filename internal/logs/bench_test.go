@@ -3,8 +3,12 @@ package logs
 import (
 	"bytes"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/horust-go/horust/internal/config"
 	"golang.org/x/sys/unix"
@@ -97,4 +101,78 @@ func benchCopy(b *testing.B, svc *config.Service, out *Outputs) {
 	if st := out.Stats(svc.Name); st.Dropped != 0 {
 		b.Fatalf("dropped %d bytes", st.Dropped)
 	}
+}
+
+// BenchmarkService runs the issue's measurement at a smaller scale: a real
+// service, `yes <99 a> | head -c 256M`, writes 100-byte lines, and horust's
+// side is direct (the floor: the child writes the file itself), rotation or
+// prefixing. It reports MB/s, horust's CPU seconds per GB (user and system
+// time of this process, which runs only the copier meanwhile) and the
+// service's (sh, yes and head): in direct mode the service pays the write
+// into the file that a copier pays in the other modes.
+func BenchmarkService(b *testing.B) {
+	const n = 256 << 20
+	if _, err := exec.LookPath("yes"); err != nil {
+		b.Skip("no yes(1)")
+	}
+	script := "yes " + strings.Repeat("a", 99) + " | head -c " + strconv.Itoa(n)
+	for _, mode := range []string{"direct", "rotate", "prefix"} {
+		b.Run(mode, func(b *testing.B) {
+			dir := benchDir(b)
+			f, err := os.Create(filepath.Join(dir, "horust.out"))
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer f.Close()
+			out := NewOutputs(f, f, false)
+			svc := &config.Service{Name: "bench.toml", Stdout: filepath.Join(dir, "direct.log"), Stderr: "STDOUT"}
+			switch mode {
+			case "rotate":
+				svc.Stdout, svc.StdoutRotateSize, svc.StdoutRotateKeep = filepath.Join(dir, "out.log"), 100<<20, 1
+			case "prefix":
+				svc.Stdout, svc.Prefix = "STDOUT", true
+			}
+			b.SetBytes(n)
+			var cpu, childCPU time.Duration
+			for b.Loop() {
+				if err := os.Truncate(filepath.Join(dir, "horust.out"), 0); err != nil {
+					b.Fatal(err)
+				}
+				os.Remove(filepath.Join(dir, "direct.log"))
+				before, childBefore := selfCPU(), cpuOf(unix.RUSAGE_CHILDREN)
+				w, err := Setup(svc, out, nil)
+				if err != nil {
+					b.Fatal(err)
+				}
+				p, err := os.StartProcess("/bin/sh", []string{"sh", "-c", script}, &os.ProcAttr{Files: []*os.File{nil, w.Stdout, w.Stderr}})
+				if err != nil {
+					w.Abort()
+					b.Fatal(err)
+				}
+				done := make(chan struct{})
+				w.Started(func() { close(done) })
+				if _, err := p.Wait(); err != nil {
+					b.Fatal(err)
+				}
+				<-done
+				cpu += selfCPU() - before
+				childCPU += cpuOf(unix.RUSAGE_CHILDREN) - childBefore
+			}
+			b.ReportMetric(cpu.Seconds()/float64(b.N)/(n/1e9), "cpu-s/GB")
+			b.ReportMetric(childCPU.Seconds()/float64(b.N)/(n/1e9), "service-cpu-s/GB")
+		})
+	}
+}
+
+// selfCPU is the user and system time of this process so far.
+func selfCPU() time.Duration { return cpuOf(unix.RUSAGE_SELF) }
+
+// cpuOf is the user and system time of this process (RUSAGE_SELF) or of its
+// reaped children (RUSAGE_CHILDREN) so far.
+func cpuOf(who int) time.Duration {
+	var ru unix.Rusage
+	if err := unix.Getrusage(who, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
