@@ -31,6 +31,7 @@ const removeWait = time.Second
 type groupDir struct {
 	h    *hierarchy
 	path string
+	made bool // created by this Manager (not reused)
 }
 
 // Group is the cgroup of one service: one directory in the v2 tree and/or
@@ -346,7 +347,7 @@ func (g *Group) Remove() error {
 	var errs []error
 	for i := len(g.dirs) - 1; i >= 0; i-- {
 		d := g.dirs[i]
-		if err := unix.Rmdir(d.path); err != nil && !errors.Is(err, unix.ENOENT) {
+		if err := rmdirTree(d.path); err != nil && !errors.Is(err, unix.ENOENT) {
 			errs = append(errs, fmt.Errorf("remove cgroup %s: %w", d.path, err))
 			continue
 		}
@@ -357,6 +358,23 @@ func (g *Group) Remove() error {
 	}
 	g.release()
 	return nil
+}
+
+// rmdirTree removes a cgroup and, first, the cgroups a service may have
+// made inside its own (a container runtime run as a service).
+func rmdirTree(dir string) error {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if e.IsDir() {
+			if err := rmdirTree(filepath.Join(dir, e.Name())); err != nil && !errors.Is(err, unix.ENOENT) {
+				return err
+			}
+		}
+	}
+	return unix.Rmdir(dir)
 }
 
 // release forgets the group's directories and closes its descriptor.

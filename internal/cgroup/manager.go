@@ -136,10 +136,18 @@ func (e *LimitError) Error() string {
 // Unwrap returns the problems.
 func (e *LimitError) Unwrap() []error { return e.Problems }
 
+// ErrInUse is the error of Service when the service's cgroup already holds
+// processes this Manager did not start. The cgroup is then never shared
+// (one horust would kill the other's processes): the service gets no
+// cgroup, which fails its start only when it has limits and
+// Options.IgnoreErrors is not set.
+var ErrInUse = errors.New("cgroup already holds processes that are not this horust's")
+
 // Service creates the cgroup of a service, or reuses it (a restart, or an
 // empty directory left by an earlier run), and applies the limits of r.
-// A directory that already holds processes this Manager did not start is
-// an error whatever the options: sharing it would make them one unit.
+// The rule for callers: when the Group is not nil the service can start,
+// and an error returned with it is a warning to log; when it is nil the
+// start fails with the error.
 //
 // A service without limits gets a cgroup wherever one can be made, and
 // that cgroup is the unit Signal and Kill reach; where none can be made
@@ -186,9 +194,18 @@ func (m *Manager) Service(name string, r config.Resource) (*Group, error) {
 		m.build(g, limits, &problems)
 		if fresh {
 			if busy, _ := g.Populated(); busy {
-				unit := g.unit
+				err := fmt.Errorf("%w: %s (another horust in the same cgroup with a service of the same name, or what an earlier run left); the service runs without a cgroup", ErrInUse, g.unit)
+				for _, d := range g.dirs {
+					if d.made {
+						_ = unix.Rmdir(d.path)
+					}
+				}
 				g.release()
-				return nil, fmt.Errorf("cgroup %s already holds processes that are not this horust's (another horust in the same cgroup with a service of the same name, or what an earlier run left); stop them, or give each horust a cgroup of its own", unit)
+				g = &Group{m: m, name: name, fd: -1}
+				if len(limits) > 0 && !m.opts.IgnoreErrors {
+					return nil, err
+				}
+				return g, err
 			}
 		}
 		m.groups[name] = g
@@ -291,52 +308,54 @@ func (m *Manager) build(g *Group, limits []limit, problems *[]error) {
 				}
 			}
 		}
-		dir, err := m.makeDir(h, g.name, ctrls)
+		dir, made, err := m.makeDir(h, g.name, ctrls)
 		if err != nil {
 			if len(needFor[h]) > 0 {
 				*problems = append(*problems, fmt.Errorf("%s limit: %w", strings.Join(needFor[h], " and "), err))
 			}
 			continue
 		}
-		g.dirs = append(g.dirs, groupDir{h: h, path: dir})
+		g.dirs = append(g.dirs, groupDir{h: h, path: dir, made: made})
 	}
 	g.settle()
 }
 
 // makeDir creates (or reuses) <own>/<parent>/<escaped name> in h, first
-// enabling ctrls for it when h is the v2 tree.
-func (m *Manager) makeDir(h *hierarchy, name string, ctrls []string) (string, error) {
+// enabling ctrls for it when h is the v2 tree. made is false when the
+// directory existed.
+func (m *Manager) makeDir(h *hierarchy, name string, ctrls []string) (dir string, made bool, err error) {
 	if h.readOnly {
-		return "", fmt.Errorf("%s is mounted read-only", h.mount)
+		return "", false, fmt.Errorf("%s is mounted read-only", h.mount)
 	}
 	parent := filepath.Join(h.own, m.opts.Parent)
-	if err := mkdir(parent); err != nil {
-		return "", fmt.Errorf("create cgroup: %w", err)
+	if _, err := mkdir(parent); err != nil {
+		return "", false, fmt.Errorf("create cgroup: %w", err)
 	}
 	if !slices.Contains(m.parents, parent) {
 		m.parents = append(m.parents, parent)
 	}
 	for _, c := range ctrls {
 		if err := m.enableV2(h, parent, c); err != nil {
-			return "", err
+			return "", false, err
 		}
 	}
-	dir := filepath.Join(parent, EscapeName(name))
-	if err := mkdir(dir); err != nil {
-		return "", fmt.Errorf("create cgroup: %w", err)
+	dir = filepath.Join(parent, EscapeName(name))
+	if made, err = mkdir(dir); err != nil {
+		return "", false, fmt.Errorf("create cgroup: %w", err)
 	}
-	return dir, nil
+	return dir, made, nil
 }
 
-func mkdir(dir string) error {
-	err := os.Mkdir(dir, 0o755)
+// mkdir makes dir, or accepts an existing directory (made false).
+func mkdir(dir string) (made bool, err error) {
+	err = os.Mkdir(dir, 0o755)
 	if errors.Is(err, fs.ErrExist) {
 		if fi, serr := os.Stat(dir); serr == nil && !fi.IsDir() {
-			return fmt.Errorf("%s exists and is not a directory", dir)
+			return false, fmt.Errorf("%s exists and is not a directory", dir)
 		}
-		return nil
+		return false, nil
 	}
-	return err
+	return err == nil, err
 }
 
 // enableV2 makes ctrl available to the services' cgroups: it must be in the
@@ -376,7 +395,7 @@ func (m *Manager) enableV2(h *hierarchy, parent, ctrl string) error {
 // moveSelf moves horust into <parent>/.supervisor.
 func (m *Manager) moveSelf(parent string) error {
 	leaf := filepath.Join(parent, leafName)
-	if err := mkdir(leaf); err != nil {
+	if _, err := mkdir(leaf); err != nil {
 		return fmt.Errorf("create horust's own leaf cgroup: %w", err)
 	}
 	if err := writeFile(filepath.Join(leaf, "cgroup.procs"), strconv.Itoa(os.Getpid())); err != nil {
@@ -416,13 +435,15 @@ func (m *Manager) Close() error {
 			_ = os.Remove(filepath.Join(parent, leafName))
 		}
 	}
-	for _, p := range slices.Backward(m.parents) {
+	var left []string
+	for _, p := range m.parents {
 		// Busy or not empty: another horust in the same cgroup uses it,
 		// or horust could not leave its leaf. Neither is this run's error.
-		if err := unix.Rmdir(p); err == nil || errors.Is(err, unix.ENOENT) {
-			m.parents = slices.DeleteFunc(m.parents, func(s string) bool { return s == p })
+		if err := unix.Rmdir(p); err != nil && !errors.Is(err, unix.ENOENT) {
+			left = append(left, p)
 		}
 	}
+	m.parents = left
 	return errors.Join(errs...)
 }
 

@@ -446,6 +446,12 @@ func TestRemoveLeavesNoDirectoryAndRestartsReuse(t *testing.T) {
 			c := start(t, g, "cgroup", "", nil, nil)
 			_, _ = io.ReadAll(c.out)
 			wait(t, c.pid)
+			// A service may make cgroups inside its own.
+			for _, p := range paths {
+				if err := os.MkdirAll(filepath.Join(p, "inner", "deeper"), 0o755); err != nil {
+					t.Fatal(err)
+				}
+			}
 			if err := g.Remove(); err != nil {
 				t.Fatal(err)
 			}
@@ -515,9 +521,16 @@ func TestASecondHorustInTheSameCgroupDoesNotShareAGroup(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			_, err = second.Service("db.toml", config.Resource{})
-			if err == nil || !strings.Contains(err.Error(), "already holds processes") {
-				t.Fatalf("second Service = %v, want an error about the other processes", err)
+			g2, err := second.Service("db.toml", config.Resource{})
+			if !errors.Is(err, ErrInUse) || g2 == nil || g2.Tracks() {
+				t.Fatalf("second Service without limits = %v, %v; want an untracked group and ErrInUse", g2, err)
+			}
+			if fd, useFD, join := g2.StartAttr(); fd >= 0 || useFD || len(join) > 0 {
+				t.Fatalf("the untracked group still places the child: %d %v %v", fd, useFD, join)
+			}
+			g3, err := second.Service("db.toml", config.Resource{PidsMax: 100})
+			if !errors.Is(err, ErrInUse) || g3 != nil {
+				t.Fatalf("second Service with limits = %v, %v; want no group and ErrInUse", g3, err)
 			}
 			if err := second.Close(); err != nil {
 				t.Fatalf("second Close: %v", err)
