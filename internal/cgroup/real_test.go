@@ -541,3 +541,21 @@ func TestASecondHorustInTheSameCgroupDoesNotShareAGroup(t *testing.T) {
 		})
 	}
 }
+
+func TestTheJoinStepWorksUnderPidsMaxOne(t *testing.T) {
+	// pids.max counts threads, and the step is a Go program: it must get
+	// to its execve without needing a new thread after the join.
+	for _, mode := range []string{"hybrid", "v1"} {
+		t.Run(mode, func(t *testing.T) {
+			m := realManager(t, mode)
+			g := service(t, m, "single", config.Resource{PidsMax: 1})
+			for range 10 {
+				c := start(t, g, "", "/bin/true", []string{"true"}, nil)
+				msg, _ := io.ReadAll(c.err)
+				if ws := wait(t, c.pid); ws != 0 {
+					t.Fatalf("exited %v under pids-max = 1: %s", ws, msg)
+				}
+			}
+		})
+	}
+}
