@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"net"
@@ -525,8 +526,10 @@ func (d *decoder) httpURL(k string, v *value, s string) bool {
 	return false
 }
 
+// errUnwrapURL drops url.Error's repetition of the URL.
 func errUnwrapURL(err error) error {
-	if ue, ok := err.(*url.Error); ok {
+	var ue *url.Error
+	if errors.As(err, &ue) {
 		return ue.Err
 	}
 	return err
