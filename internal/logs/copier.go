@@ -19,7 +19,7 @@ const (
 	// root in a default Docker container). Best effort: the kernel refuses
 	// more than /proc/sys/fs/pipe-max-size, or more than that budget.
 	bigPipe = 1 << 20
-	// fullPipe is the default pipe capacity: a read or splice of that much
+	// fullPipe is the default pipe capacity: a read of that much
 	// means the pipe was full.
 	fullPipe = 64 << 10
 )
@@ -42,31 +42,17 @@ type sink interface {
 	abort()
 }
 
-// splicer is a sink that can take data straight from the pipe into a file
-// with splice(2), saving the copy through horust's memory.
-type splicer interface {
-	// spliceTarget returns the file descriptor and the number of bytes the
-	// sink takes by splice now; 0 bytes means read and write.
-	spliceTarget() (fd int, n int)
-	// spliced counts n bytes moved into fd.
-	spliced(n int)
-	// spliceFailed is called when splice failed; the data is still in the
-	// pipe and comes next through write.
-	spliceFailed()
-}
-
 // copier copies one pipe into a sink until EOF.
 type copier struct {
 	r    *os.File // read end, non-blocking, registered with the poller
 	sink sink
 
-	// State of the current read or splice, kept here so that the
-	// callbacks given to the poller are allocated once.
-	readFn, spliceFn    func(uintptr) bool
-	buf                 *[]byte
-	n                   int
-	err                 error
-	spliceFd, spliceMax int
+	// State of the current read, kept here so that the callback given to
+	// the poller is allocated once.
+	readFn func(uintptr) bool
+	buf    *[]byte
+	n      int
+	err    error
 }
 
 // newPipe returns a pipe for a child's output: the read end is non-blocking
@@ -96,28 +82,13 @@ func (c *copier) run() {
 	if err != nil {
 		return
 	}
-	sp, _ := c.sink.(splicer)
-	c.readFn, c.spliceFn = c.readOnce, c.spliceOnce // allocated once, not per read
+	c.readFn = c.readOnce // allocated once, not per read
 	grown := false
 	for {
 		if !grown && c.n >= fullPipe {
 			// A refusal leaves the default capacity.
 			_ = rc.Control(func(fd uintptr) { _, _ = unix.FcntlInt(fd, unix.F_SETPIPE_SZ, bigPipe) })
 			grown = true
-		}
-		if sp != nil {
-			if fd, n := sp.spliceTarget(); n > 0 {
-				c.spliceFd, c.spliceMax = fd, n
-				if err := rc.Read(c.spliceFn); err == nil && c.err == nil {
-					if c.n == 0 {
-						return // EOF
-					}
-					sp.spliced(c.n)
-					continue
-				}
-				// The data is still in the pipe: read it below.
-				sp.spliceFailed()
-			}
 		}
 		err := rc.Read(c.readFn)
 		if c.buf != nil {
@@ -153,17 +124,4 @@ func (c *copier) readOnce(fd uintptr) bool {
 		return false
 	}
 	return true
-}
-
-// spliceOnce is the callback of a splice from the pipe into spliceFd.
-func (c *copier) spliceOnce(fd uintptr) bool {
-	for {
-		var n int64
-		n, c.err = unix.Splice(int(fd), nil, c.spliceFd, nil, c.spliceMax, unix.SPLICE_F_MOVE|unix.SPLICE_F_NONBLOCK)
-		c.n = int(n)
-		if c.err != unix.EINTR {
-			break
-		}
-	}
-	return c.err != unix.EAGAIN
 }

@@ -3,7 +3,6 @@ package logs
 import (
 	"bytes"
 	"errors"
-	"io"
 	"log/slog"
 	"math"
 	"os"
@@ -126,13 +125,11 @@ type rotSink struct {
 	window int64  // a newline in the last window bytes may cut it earlier
 	keep   int    // old chunks kept besides the current one; 0 keeps all
 
-	cur      chunkID
-	f        *os.File // the current chunk; nil when opening it failed
-	fd       int      // f's descriptor
-	w        int64    // bytes in the current chunk (counting dropped ones)
-	endsNL   bool     // the last byte of the current chunk is a newline
-	noSplice bool     // splice failed on the current chunk
-	old      []chunkID
+	cur    chunkID
+	f      *os.File // the current chunk; nil when opening it failed
+	w      int64    // bytes in the current chunk (counting dropped ones)
+	endsNL bool     // the last byte of the current chunk is a newline
+	old    []chunkID
 
 	acct *account
 	log  *slog.Logger
@@ -179,59 +176,28 @@ func (r *rotSink) openErr() error {
 	return err
 }
 
-// open opens the current chunk, positioned at its end, and reads how full it
-// is. The file is not opened with O_APPEND because splice(2) refuses
-// append-mode targets; horust is the only writer of its chunks.
+// open opens the current chunk for appending and reads how full it is and
+// whether it ends with a newline.
 func (r *rotSink) open() error {
 	name := chunkName(r.path, r.cur)
-	f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE, fileMode)
+	f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_APPEND, fileMode)
 	if errors.Is(err, os.ErrPermission) {
 		// Writable but not readable: only the last byte is unknown.
-		f, err = os.OpenFile(name, os.O_WRONLY|os.O_CREATE, fileMode)
+		f, err = os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_APPEND, fileMode)
 	}
 	if err != nil {
 		return err
 	}
-	end, err := f.Seek(0, io.SeekEnd)
-	if err != nil {
-		f.Close()
-		return err
-	}
-	r.f, r.fd, r.w, r.endsNL, r.noSplice = f, int(f.Fd()), end, false, false
-	if end > 0 {
+	r.f, r.w, r.endsNL = f, 0, false
+	if st, err := f.Stat(); err == nil && st.Size() > 0 {
+		r.w = st.Size()
 		var last [1]byte
-		if n, _ := f.ReadAt(last[:], end-1); n == 1 {
+		if n, _ := f.ReadAt(last[:], r.w-1); n == 1 {
 			r.endsNL = last[0] == '\n'
 		}
 	}
 	return nil
 }
-
-// spliceTarget returns the current chunk's fd and how many bytes may go
-// into it by splice(2), without being seen: the part of the chunk before
-// the cut window. It returns 0 bytes when the data must be read (the window,
-// no open chunk, or splice failed on this chunk).
-func (r *rotSink) spliceTarget() (fd int, n int) {
-	if r.f == nil || r.noSplice {
-		return -1, 0
-	}
-	room := r.size - r.window - r.w
-	if room <= 0 {
-		return -1, 0
-	}
-	return r.fd, int(min(room, 1<<30))
-}
-
-// spliced counts n bytes that splice(2) moved into the current chunk.
-func (r *rotSink) spliced(n int) {
-	r.acct.copied.Add(uint64(n))
-	r.w += int64(n)
-	r.endsNL = false // not looked at before a read-mode write sets it
-}
-
-// spliceFailed stops splicing into the current chunk: the data stays in the
-// pipe, and the read path writes it or counts it as dropped.
-func (r *rotSink) spliceFailed() { r.noSplice = true }
 
 // rotate closes the current chunk and opens the next one, deleting the
 // oldest chunks beyond keep.

@@ -271,8 +271,8 @@ func TestParseChunk(t *testing.T) {
 }
 
 func TestRotationBigChunksCutAtLines(t *testing.T) {
-	// Most of a big chunk is moved by splice, unseen; the window at its
-	// end is read, so every chunk still ends with a whole line.
+	// 100-byte lines into 1 MiB chunks: each chunk ends at the last whole
+	// line that fits, 1048500 bytes.
 	const n = 3_000_000
 	dir := t.TempDir()
 	path := filepath.Join(dir, "out.log")
