@@ -23,8 +23,9 @@ type Wiring struct {
 	// Stdout and Stderr are what the child gets as fd 1 and fd 2: horust's
 	// own stdout or stderr (as given to NewOutputs, possibly nil), a file
 	// opened in append mode, or the write end of a pipe. They are the same
-	// *os.File when one stream follows the other. The Wiring owns them: the
-	// caller passes them to the child and must not close them.
+	// *os.File when one stream follows the other. The caller passes them to
+	// the child (by Fd) and closes none of them: Started and Abort close
+	// those that Setup opened, and horust's own are never closed.
 	Stdout, Stderr *os.File
 
 	owned   []*os.File // child's ends opened by Setup, closed by Started or Abort
