@@ -135,7 +135,9 @@ func supervise(c *cli, log *slog.Logger, stdout, stderr io.Writer) (int, error) 
 
 	// Subscribe before the first start: no SIGCHLD may be missed.
 	sigs := make(chan os.Signal, 32)
-	signal.Notify(sigs, append([]os.Signal{syscall.SIGCHLD, syscall.SIGTERM, syscall.SIGINT}, forwarded...)...)
+	// SIGPIPE is subscribed (not ignored, which services would inherit) so
+	// that a closed stdout or stderr never kills horust.
+	signal.Notify(sigs, append([]os.Signal{syscall.SIGCHLD, syscall.SIGTERM, syscall.SIGINT, syscall.SIGPIPE}, forwarded...)...)
 	if os.Getpid() != 1 {
 		if err := proc.SetSubreaper(); err != nil {
 			log.Warn("cannot become a child subreaper: orphans of services will not be reaped by horust", "err", err)
@@ -187,7 +189,9 @@ func supervise(c *cli, log *slog.Logger, stdout, stderr io.Writer) (int, error) 
 	loop := supervisor.New(opt)
 	if notify != nil {
 		go notify.Serve(ctx, func(m health.NotifyMessage) {
-			loop.Notify(supervisor.NotifyMessage{PID: m.PID, Ready: m.Ready, Status: m.Status}, health.Owner)
+			// From uses what the socket recorded of the sender when the
+			// message arrived: a short-lived sender may be gone by now.
+			loop.Notify(supervisor.NotifyMessage{PID: m.PID, Ready: m.Ready, Status: m.Status}, func(_, mainPID int) bool { return m.From(mainPID) })
 		})
 		defer notify.Close()
 	}

@@ -112,7 +112,9 @@ func (s *System) Start(svc *config.Service, o StartOptions) (Process, error) {
 		files[1], files[2] = fdOr(wiring.Stdout, 1), fdOr(wiring.Stderr, 2)
 	}
 
-	sys := &syscall.SysProcAttr{Credential: id.Credential()}
+	// Pdeathsig: should horust itself die (SIGKILL, a crash), its services
+	// die with it instead of running on unsupervised.
+	sys := &syscall.SysProcAttr{Credential: id.Credential(), Pdeathsig: syscall.SIGKILL}
 	if o.Foreground {
 		sys.Setpgid, sys.Foreground, sys.Ctty = true, true, 0
 	} else {

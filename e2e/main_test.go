@@ -1,0 +1,70 @@
+// Package e2e holds black-box tests of the built horust and horustctl: real
+// processes, real signals, real sockets, horust as PID 1 in a new pid
+// namespace. TestMain builds both binaries once; the test binary itself
+// plays the services (see roles.go), so no script is needed on disk.
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+var (
+	horustBin    string // the built horust
+	horustctlBin string // the built horustctl
+	selfBin      string // this test binary, which plays the services
+)
+
+func TestMain(m *testing.M) {
+	if len(os.Args) > 1 && strings.HasPrefix(os.Args[1], "role:") {
+		os.Exit(playRole(strings.TrimPrefix(os.Args[1], "role:"), os.Args[2:]))
+	}
+	os.Exit(runTests(m))
+}
+
+func runTests(m *testing.M) int {
+	dir, err := os.MkdirTemp("", "horust-e2e-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	// Services run as other users in some tests: the binaries and the test
+	// binary must be reachable by them.
+	_ = os.Chmod(dir, 0o755)
+	for _, b := range []struct{ out, pkg string }{{"horust", "../cmd/horust"}, {"horustctl", "../cmd/horustctl"}} {
+		cmd := exec.Command("go", "build", "-o", filepath.Join(dir, b.out), b.pkg)
+		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+		if err := cmd.Run(); err != nil {
+			fmt.Fprintf(os.Stderr, "building %s: %v\n", b.pkg, err)
+			return 1
+		}
+	}
+	horustBin = filepath.Join(dir, "horust")
+	horustctlBin = filepath.Join(dir, "horustctl")
+	self, err := os.Executable()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	// A copy other users can execute (the go test binary may live in a
+	// private temp directory).
+	selfBin = filepath.Join(dir, "player")
+	if err := copyFile(self, selfBin, 0o755); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	return m.Run()
+}
+
+func copyFile(from, to string, mode os.FileMode) error {
+	b, err := os.ReadFile(from)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(to, b, mode)
+}
