@@ -147,4 +147,3 @@ func TestOneShotForwardsTerm(t *testing.T) {
 		t.Fatal("the command did not get TERM")
 	}
 }
-

@@ -182,4 +182,3 @@ func sdNotify(msg string) error {
 	_, err = c.Write([]byte(msg))
 	return err
 }
-
