@@ -11,9 +11,26 @@ import (
 	"time"
 )
 
+// roles are the extra parts the test binary can play, registered by test
+// files with registerRole (in an init function) so that each area of tests
+// keeps its own helpers.
+var roles = map[string]func(args []string) int{}
+
+// registerRole adds a role; `player role:NAME args...` runs fn(args) and
+// exits with its result.
+func registerRole(name string, fn func(args []string) int) {
+	if _, dup := roles[name]; dup {
+		panic("duplicate e2e role " + name)
+	}
+	roles[name] = fn
+}
+
 // playRole is the test binary playing a service: `player role:NAME args...`.
 // Roles block with select{} or signal waits, never with polling.
 func playRole(role string, args []string) int {
+	if fn, ok := roles[role]; ok {
+		return fn(args)
+	}
 	arg := func(i int) string {
 		if i < len(args) {
 			return args[i]
