@@ -24,6 +24,7 @@ type probeState struct {
 	cmd      proc.Process
 	cmdDue   time.Time // the command check's timeout
 	cmdLate  bool      // the command check was killed at its timeout
+	cmdErr   bool      // the command check could not be started in this run (logged)
 	last     int8      // last round: 0 none yet, 1 healthy, -1 unhealthy
 }
 
@@ -132,6 +133,12 @@ func (l *Loop) startRound(s *service, now time.Time) {
 		}
 		c, err := l.opt.OS.Start(chk, proc.StartOptions{Check: true})
 		if err != nil {
+			// A configuration problem, not a service that is slow: say it
+			// at the default log level, once per run.
+			if !p.cmdErr {
+				p.cmdErr = true
+				l.log.Error("health-check command cannot be started; the service's checks fail until it can", "service", s.cfg.Name, "command", h.Command, "err", err)
+			}
 			if p.failure == nil {
 				p.failure = fmt.Errorf("command check: %w", err)
 			}
