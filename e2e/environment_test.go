@@ -353,3 +353,20 @@ func TestEnvironmentUser(t *testing.T) {
 		})
 	}
 }
+
+func TestEnvironmentFailedStartExitCode(t *testing.T) {
+	cases := []struct{ name, toml string }{
+		{"missing working directory", fmt.Sprintf("working-directory = %q", filepath.Join(os.TempDir(), "horust-e2e-no-such-dir"))},
+		{"unknown user", `user = "no-such-user-e2e"`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			h := startHorust(t, runOpts{args: []string{"--unsuccessful-exit-finished-failed"}, files: map[string]string{
+				"env-fails.toml": svc(role("sleep"), tc.toml),
+			}})
+			if code := h.wait(20 * time.Second); code != 101 {
+				t.Fatalf("horust exit code %d, want 101", code)
+			}
+		})
+	}
+}

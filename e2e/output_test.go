@@ -123,3 +123,12 @@ func TestOutputUnwritablePath(t *testing.T) {
 		})
 	}
 }
+
+func TestOutputUnwritablePathExitCode(t *testing.T) {
+	h := startHorust(t, runOpts{args: []string{"--unsuccessful-exit-finished-failed"}, files: map[string]string{
+		"output-fails.toml": outputSvc(fmt.Sprintf("stdout = %q", filepath.Join(t.TempDir(), "no-such-dir", "out.log"))),
+	}})
+	if code := h.wait(20 * time.Second); code != 101 {
+		t.Fatalf("horust exit code %d, want 101", code)
+	}
+}

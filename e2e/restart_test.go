@@ -273,3 +273,23 @@ func TestRestartWithoutBackoffIsFast(t *testing.T) {
 		t.Fatalf("horust exit code %d, want 0", code)
 	}
 }
+
+func TestRestartGiveUpExitCode(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		args []string
+		want int
+	}{
+		{"0 without the setting", nil, 0},
+		{"101 with --unsuccessful-exit-finished-failed", []string{"--unsuccessful-exit-finished-failed"}, 101},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := startHorust(t, runOpts{args: tc.args, files: map[string]string{
+				"restart-gives-up.toml": svc("/nonexistent/horust-e2e-program", "[restart]", `strategy = "always"`, `attempts = 1`, `backoff = "10ms"`),
+			}})
+			if code := h.wait(20 * time.Second); code != tc.want {
+				t.Fatalf("horust exit code %d, want %d", code, tc.want)
+			}
+		})
+	}
+}
