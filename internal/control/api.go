@@ -59,6 +59,7 @@ var (
 	ErrShuttingDown = errors.New("horust is shutting down")        // 409
 	ErrUnreachable  = errors.New("the condition can never be met") // 409, e.g. waiting for running on FINISHEDFAILED
 	ErrNotRunning   = errors.New("service is not running")         // 409, e.g. a signal to a service with no process
+	ErrExiting      = errors.New("horust is exiting")              // 503: the supervisor loop has returned
 )
 
 // Backend is the supervisor as the control plane sees it. Every method sends

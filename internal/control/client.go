@@ -26,9 +26,9 @@ const maxReplyBytes = 16 << 20
 
 // Client talks to one horust over its control socket. Its methods mirror
 // Backend; their errors wrap ErrNotFound, ErrShuttingDown, ErrUnreachable,
-// ErrNotRunning or ErrTimeout when horust answered so (see APIError), and
-// the connection's error (syscall.ENOENT, ECONNREFUSED, ...) when it could
-// not be reached. A Client is safe for concurrent use.
+// ErrNotRunning, ErrExiting or ErrTimeout when horust answered so (see
+// APIError), and the connection's error (syscall.ENOENT, ECONNREFUSED, ...)
+// when it could not be reached. A Client is safe for concurrent use.
 type Client struct {
 	path string
 	hc   *http.Client
@@ -76,6 +76,8 @@ func (e *APIError) Unwrap() error {
 		return ErrNotRunning
 	case "timeout":
 		return ErrTimeout
+	case "exiting":
+		return ErrExiting
 	}
 	return nil
 }

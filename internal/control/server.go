@@ -555,6 +555,8 @@ func (s *server) fail(w http.ResponseWriter, r *http.Request, err error, name st
 			msg = fmt.Sprintf("service '%s' is not running", name)
 		}
 		writeError(w, http.StatusConflict, "not_running", msg, nil)
+	case errors.Is(err, ErrExiting):
+		writeError(w, http.StatusServiceUnavailable, "exiting", msg, nil)
 	case r.Context().Err() != nil:
 		// The server is stopping (horust exits) or the client left.
 		writeError(w, http.StatusServiceUnavailable, "exiting", "horust is exiting", nil)

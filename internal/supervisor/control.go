@@ -42,16 +42,13 @@ type reply struct {
 	err  error
 }
 
-// errExited is returned to requests that arrive after the loop returned.
-var errExited = errors.New("horust is exiting")
-
 func (l *Loop) ask(ctx context.Context, r request) ([]control.ServiceStatus, error) {
 	r.ctx = ctx
 	r.reply = make(chan reply, 1)
 	select {
 	case l.inbox <- r:
 	case <-l.done:
-		return nil, errExited
+		return nil, control.ErrExiting
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
@@ -59,16 +56,20 @@ func (l *Loop) ask(ctx context.Context, r request) ([]control.ServiceStatus, err
 	case rep := <-r.reply:
 		return rep.list, rep.err
 	case <-l.done:
-		// The loop may have answered just before it returned.
-		select {
-		case rep := <-r.reply:
-			return rep.list, rep.err
-		default:
-			return nil, errExited
-		}
 	case <-ctx.Done():
-		return nil, ctx.Err()
 	}
+	// The loop may have answered just before it returned or ctx ended (a
+	// wait answered in the loop's last iteration, as horust exits): an
+	// answer wins.
+	select {
+	case rep := <-r.reply:
+		return rep.list, rep.err
+	default:
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return nil, control.ErrExiting
 }
 
 func (l *Loop) one(ctx context.Context, r request) (control.ServiceStatus, error) {
@@ -165,7 +166,7 @@ func (l *Loop) onRequest(r request, now time.Time) {
 		for _, n := range r.names {
 			i, ok := l.byName[n]
 			if !ok {
-				answer(nil, fmt.Errorf("%w: %q", control.ErrNotFound, n))
+				answer(nil, notFound(n))
 				return
 			}
 			w.svcs = append(w.svcs, i)
@@ -175,19 +176,19 @@ func (l *Loop) onRequest(r request, now time.Time) {
 	}
 	i, ok := l.byName[r.name]
 	if !ok {
-		answer(nil, fmt.Errorf("%w: %q", control.ErrNotFound, r.name))
+		answer(nil, notFound(r.name))
 		return
 	}
 	s := l.svcs[i]
 	switch r.kind {
 	case reqStart, reqRestart:
-		if l.shutdown != notShuttingDown {
-			answer(nil, control.ErrShuttingDown)
-			return
-		}
-		ev := EvStartReq
+		ev, verb := EvStartReq, "start"
 		if r.kind == reqRestart {
-			ev = EvRestartReq
+			ev, verb = EvRestartReq, "restart"
+		}
+		if l.shutdown != notShuttingDown {
+			answer(nil, fmt.Errorf("cannot %s '%s': %w", verb, s.cfg.Name, control.ErrShuttingDown))
+			return
 		}
 		l.log.Info("requested through the control socket", "service", s.cfg.Name, "event", ev.String())
 		l.apply(i, input{ev: ev}, now)
@@ -197,15 +198,20 @@ func (l *Loop) onRequest(r request, now time.Time) {
 		l.apply(i, input{ev: EvStop, why: "stopped through the control socket"}, now)
 	case reqSignal:
 		if s.proc == nil {
-			answer(nil, fmt.Errorf("service %q has no process (%s)", s.cfg.Name, s.State.API()))
+			answer(nil, fmt.Errorf("cannot signal '%s': %w (%s)", s.cfg.Name, control.ErrNotRunning, s.State.API()))
 			return
 		}
 		if err := s.proc.Signal(r.sig); err != nil {
-			answer(nil, fmt.Errorf("signal %q: %w", s.cfg.Name, err))
+			answer(nil, fmt.Errorf("signal '%s': %w", s.cfg.Name, err))
 			return
 		}
 	}
 	answer([]control.ServiceStatus{l.status(i, now)}, nil)
+}
+
+// notFound is the error for a name that no service has: "no such service 'x'".
+func notFound(name string) error {
+	return fmt.Errorf("%w '%s'", control.ErrNotFound, name)
 }
 
 // status is what the API shows of one service.
@@ -274,7 +280,7 @@ func (l *Loop) answerWaiters(now time.Time) {
 				switch {
 				case s.State == Running || s.State == Finished:
 				case s.State == FinishedFailed:
-					err = fmt.Errorf("%w: %q is FINISHEDFAILED", control.ErrUnreachable, s.cfg.Name)
+					err = fmt.Errorf("%w: '%s' is FINISHEDFAILED", control.ErrUnreachable, s.cfg.Name)
 				case l.shutdown != notShuttingDown:
 					err = fmt.Errorf("%w: horust is shutting down", control.ErrUnreachable)
 				default:
@@ -296,7 +302,12 @@ func (l *Loop) answerWaiters(now time.Time) {
 	l.waiters = kept
 }
 
+// failWaiters answers the waits still pending when the loop returns with
+// an error that wraps control.ErrExiting (the API's 503).
 func (l *Loop) failWaiters(err error) {
+	if !errors.Is(err, control.ErrExiting) {
+		err = fmt.Errorf("%w: %v", control.ErrExiting, err)
+	}
 	for _, w := range l.waiters {
 		w.req.reply <- reply{err: err}
 	}
