@@ -242,9 +242,9 @@ func (m NotifyMessage) From(mainPID int) bool {
 // Owner reports whether pid belongs to the service whose main process is
 // mainPID, as the process tree is now: pid is mainPID, or pid's session is
 // mainPID's (services are session leaders, so their session id is their
-// pid), or mainPID is an ancestor of pid (found by walking the parent chain
-// in /proc, up to 64 steps or pid 1). A pid that no longer exists is not
-// owned.
+// pid), or mainPID is an ancestor of pid below this process (found by
+// walking the parent chain in /proc, up to 64 steps, pid 1 or this
+// process). A pid that no longer exists is not owned.
 func Owner(pid, mainPID int) bool {
 	if pid <= 0 || mainPID <= 0 {
 		return false
@@ -275,10 +275,16 @@ func (l lineage) ownedBy(mainPID int) bool {
 	return false
 }
 
+// selfPID is this process: a service's main process is its child, so the
+// walk up a sender's parent chain can stop here; this process and its own
+// ancestors are never a service's main process.
+var selfPID = os.Getpid()
+
 // readLineage reads pid's session and ancestors from /proc. The walk stops at
-// pid 1 (or 0: a parent outside our pid namespace), at a parent that has
-// vanished, or after maxAncestry steps. ok is false when pid itself cannot be
-// read.
+// pid 1 (or 0: a parent outside our pid namespace), at this process (its
+// ancestors are not read: a message costs one /proc read per level, and
+// arrives on the path to READY=1), at a parent that has vanished, or after
+// maxAncestry steps. ok is false when pid itself cannot be read.
 func readLineage(pid int) (l lineage, ok bool) {
 	ppid, session, err := readStat(pid)
 	if err != nil {
@@ -286,7 +292,7 @@ func readLineage(pid int) (l lineage, ok bool) {
 	}
 	l.session = session
 	for range maxAncestry {
-		if ppid <= 1 {
+		if ppid <= 1 || ppid == selfPID {
 			break
 		}
 		l.ancestors = append(l.ancestors, ppid)

@@ -389,6 +389,22 @@ func TestOwner(t *testing.T) {
 	}
 }
 
+func TestLineageStopsAtThisProcess(t *testing.T) {
+	// A child's walk up ends at this process (horust): its ancestors are
+	// never a service's main process, and each level is a /proc read.
+	child := runHelper(t, "sleep")
+	l, ok := readLineage(child.cmd.Process.Pid)
+	if !ok {
+		t.Fatal("cannot read the child's lineage")
+	}
+	if len(l.ancestors) != 0 {
+		t.Fatalf("ancestors of a child of this process = %v, want none (the walk stops at %d)", l.ancestors, os.Getpid())
+	}
+	if !Owner(child.cmd.Process.Pid, child.cmd.Process.Pid) || Owner(child.cmd.Process.Pid, os.Getppid()) {
+		t.Fatal("Owner of the child: wrong answer")
+	}
+}
+
 func TestReadStatOddCommandNames(t *testing.T) {
 	// A command name may hold spaces and ')': the fields start after the
 	// last ')'. Copy the test binary under such a name and run it.
