@@ -1,0 +1,57 @@
+package supervisor
+
+import (
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/horust-go/horust/internal/config"
+)
+
+// BenchmarkStepExitRestart is the decision work of one restart of a service
+// that exits at once with strategy "always" and no backoff: the exit is
+// classified and applied (Running → Success → Initial), the dependencies are
+// ready (→ Starting, start now), the fork succeeded (→ Started → Running).
+// Compare runs with benchstat (see docs/benchmarks.md).
+func BenchmarkStepExitRestart(b *testing.B) {
+	c := config.Default("/")
+	c.Name, c.Command = "bench.toml", "/bin/true"
+	c.Restart.Strategy = config.RestartAlways
+	now := time.Unix(1_700_000_000, 0)
+	running := run{State: Running, PID: 100, Reached: true, StartedAt: now}
+	e := exitInfo{Valid: true, Code: 0}
+	cycle := func() (run, []action) {
+		var all []action
+		r, acts := step(c, running, input{ev: classify(c, running, e), exit: e}, now, false)
+		all = append(all, acts...)
+		r, acts = step(c, r, input{ev: EvDepsReady}, now, false)
+		all = append(all, acts...)
+		r, acts = step(c, r, input{ev: EvSpawned, pid: 101}, now, false)
+		return r, append(all, acts...)
+	}
+	// the cycle must do what its name says, or the benchmark measures nothing
+	if r, acts := cycle(); r.State != Running || r.PID != 101 || r.Restarts != 1 || !slices.Contains(acts, actStart) {
+		b.Fatalf("cycle ended in %s pid %d restarts %d with actions %v", r.State, r.PID, r.Restarts, acts)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		cycle()
+	}
+}
+
+// BenchmarkStepIgnored is the cost of an event that does not apply in the
+// current state (a stray exit of a service that already finished).
+func BenchmarkStepIgnored(b *testing.B) {
+	c := config.Default("/")
+	c.Name, c.Command = "bench.toml", "/bin/true"
+	now := time.Unix(1_700_000_000, 0)
+	r := run{State: Finished}
+	in := input{ev: EvExitFail, exit: exitInfo{Valid: true, Code: 1}}
+	if got, acts := step(c, r, in, now, false); got.State != Finished || len(acts) != 0 {
+		b.Fatalf("ignored event changed the run: %s %v", got.State, acts)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		step(c, r, in, now, false)
+	}
+}
