@@ -89,10 +89,10 @@ if ((!HEALTH)); then
 	:
 elif [[ -x bench/health/run.sh ]]; then
 	echo "running bench/health/run.sh" >&2
-	HORUST="$OUT/bin/horust" timeout 900 bench/health/run.sh 2>"$OUT/health.err" | grep '^RESULT health ' >"$OUT/health.txt" || true
+	HORUST="$OUT/bin/horust" timeout 300 bench/health/run.sh 2>"$OUT/health.err" | grep '^RESULT health ' >"$OUT/health.txt" || true
 elif compgen -G 'bench/health/*.go' >/dev/null; then
 	echo "running go run ./bench/health" >&2
-	HORUST="$OUT/bin/horust" timeout 900 "$GO" run ./bench/health 2>"$OUT/health.err" | grep '^RESULT health ' >"$OUT/health.txt" || true
+	HORUST="$OUT/bin/horust" timeout 300 "$GO" run ./bench/health 2>"$OUT/health.err" | grep '^RESULT health ' >"$OUT/health.txt" || true
 fi
 
 # ---- Go micro-benchmarks of the hot paths

@@ -170,7 +170,7 @@ func (r *results) table(b *strings.Builder, scen string, metrics []string) {
 		h, hok := r.med(scen, "horust", m)
 		for _, s := range sups {
 			c := r.cell(scen, s, m)
-			if v, ok := r.med(scen, s, m); ok && hok && s != "horust" && h != 0 && v != 0 {
+			if v, ok := r.med(scen, s, m); ok && hok && s != "horust" && h != 0 && v != 0 && ratioed(m) {
 				c += " (" + ratio(v/h) + ")"
 			}
 			fmt.Fprintf(b, " %s |", c)
@@ -178,6 +178,17 @@ func (r *results) table(b *strings.Builder, scen string, metrics []string) {
 		b.WriteString("\n")
 	}
 	b.WriteString("\n")
+}
+
+// ratioed reports whether a ratio to horust means something for metric m
+// (not for counts, exit codes and checks).
+func ratioed(m string) bool {
+	for _, p := range []string{"procs", "threads", "runs", "starts_counted", "exit_code", "complete", "file_bytes", "fails", "events_lost", "services_left", "zombies_left"} {
+		if strings.HasPrefix(m, p) {
+			return false
+		}
+	}
+	return true
 }
 
 // target is one number to reach.
