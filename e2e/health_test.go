@@ -6,10 +6,12 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -84,6 +86,19 @@ func init() {
 		d, _ := time.ParseDuration(args[0])
 		time.Sleep(d)
 		healthWriteAtomic(args[1], "ok")
+		select {}
+	})
+	// health-notify-on-usr1 FILE: create FILE, then on SIGUSR1 send
+	// READY=1 with STATUS=usr1, then run.
+	registerRole("health-notify-on-usr1", func(args []string) int {
+		ch := make(chan os.Signal, 1)
+		signal.Notify(ch, syscall.SIGUSR1)
+		healthWriteAtomic(args[0], "ok")
+		<-ch
+		if err := sdNotify("READY=1\nSTATUS=usr1"); err != nil {
+			fmt.Fprintln(os.Stderr, "health-notify-on-usr1:", err)
+			return 4
+		}
 		select {}
 	})
 	// health-stamp FILE: append the time (unix ns) to FILE at once, then
@@ -333,9 +348,19 @@ func TestHealthHangingCommandCheck(t *testing.T) {
 	if !strings.Contains(h.stderr.String(), "command check timed out after 300ms") {
 		t.Fatalf("no log line about the timeout:\n%s", h.stderr)
 	}
+	// A hanging check does not hold up the shutdown, nor outlive horust.
+	eventually(t, 10*time.Second, "a hanging check", func() bool { return len(healthSleeps(horustPid, hangArg)) == 1 })
+	h.signal(syscall.SIGTERM)
+	if code := h.wait(20 * time.Second); code != 0 {
+		t.Fatalf("exit code %d, want 0", code)
+	}
+	if left := healthSleeps(0, hangArg); len(left) > 0 {
+		t.Fatalf("hanging checks left behind: %v", left)
+	}
 }
 
-// healthSleeps lists the live children of parent that run `sleep ARG`.
+// healthSleeps lists the live children of parent (0: any process) that run
+// `sleep ARG`.
 func healthSleeps(parent int, arg string) []int {
 	entries, _ := os.ReadDir("/proc")
 	var out []int
@@ -345,7 +370,7 @@ func healthSleeps(parent int, arg string) []int {
 			continue
 		}
 		ppid, _ := healthPPid(pid)
-		if ppid == parent && pidAlive(pid) && healthIsSleep(pid, arg) {
+		if (parent == 0 || ppid == parent) && pidAlive(pid) && healthIsSleep(pid, arg) {
 			out = append(out, pid)
 		}
 	}
@@ -439,8 +464,12 @@ func TestHealthFileCheck(t *testing.T) {
 
 func TestHealthNotify(t *testing.T) {
 	tmp := t.TempDir()
-	envFile := filepath.Join(tmp, "env")
+	envFile, plainEnv := filepath.Join(tmp, "env"), filepath.Join(tmp, "plain-env")
+	// The main process is a shell; READY=1 comes from its child.
+	fromChild := fmt.Sprintf("/bin/sh -c \"%s role:notify 0s from-child; true\"", selfBin)
 	h := healthStart(t, map[string]string{
+		"hn-plain.toml":     svc(role("env", plainEnv)),
+		"hn-child.toml":     svc(fromChild, "[healthiness]", "notify = true"),
 		"hn-ready.toml":     svc(role("notify", "300ms", "serving 3 clients"), "[healthiness]", "notify = true"),
 		"hn-ready-dep.toml": svc(role("health-stamp", filepath.Join(tmp, "ready-dep")), `start-after = ["hn-ready.toml"]`),
 		// Never sends READY=1 itself; the test sends one from outside.
@@ -451,6 +480,14 @@ func TestHealthNotify(t *testing.T) {
 	st := h.status("hn-ready.toml")
 	if st.State != "RUNNING" || st.Notify == nil || !st.Notify.Ready || st.Notify.Status != "serving 3 clients" {
 		t.Fatalf("hn-ready.toml: %s; want RUNNING, ready, status %q", jsonOf(st), "serving 3 clients")
+	}
+	h.waitState("hn-child.toml", 20*time.Second, "RUNNING")
+	if st := h.status("hn-child.toml"); st.Notify == nil || st.Notify.Status != "from-child" {
+		t.Fatalf("hn-child.toml: %s; want the status its child sent", jsonOf(st))
+	}
+	eventually(t, 10*time.Second, "the plain service's environment", func() bool { return healthExists(plainEnv) })
+	if env := readFile(plainEnv); strings.Contains(env, "NOTIFY_SOCKET=") {
+		t.Fatalf("a service without notify = true got NOTIFY_SOCKET:\n%s", env)
 	}
 	// A READY=1 from a process that is not the service (this test) is
 	// ignored.
@@ -484,6 +521,41 @@ func TestHealthNotify(t *testing.T) {
 	}
 	if st := m["hn-silent-dep.toml"]; st.State != "INITIAL" || healthExists(filepath.Join(tmp, "silent-dep")) {
 		t.Fatalf("hn-silent-dep.toml: %s; want INITIAL, not started", jsonOf(st))
+	}
+}
+
+func TestHealthNotifyAndChecksBothNeeded(t *testing.T) {
+	tmp := t.TempDir()
+	fileA, fileB := filepath.Join(tmp, "a.ready"), filepath.Join(tmp, "b.ready")
+	h := healthStart(t, map[string]string{
+		// READY=1 at once; the file is the test's to create.
+		"hnc-ready-first.toml": svc(role("notify", "0s", "ready-first"), "[healthiness]", "notify = true",
+			fmt.Sprintf("file-path = %q", fileA), `interval = "100ms"`),
+		// Creates its file at once; READY=1 on SIGUSR1.
+		"hnc-file-first.toml": svc(role("health-notify-on-usr1", fileB), "[healthiness]", "notify = true",
+			fmt.Sprintf("file-path = %q", fileB), `interval = "100ms"`),
+		"hnc-keep.toml": healthKeepAlive(),
+	})
+	eventually(t, 20*time.Second, "READY=1 from hnc-ready-first.toml", func() bool {
+		st := h.status("hnc-ready-first.toml")
+		return st.Notify != nil && st.Notify.Ready && st.Health == "unhealthy"
+	})
+	eventually(t, 20*time.Second, "hnc-file-first.toml to pass its check", func() bool { return h.status("hnc-file-first.toml").Health == "healthy" })
+	m := healthList(t, h)
+	if st := m["hnc-ready-first.toml"]; st.State != "STARTED" {
+		t.Fatalf("hnc-ready-first.toml: %s; want STARTED: ready, but its check fails", jsonOf(st))
+	}
+	if st := m["hnc-file-first.toml"]; st.State != "STARTED" || st.Notify == nil || st.Notify.Ready {
+		t.Fatalf("hnc-file-first.toml: %s; want STARTED: healthy, but no READY=1 yet", jsonOf(st))
+	}
+	healthWriteAtomic(fileA, "ok")
+	h.waitState("hnc-ready-first.toml", 20*time.Second, "RUNNING")
+	if err := h.client().Signal(context.Background(), "hnc-file-first.toml", syscall.SIGUSR1); err != nil {
+		t.Fatal(err)
+	}
+	h.waitState("hnc-file-first.toml", 20*time.Second, "RUNNING")
+	if st := h.status("hnc-file-first.toml"); st.Notify == nil || st.Notify.Status != "usr1" || st.Health != "healthy" {
+		t.Fatalf("hnc-file-first.toml: %s", jsonOf(st))
 	}
 }
 
