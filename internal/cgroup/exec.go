@@ -155,6 +155,7 @@ func runExecStep(args []string) error {
 		// A change of uid clears the parent-death signal; keep it.
 		var deathSig int32
 		_, _, _ = syscall.Syscall(syscall.SYS_PRCTL, unix.PR_GET_PDEATHSIG, uintptr(unsafe.Pointer(&deathSig)), 0)
+		parent := syscall.Getppid()
 		if !c.NoSetGroups {
 			groups := make([]int, len(c.Groups))
 			for i, g := range c.Groups {
@@ -172,6 +173,12 @@ func runExecStep(args []string) error {
 		}
 		if deathSig != 0 {
 			_ = unix.Prctl(unix.PR_SET_PDEATHSIG, uintptr(deathSig), 0, 0, 0)
+			// The parent may have died while the signal was cleared: then
+			// nobody sent it, and the service must not start orphaned.
+			if syscall.Getppid() != parent {
+				_ = syscall.Kill(syscall.Getpid(), syscall.Signal(deathSig))
+				return fmt.Errorf("the supervisor exited before the start (parent-death signal %d)", deathSig)
+			}
 		}
 	}
 	err = syscall.Exec(s.path, s.argv, os.Environ())
