@@ -76,10 +76,13 @@ type exit struct {
 }
 
 // reaper reaps every child of hbench (orphans re-parented to it included)
-// and hands exits of the pids someone waits for to them.
+// and hands exits of the pids someone waits for to them. Exits of other
+// pids are dropped: keeping them would hand a stale status to a later child
+// that gets the same pid (pids wrap quickly during the restart storm).
+// spawn holds mu across the fork and the registration, so an exit reaped
+// in between waits for the waiter to exist.
 type reaper struct {
 	mu      sync.Mutex
-	exited  map[int]exit
 	waiters map[int]chan exit
 }
 
@@ -88,7 +91,7 @@ var rp *reaper
 // startReaper makes hbench a child subreaper and reaps in the background.
 func startReaper() {
 	_ = unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
-	rp = &reaper{exited: map[int]exit{}, waiters: map[int]chan exit{}}
+	rp = &reaper{waiters: map[int]chan exit{}}
 	sigc := make(chan os.Signal, 64)
 	signal.Notify(sigc, syscall.SIGCHLD)
 	go func() {
@@ -110,8 +113,6 @@ func startReaper() {
 			if ch, ok := rp.waiters[pid]; ok {
 				ch <- e
 				delete(rp.waiters, pid)
-			} else if len(rp.exited) < 100000 {
-				rp.exited[pid] = e
 			}
 			rp.mu.Unlock()
 		}
@@ -186,20 +187,15 @@ func spawn(argv []string, o spawnOpts) (*child, error) {
 		env = os.Environ()
 	}
 	attr := &syscall.ProcAttr{Dir: o.dir, Env: env, Files: []uintptr{null.Fd(), so.Fd(), se.Fd()}, Sys: &syscall.SysProcAttr{Setpgid: true}}
-	c := &child{start: time.Now(), mono: monoNS()}
+	c := &child{done: make(chan exit, 1)}
+	rp.mu.Lock()
+	defer rp.mu.Unlock()
+	c.start, c.mono = time.Now(), monoNS()
 	c.pid, err = syscall.ForkExec(path, argv, attr)
 	if err != nil {
 		return nil, fmt.Errorf("start %s: %w", argv[0], err)
 	}
-	c.done = make(chan exit, 1)
-	rp.mu.Lock()
-	if e, ok := rp.exited[c.pid]; ok {
-		c.done <- e
-		delete(rp.exited, c.pid)
-	} else {
-		rp.waiters[c.pid] = c.done
-	}
-	rp.mu.Unlock()
+	rp.waiters[c.pid] = c.done
 	return c, nil
 }
 
