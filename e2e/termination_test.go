@@ -306,13 +306,23 @@ func TestTerminationGrandchildrenDie(t *testing.T) {
 }
 
 func TestTerminationForwardsSignals(t *testing.T) {
+	// Each process gets each forwarded signal exactly once, whether the
+	// cgroup or the process group is the unit (DESIGN decision 5).
+	for _, tc := range []struct {
+		name string
+		args []string
+	}{
+		{"with cgroups where available", nil},
+		{"process group only", []string{"--no-cgroups"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) { testForwardsSignals(t, tc.args) })
+	}
+}
+
+func testForwardsSignals(t *testing.T, args []string) {
 	tmp := t.TempDir()
 	file := func(n string) string { return filepath.Join(tmp, n) }
-	// --no-cgroups: the process group is what forwarding must reach (DESIGN
-	// decision 5). With a cgroup, every process got each forwarded signal
-	// twice (once through the group, once through the cgroup): reported;
-	// add a cgroup case here once that is fixed.
-	h := startHorust(t, runOpts{args: []string{"--no-cgroups"}, files: map[string]string{
+	h := startHorust(t, runOpts{args: args, files: map[string]string{
 		"fwd-one.toml": termSvc(role("term-record", file("one"), file("one-child"))),
 		"fwd-two.toml": termSvc(role("term-record", file("two"))),
 	}})

@@ -214,6 +214,11 @@ func supervise(c *cli, log *slog.Logger, stdout, stderr io.Writer) (int, error) 
 	loop.Run(sigs)
 
 	proc.Sweep(sigs, sweepGrace)
+	// Everything the services wrote reaches its destination before horust
+	// exits; only a destination that takes nothing for 5 s is given up on.
+	if !outputs.Wait(5 * time.Second) {
+		log.Error("some service output could not be written before exit")
+	}
 	cancel()
 	<-served
 	<-served

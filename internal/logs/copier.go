@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"sync"
+	"sync/atomic"
 
 	"golang.org/x/sys/unix"
 )
@@ -47,6 +48,15 @@ type copier struct {
 	r    *os.File // read end, non-blocking, registered with the poller
 	sink sink
 
+	// writing is set while the copier writes to its destination (a slow
+	// reader of horust's stdout blocks it there); idle, when set, is called
+	// once the next time the copier waits for input. Both are read by the
+	// supervisor's goroutine (Wiring.WhenIdle).
+	writing atomic.Bool
+	idle    atomic.Pointer[func()]
+	// progress counts the bytes this copier handled, for Outputs.Wait.
+	progress *atomic.Uint64
+
 	// State of the current read, kept here so that the callback given to
 	// the poller is allocated once.
 	readFn func(uintptr) bool
@@ -77,7 +87,11 @@ func newPipe() (r, w *os.File, err error) {
 // finishes the sink and closes the read end.
 func (c *copier) run() {
 	defer c.r.Close()
-	defer c.sink.finish()
+	defer func() {
+		c.writing.Store(true)
+		c.sink.finish()
+		c.writing.Store(false)
+	}()
 	rc, err := c.r.SyscallConn()
 	if err != nil {
 		return
@@ -93,7 +107,12 @@ func (c *copier) run() {
 		err := rc.Read(c.readFn)
 		if c.buf != nil {
 			if c.n > 0 {
+				c.writing.Store(true)
 				c.sink.write((*c.buf)[:c.n])
+				c.writing.Store(false)
+				if c.progress != nil {
+					c.progress.Add(uint64(c.n))
+				}
 			}
 			readBufs.Put(c.buf)
 			c.buf = nil
@@ -121,6 +140,9 @@ func (c *copier) readOnce(fd uintptr) bool {
 	if c.err == unix.EAGAIN {
 		readBufs.Put(c.buf)
 		c.buf = nil
+		if f := c.idle.Swap(nil); f != nil {
+			(*f)()
+		}
 		return false
 	}
 	return true

@@ -29,6 +29,38 @@ type Outputs struct {
 
 	accMu    sync.Mutex
 	accounts map[string]*account
+
+	copiers  sync.WaitGroup // every copier started by a Wiring
+	progress atomic.Uint64  // bytes handled by copiers, for Wait
+}
+
+// Wait waits until every copier has finished (reached EOF and written or
+// dropped what it read). It gives up, returning false, when no copier made
+// progress for stall: a destination that never takes more, or a pipe held
+// open by a process that escaped its service. horust calls it before it
+// exits, so that nothing a service wrote is lost.
+func (o *Outputs) Wait(stall time.Duration) bool {
+	done := make(chan struct{})
+	go func() {
+		o.copiers.Wait()
+		close(done)
+	}()
+	last := o.progress.Load()
+	t := time.NewTimer(stall)
+	defer t.Stop()
+	for {
+		select {
+		case <-done:
+			return true
+		case <-t.C:
+			now := o.progress.Load()
+			if now == last {
+				return false
+			}
+			last = now
+			t.Reset(stall)
+		}
+	}
 }
 
 // NewOutputs returns the Outputs for horust's stdout and stderr (usually

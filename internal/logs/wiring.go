@@ -30,6 +30,7 @@ type Wiring struct {
 
 	owned   []*os.File // child's ends opened by Setup, closed by Started or Abort
 	copiers []*copier
+	out     *Outputs
 	done    bool // Started or Abort was called
 }
 
@@ -60,6 +61,7 @@ func Setup(svc *config.Service, out *Outputs, log *slog.Logger) (*Wiring, error)
 	if err != nil {
 		return nil, fmt.Errorf("service %q: %w", svc.Name, err)
 	}
+	w.out = out
 	return w, nil
 }
 
@@ -264,14 +266,50 @@ func (w *Wiring) Started(onDone func()) {
 	}
 	var left atomic.Int32
 	left.Store(int32(len(w.copiers)))
+	if w.out != nil {
+		w.out.copiers.Add(len(w.copiers))
+	}
 	for _, c := range w.copiers {
+		if w.out != nil {
+			c.progress = &w.out.progress
+		}
 		go func() {
 			c.run()
 			if left.Add(-1) == 0 {
 				onDone()
 			}
+			if w.out != nil {
+				w.out.copiers.Done()
+			}
 		}()
 	}
+}
+
+// WhenIdle arranges for fn to be called once, from a copier goroutine, as
+// soon as a copier that is now writing to its destination (a slow reader of
+// horust's stdout, a slow disk) waits for input again, and reports whether
+// it did. It returns false, and registers nothing, when no copier is
+// writing: then whatever output is missing has not been read yet, because
+// the pipe is empty and something still holds its write end. The
+// supervisor uses it to wait for a slow destination as long as it takes,
+// but not for a process that escaped the service and keeps its pipe open.
+func (w *Wiring) WhenIdle(fn func()) bool {
+	for _, c := range w.copiers {
+		if !c.writing.Load() {
+			continue
+		}
+		f := &fn
+		c.idle.Store(f)
+		if c.writing.Load() {
+			return true
+		}
+		// It stopped writing meanwhile: take fn back, unless it already
+		// took it (then fn is called).
+		if !c.idle.CompareAndSwap(f, nil) {
+			return true
+		}
+	}
+	return false
 }
 
 // Abort releases everything when the start failed (the fork did not

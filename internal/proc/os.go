@@ -25,11 +25,17 @@ type Process interface {
 	// Signal sends sig to every process of the run: its process group and,
 	// where there is one, its cgroup.
 	Signal(sig syscall.Signal) error
-	// Exited is called once the main process was reaped: it kills what the
-	// run left behind in its group or cgroup, frees the run's resources and
-	// explains the exit when there is more to say than the status (for
-	// example "killed: out of memory (limit 100 MiB)").
+	// Exited is called once the main process was reaped: it explains the
+	// exit when there is more to say than the status (for example "killed:
+	// out of memory (limit 100 MiB)").
 	Exited(ws syscall.WaitStatus) (reason string)
+	// Alive reports whether any process of the run is left (in its process
+	// group or cgroup) after the main process exited.
+	Alive() bool
+	// WhenOutputIdle: see logs.Wiring.WhenIdle. It reports whether the
+	// run's output is being written to a slow destination, and then calls
+	// fn once, from another goroutine, when that write is done.
+	WhenOutputIdle(fn func()) bool
 }
 
 // StartOptions are the per-start inputs that do not come from the service's

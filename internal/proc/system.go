@@ -130,7 +130,7 @@ func (s *System) Start(svc *config.Service, o StartOptions) (Process, error) {
 		}
 		prog, args = group.Prepare(sys, path, argv)
 	}
-	p := &process{sys: s, name: svc.Name, group: group, memLimit: svc.Resource.Memory}
+	p := &process{sys: s, name: svc.Name, group: group, memLimit: svc.Resource.Memory, wiring: wiring}
 	if group != nil {
 		p.oomBefore = group.OOMKills()
 	}
@@ -222,43 +222,46 @@ type process struct {
 	group     *cgroup.Group
 	oomBefore uint64
 	memLimit  uint64
+	wiring    *logs.Wiring // nil for a health-check command
+}
+
+// WhenOutputIdle implements Process.
+func (p *process) WhenOutputIdle(fn func()) bool {
+	return p.wiring != nil && p.wiring.WhenIdle(fn)
 }
 
 func (p *process) Pid() int { return p.pid }
 
-// Signal implements Process: the process group always, the cgroup too when
-// it holds the service (a daemon that left the group is still in it).
+// Signal implements Process: every process of the run gets sig once —
+// through the cgroup when it holds the service (it holds the process group
+// too, and a daemon that left the group), else through the process group.
 func (p *process) Signal(sig syscall.Signal) error {
-	err := SignalGroup(p.pid, sig)
-	if p.group != nil && p.group.Tracks() {
-		var gerr error
-		if sig == syscall.SIGKILL {
-			gerr = p.group.Kill()
-		} else {
-			gerr = p.group.Signal(sig)
-		}
-		err = errors.Join(err, gerr)
+	if p.group == nil || !p.group.Tracks() {
+		return SignalGroup(p.pid, sig)
 	}
-	return err
+	if sig == syscall.SIGKILL {
+		return p.group.Kill()
+	}
+	return p.group.Signal(sig)
 }
 
-// Exited implements Process: what the run left behind in its process group
-// or cgroup is killed (the service is the unit), and an OOM kill is named.
+// Exited implements Process: it names an OOM kill. What the run left
+// behind is not touched here: the loop stops it like the service itself
+// (termination signal, SIGKILL after wait), see Alive.
 func (p *process) Exited(ws syscall.WaitStatus) string {
-	if err := unix.Kill(-p.pid, syscall.SIGKILL); err == nil {
-		p.sys.log.Debug("killed what the service left in its process group", "service", p.name, "pid", p.pid)
-	}
-	if p.group == nil {
-		return ""
-	}
-	if p.group.Tracks() {
-		if busy, err := p.group.Populated(); err == nil && busy {
-			p.sys.log.Debug("killed what the service left in its cgroup", "service", p.name)
-			_ = p.group.Kill()
-		}
-	}
-	if ws.Signaled() && ws.Signal() == syscall.SIGKILL && p.group.OOMKills() > p.oomBefore {
+	if p.group != nil && ws.Signaled() && ws.Signal() == syscall.SIGKILL && p.group.OOMKills() > p.oomBefore {
 		return cgroup.OOMReason(p.memLimit)
 	}
 	return ""
+}
+
+// Alive implements Process: whether any process of the run is left, in its
+// cgroup when that holds the service, else in its process group.
+func (p *process) Alive() bool {
+	if p.group != nil && p.group.Tracks() {
+		busy, err := p.group.Populated()
+		return err == nil && busy
+	}
+	err := unix.Kill(-p.pid, 0)
+	return err == nil || errors.Is(err, unix.EPERM)
 }

@@ -133,8 +133,11 @@ func (l *Loop) onMessage(m any, now time.Time) {
 			return
 		}
 		s.drained = true
-		if p := s.pending; p != nil {
-			l.completeExit(m.svc, p.exit, p.reason, now)
+		l.settle(m.svc, now)
+	case msgOutputIdle:
+		s := l.svcs[m.svc]
+		if p := s.pending; p != nil && m.gen == s.gen && p.giveUpAt.IsZero() {
+			p.giveUpAt = now.Add(drainGrace)
 		}
 	case msgProbe:
 		l.onProbe(m, now)

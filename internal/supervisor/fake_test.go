@@ -42,8 +42,12 @@ type fakeProc struct {
 	pid  int
 	mu   sync.Mutex
 	dead bool
-	gone chan struct{} // closed when the process exited
-	sigs chan syscall.Signal
+	// leftover models what a run leaves in its group after the main process
+	// exits: 0 nothing, 1 a child that dies of the termination signal, 2 a
+	// child that only SIGKILL ends.
+	leftover int
+	gone     chan struct{} // closed when the process exited
+	sigs     chan syscall.Signal
 }
 
 func newFakeOS(t *testing.T) *fakeOS {
@@ -117,7 +121,19 @@ func (p *fakeProc) Signal(sig syscall.Signal) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.dead {
+		if p.leftover == 2 && sig == syscall.SIGKILL || p.leftover == 1 {
+			// The orphan dies; its reaping raises SIGCHLD.
+			p.leftover = 0
+			select {
+			case p.os.sigs <- syscall.SIGCHLD:
+			default:
+			}
+		}
 		return nil
+	}
+	// The whole group gets the signal: a child that dies of it dies now.
+	if sig == syscall.SIGKILL || p.leftover == 1 {
+		p.leftover = 0
 	}
 	if sig == syscall.SIGKILL {
 		p.exitLocked(signalStatus(syscall.SIGKILL))
@@ -131,6 +147,25 @@ func (p *fakeProc) Signal(sig syscall.Signal) error {
 }
 
 func (p *fakeProc) Exited(syscall.WaitStatus) string { return "" }
+
+// Alive: fake runs leave nothing behind.
+func (p *fakeProc) Alive() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.dead && p.leftover != 0
+}
+
+// leaves makes a behaviour leave a child behind (see fakeProc.leftover).
+func leaves(mode int, b func(*fakeProc)) func(*fakeProc) {
+	return func(p *fakeProc) {
+		p.mu.Lock()
+		p.leftover = mode
+		p.mu.Unlock()
+		b(p)
+	}
+}
+
+func (p *fakeProc) WhenOutputIdle(func()) bool { return false }
 
 // exit makes the process exit with ws (once).
 func (p *fakeProc) exit(ws syscall.WaitStatus) {

@@ -60,6 +60,13 @@ type msgDrained struct {
 	gen uint64
 }
 
+// msgOutputIdle says that the output of a run, which was being written to a
+// slow destination, is all written up to what the pipe held.
+type msgOutputIdle struct {
+	svc int
+	gen uint64
+}
+
 // startChecks starts health checking for a new run: the first round at
 // once, when the service has checks.
 func (l *Loop) startChecks(s *service, now time.Time) {
@@ -176,6 +183,9 @@ func (l *Loop) onCheckExit(ref checkRef, ws syscall.WaitStatus, now time.Time) {
 		return
 	}
 	p.cmd.Exited(ws)
+	if p.cmd.Alive() { // what a check leaves behind is not worth a grace period
+		_ = p.cmd.Signal(syscall.SIGKILL)
+	}
 	p.cmd, p.cmdDue = nil, time.Time{}
 	p.inFlight--
 	if p.failure == nil {

@@ -15,10 +15,12 @@ import (
 	"github.com/horust-go/horust/internal/proc"
 )
 
-// drainGrace bounds how long an exit waits for the run's output to be
-// copied. The copier sees EOF as soon as every holder of the pipe is gone;
-// only a descendant that escaped the run's group and cgroup can hold it
-// longer, and it must not hold the service's exit back forever.
+// drainGrace bounds how long an exit waits, once nothing of the run should
+// be left, for its output to be copied and its last processes to be gone.
+// The copier sees EOF as soon as every holder of the pipe is gone; only a
+// process that escaped the run's group and cgroup, or one that SIGKILL cannot
+// end, can hold it longer, and it must not hold the service's exit back
+// forever.
 const drainGrace = time.Second
 
 // Prober runs the network and file checks of a service in a leaf goroutine
@@ -104,10 +106,18 @@ type service struct {
 	dieWith       []int // services whose die-if-failed names this one
 }
 
+// pendingExit is a run whose main process was reaped but which is not over
+// yet: its output is still being copied, or processes it started are still
+// in its process group or cgroup. They get the same treatment as the
+// service at a stop: the termination signal (already sent when horust was
+// stopping it), SIGKILL at killAt; at giveUpAt the exit completes whatever
+// is left.
 type pendingExit struct {
-	exit   exitInfo
-	reason string
-	due    time.Time
+	exit     exitInfo
+	reason   string
+	proc     proc.Process // nil when the run is known to be gone
+	killAt   time.Time    // zero: no SIGKILL planned
+	giveUpAt time.Time
 }
 
 // New builds a loop for the services. Names in start-after, shutdown-after
@@ -167,6 +177,9 @@ func (l *Loop) Run(signals <-chan os.Signal) {
 	l.reapAll(time.Now())
 	for {
 		now := time.Now()
+		// Waits are answered before advance forks the services that an
+		// event made startable, and again after it.
+		l.answerWaiters(now)
 		l.advance(now)
 		l.answerWaiters(now)
 		if l.finished() {
@@ -251,6 +264,10 @@ func (l *Loop) beginShutdown(mode shutdownMode, now time.Time) {
 	l.shutdown = mode
 	if mode == forceful {
 		for i, s := range l.svcs {
+			if p := s.pending; p != nil && p.proc != nil {
+				_ = p.proc.Signal(syscall.SIGKILL)
+				p.killAt = time.Time{}
+			}
 			if s.State.alive() {
 				l.apply(i, input{ev: EvForceKill}, now)
 			}
@@ -263,7 +280,7 @@ func (l *Loop) reapAll(now time.Time) {
 	for {
 		pid, ws, ok := l.opt.OS.Reap()
 		if !ok {
-			return
+			break
 		}
 		if i, ok := l.pids[pid]; ok {
 			delete(l.pids, pid)
@@ -273,31 +290,68 @@ func (l *Loop) reapAll(now time.Time) {
 			l.onCheckExit(ref, ws, now)
 		}
 		// Anything else is an orphan that horust adopted: reaped, done.
+		// It may have been the last process of a run that is over.
+	}
+	for i, s := range l.svcs {
+		if s.pending != nil {
+			l.settle(i, now)
+		}
 	}
 }
 
+// onExit handles the end of a service's main process. The run is over, for
+// step, only once its output is copied and nothing it started is left: a
+// shell wrapper that dies first must not cut short the graceful stop of the
+// program it started.
 func (l *Loop) onExit(i int, ws syscall.WaitStatus, now time.Time) {
 	s := l.svcs[i]
-	reason := ""
-	if s.proc != nil {
-		reason = s.proc.Exited(ws)
-		s.proc = nil
-	}
-	e := exitInfo{Valid: true, Code: proc.ExitCode(ws)}
+	p := &pendingExit{exit: exitInfo{Valid: true, Code: proc.ExitCode(ws)}, proc: s.proc}
 	if ws.Signaled() {
-		e.Signal = ws.Signal()
+		p.exit.Signal = ws.Signal()
 	}
+	s.proc = nil
 	l.stopChecks(s)
-	if !s.drained {
-		s.pending = &pendingExit{exit: e, reason: reason, due: now.Add(drainGrace)}
-		return
+	if p.proc != nil {
+		p.reason = p.proc.Exited(ws)
+		if p.proc.Alive() {
+			switch {
+			case s.State != InKilling:
+				// The service ended on its own: what it left behind is
+				// stopped as the service would be.
+				l.log.Info("service exited; stopping what it left running", "service", s.cfg.Name, "pid", s.PID)
+				_ = p.proc.Signal(l.termSignal(s))
+				p.killAt = now.Add(s.cfg.Termination.Wait)
+			case !s.SigKilled:
+				p.killAt = s.Due
+			}
+		}
 	}
-	l.completeExit(i, e, reason, now)
+	p.giveUpAt = now.Add(drainGrace)
+	if p.killAt.After(now) {
+		p.giveUpAt = p.killAt.Add(drainGrace)
+	}
+	s.pending = p
+	l.settle(i, now)
 }
 
-// completeExit feeds an exit to step once its output is drained.
-func (l *Loop) completeExit(i int, e exitInfo, reason string, now time.Time) {
+// settle completes a pending exit once the run's output is drained and no
+// process of it is left.
+func (l *Loop) settle(i int, now time.Time) {
 	s := l.svcs[i]
+	p := s.pending
+	if p == nil || !s.drained {
+		return
+	}
+	if p.proc != nil && p.proc.Alive() {
+		return
+	}
+	l.completeExit(i, now)
+}
+
+// completeExit feeds a run's exit to step.
+func (l *Loop) completeExit(i int, now time.Time) {
+	s := l.svcs[i]
+	e, reason := s.pending.exit, s.pending.reason
 	s.pending = nil
 	ev := classify(s.cfg, s.run, e)
 	attrs := []any{"service", s.cfg.Name, "pid", s.PID, "exit_code", e.Code}
@@ -317,10 +371,24 @@ func (l *Loop) completeExit(i int, e exitInfo, reason string, now time.Time) {
 
 func (l *Loop) onTimer(now time.Time) {
 	for i, s := range l.svcs {
-		if s.pending != nil && !s.pending.due.After(now) {
-			l.log.Warn("output not drained in time; something outside the service holds its pipe", "service", s.cfg.Name)
-			p := s.pending
-			l.completeExit(i, p.exit, p.reason, now)
+		if p := s.pending; p != nil {
+			if !p.killAt.IsZero() && !p.killAt.After(now) {
+				l.log.Warn("processes the service left did not stop in time: killing them", "service", s.cfg.Name)
+				p.killAt = time.Time{}
+				_ = p.proc.Signal(syscall.SIGKILL)
+			}
+			if !p.giveUpAt.IsZero() && !p.giveUpAt.After(now) {
+				// Output that is being written to a slow destination is
+				// waited for as long as it takes (never lose output); only a
+				// pipe that something outside the service keeps open is not.
+				gen := s.gen
+				if p.proc != nil && p.proc.WhenOutputIdle(func() { l.send(msgOutputIdle{svc: i, gen: gen}) }) {
+					p.giveUpAt = time.Time{}
+					continue
+				}
+				l.log.Warn("the service's exit is complete although its output is not drained or its processes are not all gone; something outside the service holds them", "service", s.cfg.Name)
+				l.completeExit(i, now)
+			}
 			continue
 		}
 		if !s.Due.IsZero() && !s.Due.After(now) && s.pending == nil {
@@ -340,7 +408,8 @@ func (l *Loop) armTimer(now time.Time) {
 	}
 	for _, s := range l.svcs {
 		if s.pending != nil {
-			earlier(s.pending.due)
+			earlier(s.pending.killAt)
+			earlier(s.pending.giveUpAt)
 		} else {
 			earlier(s.Due)
 		}
@@ -377,11 +446,7 @@ func (l *Loop) perform(i int, a action, now time.Time) {
 	case actStart:
 		l.start(i, now)
 	case actSignal:
-		sig := s.cfg.Termination.Signal
-		if l.opt.OneShot && l.stopSignal != 0 {
-			sig = l.stopSignal
-		}
-		l.signal(s, sig)
+		l.signal(s, l.termSignal(s))
 	case actKill:
 		l.signal(s, syscall.SIGKILL)
 	case actFailed:
@@ -395,6 +460,15 @@ func (l *Loop) perform(i int, a action, now time.Time) {
 	case actProbe:
 		l.startChecks(s, now)
 	}
+}
+
+// termSignal is the signal that stops a service: its termination signal,
+// or in one-shot mode the TERM or INT that asked horust to stop.
+func (l *Loop) termSignal(s *service) syscall.Signal {
+	if l.opt.OneShot && l.stopSignal != 0 {
+		return l.stopSignal
+	}
+	return s.cfg.Termination.Signal
 }
 
 func (l *Loop) signal(s *service, sig syscall.Signal) {

@@ -769,3 +769,48 @@ func TestShutdownRequest(t *testing.T) {
 		}
 	})
 }
+
+func TestLeftoversAreStoppedBeforeTheExitCounts(t *testing.T) {
+	t.Run("a service that exits on its own: its child gets TERM first", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			f := newFakeOS(t)
+			f.behave["a"] = leaves(1, exitAfter(time.Second, 0))
+			h := start(t, f, Options{}, svc("a", func(s *config.Service) { s.Restart.Strategy = config.RestartAlways }))
+			h.advance(time.Second)
+			if !slices.Contains(f.events(), "signal a TERM") {
+				t.Fatalf("the child left behind did not get TERM: %q", f.events())
+			}
+			if got := len(f.starts("a")); got != 2 {
+				t.Fatalf("%d starts, want the restart right after the child died", got)
+			}
+			h.signal(syscall.SIGTERM)
+			h.waitExit()
+		})
+	})
+	t.Run("a stopped service: its stubborn child is killed at the wait", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			f := newFakeOS(t)
+			f.behave["a"] = leaves(2, runUntilSignalled)
+			f.behave["b"] = runUntilSignalled
+			h := start(t, f, Options{}, svc("a", func(s *config.Service) { s.Termination.Wait = 2 * time.Second }),
+				svc("b", func(s *config.Service) { s.ShutdownAfter = []string{"a"} }))
+			h.signal(syscall.SIGTERM)
+			h.advance(1999 * time.Millisecond)
+			// a's main process died of TERM, but its child lives on: a is not
+			// over, so b, which stops after a, is not signalled yet.
+			h.wantState("a", "INKILLING")
+			if slices.Contains(f.events(), "signal b TERM") {
+				t.Fatal("b signalled while a's child still runs")
+			}
+			h.advance(time.Millisecond)
+			h.advance(0)
+			if !slices.Contains(f.events(), "signal a KILL") || !slices.Contains(f.events(), "signal b TERM") {
+				t.Fatalf("at the wait: %q", f.events())
+			}
+			h.waitExit()
+			if s := h.loop.svcs[0]; s.State != Finished {
+				t.Fatalf("a ended %s; its main process stopped cleanly", s.State)
+			}
+		})
+	})
+}
