@@ -15,6 +15,7 @@ import (
 	"os/signal"
 	"os/user"
 	"path/filepath"
+	runtimedebug "runtime/debug"
 	"strconv"
 	"strings"
 	"syscall"
@@ -179,6 +180,12 @@ func supervise(c *cli, log *slog.Logger, stdout, stderr io.Writer) (int, error) 
 		OneShot:          oneShot,
 		Foreground:       oneShot && ownsTerminal(),
 		Forward:          forwarded,
+	}
+	if !oneShot {
+		// Loading and starting leave garbage a long-running horust never
+		// needs again: collect it and give the pages back once, so that an
+		// idle horust holds only what it uses.
+		opt.Settled = func() { runtimedebug.FreeOSMemory() }
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

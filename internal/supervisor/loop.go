@@ -49,6 +49,9 @@ type Options struct {
 	Foreground bool
 	// Forward lists the signals passed on to every running service.
 	Forward []os.Signal
+	// Settled, when not nil, is called once, the first time the loop has
+	// nothing to do right away (everything startable is started).
+	Settled func()
 }
 
 // shutdownMode is the lifecycle of horust.
@@ -186,6 +189,10 @@ func (l *Loop) Run(signals <-chan os.Signal) {
 			break
 		}
 		l.armTimer(now)
+		if settled := l.opt.Settled; settled != nil {
+			l.opt.Settled = nil
+			settled()
+		}
 		select {
 		case sig := <-signals:
 			l.onSignal(sig, time.Now())
