@@ -147,3 +147,57 @@ func TestOneShotForwardsTerm(t *testing.T) {
 		t.Fatal("the command did not get TERM")
 	}
 }
+
+func TestFatalConfigurationErrors(t *testing.T) {
+	cases := []struct {
+		name  string
+		files map[string]string
+		want  []string // every one must be on stderr
+	}{
+		{"undefined template variable", map[string]string{"a.toml": "command = \"/bin/echo $HORUST_E2E_UNDEFINED\"\n"},
+			[]string{"a.toml:1", "HORUST_E2E_UNDEFINED"}},
+		{"bad duration", map[string]string{"a.toml": "command = \"/bin/true\"\nstart-delay = \"1.5s\"\n"},
+			[]string{"a.toml:2", "start-delay"}},
+		{"bad signal", map[string]string{"a.toml": "command = \"/bin/true\"\n[termination]\nsignal = \"NOPE\"\n"},
+			[]string{"a.toml:3", "signal"}},
+		{"toml syntax", map[string]string{"a.toml": "command = \"/bin/true\n"},
+			[]string{"a.toml:1"}},
+		{"empty command", map[string]string{"a.toml": "command = \"   \"\n"},
+			[]string{"a.toml:1", "command"}},
+		{"duplicate names", map[string]string{"a.toml": "name = \"x\"\ncommand = \"/bin/true\"\n", "b.toml": "name = \"x\"\ncommand = \"/bin/true\"\n"},
+			[]string{"a.toml", "b.toml", `"x"`}},
+		{"start-after cycle", map[string]string{
+			"a.toml": "command = \"/bin/true\"\nstart-after = [\"b.toml\"]\n",
+			"b.toml": "command = \"/bin/true\"\nstart-after = [\"a.toml\"]\n"},
+			[]string{"start-after", "a.toml -> b.toml -> a.toml"}},
+		{"near miss", map[string]string{
+			"db.toml":  "command = \"/bin/true\"\n",
+			"web.toml": "command = \"/bin/true\"\nstart-after = [\"db\"]\n"},
+			[]string{"web.toml:2", "start-after", "db.toml"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			marker := filepath.Join(t.TempDir(), "started")
+			files := map[string]string{"zz-marker.toml": svc(role("append", marker, "x"))}
+			for k, v := range tc.files {
+				files[k] = v
+			}
+			h := startHorust(t, runOpts{files: files})
+			if code := h.wait(20 * time.Second); code != 1 {
+				t.Fatalf("exit code %d, want 1", code)
+			}
+			errOut := h.stderr.String()
+			for _, w := range tc.want {
+				if !strings.Contains(errOut, w) {
+					t.Errorf("stderr does not contain %q:\n%s", w, errOut)
+				}
+			}
+			if h.stdout.String() != "" {
+				t.Errorf("stdout: %q", h.stdout.String())
+			}
+			if _, err := os.Stat(marker); err == nil {
+				t.Fatal("a service started although the configuration is invalid")
+			}
+		})
+	}
+}
