@@ -313,17 +313,24 @@ func TestControlCommands(t *testing.T) {
 	t.Run("kill -s HUP reaches the service", func(t *testing.T) {
 		out, errOut, code := h.ctl("kill", "-s", "HUP", "ctl-hup.toml")
 		ctlExpect(t, "kill", out, errOut, code, 0, ptr(""), "")
-		// At least once: with a cgroup, the process gets it from the
-		// signal to its process group and again from the one to its cgroup.
 		eventually(t, 10*time.Second, "the service to get HUP", func() bool { return lines(hupPid+".hup") >= 1 })
-		n := lines(hupPid + ".hup")
 		out, errOut, code = h.ctl("--json", "kill", "-s", "SIGHUP", "ctl-hup.toml")
 		ctlExpect(t, "kill --json", out, errOut, code, 0, nil, "")
 		var rep control.SignalReply
 		if err := json.Unmarshal([]byte(out), &rep); err != nil || rep != (control.SignalReply{Name: "ctl-hup.toml", Signal: "HUP"}) {
 			t.Fatalf("kill --json printed %q (%v)", out, err)
 		}
-		eventually(t, 10*time.Second, "the service to get the second HUP", func() bool { return lines(hupPid+".hup") > n })
+		eventually(t, 10*time.Second, "the service to get the second HUP", func() bool { return lines(hupPid+".hup") >= 2 })
+		// Each process gets the signal once, not once for its process
+		// group and again for its cgroup. A third HUP sent straight to the
+		// process marks the end: every earlier one has been handled then.
+		if err := syscall.Kill(pid, syscall.SIGHUP); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, 10*time.Second, "the service to get the direct HUP", func() bool { return lines(hupPid+".hup") >= 3 })
+		if n := lines(hupPid + ".hup"); n != 3 {
+			t.Fatalf("two horustctl kill -s HUP and one kill(2): the service handled %d HUPs, want 3", n)
+		}
 		if st := h.status("ctl-hup.toml"); st.State != "RUNNING" || st.PID != pid {
 			t.Fatalf("after HUP: %+v", st)
 		}
