@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # bench/run.sh — horust against its peers, side by side, in one run.
 #
-#   sudo bench/run.sh            full run (~25 min): writes docs/benchmarks.md (generated part) and docs/benchmarks.png
+#   sudo bench/run.sh            full run (~20 min): writes docs/benchmarks.md (generated part) and docs/benchmarks.png
 #   sudo bench/run.sh --smoke    quick check of the whole matrix (< 3 min): writes only to the results directory
 #
 # It installs the peers from Debian packages (tini dumb-init s6 runit supervisor), builds horust

@@ -135,6 +135,9 @@ func fmtLatency(ms float64) string {
 }
 
 func fmtMB(v float64) string {
+	if v >= 1000 {
+		return fmt.Sprintf("%gGB", v/1000)
+	}
 	if v >= 1 {
 		return fmt.Sprintf("%gMB", v)
 	}

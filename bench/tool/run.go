@@ -61,7 +61,21 @@ func (b *bench) keepConfig(name string, st *setup, dir string, maxFiles int) {
 		}()
 	}
 	_ = os.MkdirAll(filepath.Join(b.out, "configs"), 0o755)
-	_ = os.WriteFile(filepath.Join(b.out, "configs", name+".txt"), []byte(st.describe(dir)), 0o644)
+	_ = os.WriteFile(filepath.Join(b.out, "configs", name+".txt"), []byte(b.generic(st.describe(dir))), 0o644)
+}
+
+// generic writes the paths of this run's binaries as their names.
+func (b *bench) generic(s string) string {
+	s = strings.ReplaceAll(s, b.k.horustCopy, "horust")
+	s = strings.ReplaceAll(s, b.k.horust, "horust")
+	if i := strings.Index(s, b.k.logDir+"/hbench-log-"); i >= 0 {
+		j := i + len(b.k.logDir+"/hbench-log-")
+		for j < len(s) && s[j] >= '0' && s[j] <= '9' {
+			j++
+		}
+		s = strings.ReplaceAll(s, s[i:j], "$LOGDIR")
+	}
+	return s
 }
 
 func uptime() string {
@@ -1061,7 +1075,7 @@ func (b *bench) oneshot(sup string) error {
 	}
 	if b.rep == 1 {
 		_ = os.MkdirAll(filepath.Join(b.out, "configs"), 0o755)
-		_ = os.WriteFile(filepath.Join(b.out, "configs", "oneshot."+sup+".txt"), []byte("argv: "+strings.Join(argv, " ")+"\n"), 0o644)
+		_ = os.WriteFile(filepath.Join(b.out, "configs", "oneshot."+sup+".txt"), []byte(b.generic("argv: "+strings.Join(argv, " ")+"\n")), 0o644)
 	}
 	f, err := os.Open(outp)
 	if err != nil {
