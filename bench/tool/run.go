@@ -109,14 +109,6 @@ func cmdRun(args []string) error {
 		_ = syscall.Setrlimit(syscall.RLIMIT_NOFILE, &rl)
 	}
 	startReaper()
-	sigc := make(chan os.Signal, 1)
-	signal.Notify(sigc, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
-	go func() {
-		s := <-sigc
-		logf("got %v: killing everything started, then exiting", s)
-		killAll(10 * time.Second)
-		os.Exit(130)
-	}()
 	raw, err := os.OpenFile(filepath.Join(*out, "raw.txt"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return err
@@ -127,6 +119,15 @@ func cmdRun(args []string) error {
 		return err
 	}
 	defer os.RemoveAll(top)
+	sigc := make(chan os.Signal, 1)
+	signal.Notify(sigc, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	go func() {
+		s := <-sigc
+		logf("got %v: killing everything started, then exiting", s)
+		killAll(10 * time.Second)
+		os.RemoveAll(top)
+		os.Exit(130)
+	}()
 	k.horustCopy = filepath.Join(top, "horust")
 	if err := copyFile(k.horust, k.horustCopy); err != nil {
 		return err
