@@ -183,7 +183,7 @@ func (g *Group) procs() ([]int, error) {
 	if !g.Tracks() {
 		return nil, nil
 	}
-	b, err := os.ReadFile(filepath.Join(g.unit, "cgroup.procs"))
+	b, err := readFile(filepath.Join(g.unit, "cgroup.procs"))
 	if err != nil {
 		return nil, fmt.Errorf("list processes: %w", err)
 	}
@@ -316,7 +316,7 @@ func (g *Group) CPUUsage() (time.Duration, error) {
 		}
 	}
 	if d := g.dir(g.m.lay.v1["cpuacct"]); d != "" {
-		b, err := os.ReadFile(filepath.Join(d, "cpuacct.usage"))
+		b, err := readFile(filepath.Join(d, "cpuacct.usage"))
 		if err != nil {
 			return 0, fmt.Errorf("cpu usage: %w", err)
 		}
@@ -433,7 +433,7 @@ func waitExit(fds []int, timeout time.Duration) {
 // readKey reads "key value" lines (cgroup.events, memory.events, cpu.stat,
 // memory.oom_control) and returns the value of key.
 func readKey(path, key string) (uint64, bool, error) {
-	b, err := os.ReadFile(path)
+	b, err := readFile(path)
 	if err != nil {
 		return 0, false, err
 	}

@@ -244,7 +244,7 @@ func (m *Manager) controllerFor(ctrl string) (*hierarchy, error) {
 	if h := m.lay.v2; h != nil {
 		if ctrl == "cpu" || ctrl == "memory" || ctrl == "pids" {
 			f := filepath.Join(h.own, "cgroup.controllers")
-			b, err := os.ReadFile(f)
+			b, err := readFile(f)
 			if err != nil {
 				return nil, fmt.Errorf("cannot be checked: %w", err)
 			}
@@ -472,21 +472,8 @@ func resetV2(dir string, r config.Resource) error {
 	return nil
 }
 
-// writeFile writes s to an existing file in one write, as cgroupfs wants.
-func writeFile(path, s string) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_TRUNC, 0)
-	if err != nil {
-		return err
-	}
-	_, err = f.WriteString(s)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	return err
-}
-
 // hasWord reports whether the space-separated file at path lists w.
 func hasWord(path, w string) bool {
-	b, err := os.ReadFile(path)
+	b, err := readFile(path)
 	return err == nil && slices.Contains(strings.Fields(string(b)), w)
 }
