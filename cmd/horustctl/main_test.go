@@ -273,7 +273,7 @@ func TestCommands(t *testing.T) {
 		{name: "kill -s SIGUSR1 to two services", args: []string{"kill", "-s", "SIGUSR1", "web.toml", "db.toml"},
 			signals: []string{"web.toml:USR1", "db.toml:USR1"}},
 		{name: "kill with an unknown signal is a usage error", args: []string{"kill", "-s", "BOGUS", "web.toml"}, code: 2,
-			stderr: `horustctl: unknown signal "BOGUS"`},
+			stderr: `horustctl: unknown signal "BOGUS"; use one of HUP, INT, QUIT, ILL, TRAP, ABRT, BUS, FPE, KILL, USR1, SEGV, USR2, PIPE, ALRM, TERM, STKFLT, CHLD, CONT, STOP, TSTP, TTIN, TTOU, URG, XCPU, XFSZ, VTALRM, PROF, WINCH, IO, PWR, SYS`},
 		{name: "shutdown", args: []string{"shutdown"}, shut: 1},
 		{name: "wait for a running service", args: []string{"wait", "web.toml", "job/x.toml", "--for", "running"}},
 		{name: "wait for a finished service", args: []string{"wait", "job/x.toml", "--for", "finished", "--timeout", "1s"}},
