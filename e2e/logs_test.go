@@ -1132,3 +1132,24 @@ func TestLogsRotationOnStdoutIgnored(t *testing.T) {
 		t.Fatalf("files were created next to horust's stdout: %v", logsDir(t, tmp))
 	}
 }
+
+// TestLogsDroppedOutputIsCounted: output that cannot be written (horust's
+// stdout is /dev/full, as a full disk) is dropped and counted in the
+// status, and the service keeps running.
+func TestLogsDroppedOutputIsCounted(t *testing.T) {
+	full, err := os.OpenFile("/dev/full", os.O_WRONLY, 0)
+	if err != nil {
+		t.Skipf("no /dev/full: %v", err)
+	}
+	defer full.Close()
+	h := logsStartOut(t, runOpts{files: map[string]string{
+		"logs-talk.toml": svc("/bin/sh -c 'while :; do echo hello; sleep 0.01; done'", "stdout-prefix = true"),
+	}}, full)
+	h.waitState("logs-talk.toml", 20*time.Second, "RUNNING")
+	eventually(t, 20*time.Second, "dropped bytes counted", func() bool {
+		return h.status("logs-talk.toml").OutputDropped > 0
+	})
+	if s := h.state("logs-talk.toml"); s != "RUNNING" {
+		t.Fatalf("the service is %s while its output is dropped", s)
+	}
+}

@@ -180,6 +180,10 @@ func supervise(c *cli, log *slog.Logger, stdout, stderr io.Writer) (int, error) 
 		OneShot:          oneShot,
 		Foreground:       oneShot && ownsTerminal(),
 		Forward:          forwarded,
+		OutputStats: func(name string) (uint64, uint64) {
+			st := outputs.Stats(name)
+			return st.Copied, st.Dropped
+		},
 	}
 	if !oneShot {
 		// Loading and starting leave garbage a long-running horust never

@@ -30,6 +30,12 @@ type ServiceStatus struct {
 	HealthFailures int `json:"health_failures"`
 	// Notify is set when the service uses notify = true.
 	Notify *NotifyStatus `json:"notify,omitempty"`
+	// OutputCopied and OutputDropped count the bytes of the service's output
+	// that horust copied (rotation, prefixing) and that it had to drop
+	// because the destination could not take them (full disk), over all its
+	// runs. Direct output is not seen by horust and not counted.
+	OutputCopied  uint64 `json:"output_copied_bytes,omitempty"`
+	OutputDropped uint64 `json:"output_dropped_bytes,omitempty"`
 	// Reason says why the service is in its state, when there is something
 	// to say ("dependency 'db' failed", "killed: out of memory (limit 100 MiB)").
 	Reason string `json:"reason,omitempty"`

@@ -120,6 +120,10 @@ func writeServiceMetrics(e *expo, version string, list []ServiceStatus) {
 	for _, st := range list {
 		e.sample("horust_service_health_check_failures_total", float64(st.HealthFailures), "service", st.Name)
 	}
+	e.family("horust_service_output_dropped_bytes_total", "counter", "Bytes of the service's output horust could not write (full disk, closed destination).")
+	for _, st := range list {
+		e.sample("horust_service_output_dropped_bytes_total", float64(st.OutputDropped), "service", st.Name)
+	}
 }
 
 // writeProcessMetrics writes horust's own figures under the names the

@@ -253,6 +253,9 @@ func (l *Loop) status(i int, now time.Time) control.ServiceStatus {
 	if s.cfg.Healthiness.Notify {
 		st.Notify = &control.NotifyStatus{Ready: s.ready, Status: s.notifyStatus}
 	}
+	if l.opt.OutputStats != nil {
+		st.OutputCopied, st.OutputDropped = l.opt.OutputStats(s.cfg.Name)
+	}
 	return st
 }
 

@@ -49,6 +49,9 @@ type Options struct {
 	Foreground bool
 	// Forward lists the signals passed on to every running service.
 	Forward []os.Signal
+	// OutputStats, when not nil, gives a service's output counters (bytes
+	// copied and dropped by horust) for status queries.
+	OutputStats func(name string) (copied, dropped uint64)
 	// Settled, when not nil, is called once, the first time the loop has
 	// nothing to do right away (everything startable is started).
 	Settled func()
