@@ -1107,7 +1107,7 @@ func TestControlFallbackFolderWhenNotRoot(t *testing.T) {
 		{"XDG_RUNTIME_DIR", func(d string) []string { return []string{"XDG_RUNTIME_DIR=" + d, "TMPDIR=/nonexistent"} },
 			func(d string) string { return filepath.Join(d, "horust") }},
 		{"temporary directory", func(d string) []string { return []string{"TMPDIR=" + d} },
-			func(d string) string { return filepath.Join(d, "horust") }},
+			func(d string) string { return filepath.Join(d, "horust-65534") }}, // nobody's
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

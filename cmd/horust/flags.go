@@ -81,7 +81,7 @@ Options:
                                it for several (default /etc/horust/services)
   --uds-folder-path PATH       folder of the control socket horust-<pid>.sock
                                (default /var/run/horust; when that cannot be created,
-                               $XDG_RUNTIME_DIR/horust or the temp directory's horust)
+                               $XDG_RUNTIME_DIR/horust or /tmp/horust-<uid>)
   --uds-mode MODE              permissions of the control socket (default 0600)
   --uds-group GROUP            group of the control socket (name or gid)
   --unsuccessful-exit-finished-failed

@@ -263,7 +263,7 @@ func supervise(c *cli, log *slog.Logger, stdout, stderr io.Writer) (int, error) 
 
 // socketFolder creates the control socket's folder. When the default cannot
 // be created (an ordinary user), it falls back to $XDG_RUNTIME_DIR/horust or
-// the temp directory, with one line on stderr; an explicit folder that cannot
+// the temp directory's horust-<uid>, with one line on stderr; an explicit folder that cannot
 // be used is an error.
 func socketFolder(c *cli, stderr io.Writer) (string, error) {
 	err := makeFolder(c.udsFolder)

@@ -83,7 +83,7 @@ func (a *app) root() *cobra.Command {
 			"(<uds-folder-path>/horust-<pid>.sock).\n\n" +
 			"Without --socket-path or --pid, the folder must hold exactly one horust socket. " +
 			"When the default folder has none, $XDG_RUNTIME_DIR/horust and the temporary " +
-			"directory's horust folder are searched too (where a horust that is not root puts it).",
+			"directory's horust-<uid> folder are searched too (where a horust that is not root puts it).",
 		Version:       buildVersion(),
 		Args:          cobra.NoArgs,
 		SilenceErrors: true,

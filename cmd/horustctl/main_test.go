@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -531,7 +532,7 @@ func TestSocketDiscovery(t *testing.T) {
 			t.Skipf("%s exists here: the fallback is not reached", control.DefaultSocketDir)
 		}
 		tmp := shortDir(t)
-		dir := filepath.Join(tmp, "horust")
+		dir := filepath.Join(tmp, "horust-"+strconv.Itoa(os.Getuid()))
 		if err := os.Mkdir(dir, 0o700); err != nil {
 			t.Fatal(err)
 		}

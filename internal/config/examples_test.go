@@ -15,7 +15,7 @@ import (
 var examples = filepath.Join("..", "..", "examples", "services")
 
 func TestExamplesLoad(t *testing.T) {
-	for _, vars := range []map[string]string{nil, {"TMPDIR": "/var/tmp"}} {
+	for _, vars := range []map[string]string{nil, {"TMPDIR": "/var/tmp", "USER": "alice"}} {
 		svcs, err := Load([]string{examples}, Options{LookupEnv: env(vars)})
 		if err != nil {
 			t.Fatalf("examples with environment %v: %v", vars, err)
@@ -24,11 +24,11 @@ func TestExamplesLoad(t *testing.T) {
 		if got := names(svcs); !reflect.DeepEqual(got, want) {
 			t.Fatalf("start order %v, want %v", got, want)
 		}
-		tmp := "/tmp"
+		dir := "/tmp/horust-example-me"
 		if vars != nil {
-			tmp = vars["TMPDIR"]
+			dir = vars["TMPDIR"] + "/horust-example-" + vars["USER"]
 		}
-		if got := svcs[0].Healthiness.FilePath; got != tmp+"/horust-example/database.ready" {
+		if got := svcs[0].Healthiness.FilePath; got != dir+"/database.ready" {
 			t.Fatalf("database file-path %q: templating did not apply", got)
 		}
 	}

@@ -37,14 +37,21 @@ func SocketName(pid int) string {
 // FallbackSocketDirs are the folders, in order, where horust puts its socket
 // when it cannot create DefaultSocketDir (not root), and where horustctl
 // looks when DefaultSocketDir holds no socket: $XDG_RUNTIME_DIR/horust when
-// that variable is set, then the temporary directory's horust folder.
+// that variable is set, then the temporary directory's horust-<uid> folder.
 func FallbackSocketDirs() []string {
 	var dirs []string
 	if xdg := os.Getenv("XDG_RUNTIME_DIR"); xdg != "" && filepath.IsAbs(xdg) {
 		dirs = append(dirs, filepath.Join(xdg, "horust"))
 	}
-	dirs = append(dirs, filepath.Join(os.TempDir(), "horust"))
+	dirs = append(dirs, TempSocketDir())
 	return dirs
+}
+
+// TempSocketDir is the temporary directory's horust folder of this user,
+// horust-<uid>: one per user, so that a folder another user made first
+// (a shared /tmp) never stands in the way.
+func TempSocketDir() string {
+	return filepath.Join(os.TempDir(), "horust-"+strconv.Itoa(os.Getuid()))
 }
 
 // ListenUnix binds the control socket at path with the given mode (0 means

@@ -302,16 +302,16 @@ func TestFindSocket(t *testing.T) {
 		tmp := shortDir(t)
 		t.Setenv("TMPDIR", tmp)
 		_, err := FindSocket(Discovery{})
-		want := "no horust socket found in " + DefaultSocketDir + " (also looked in " + xdg + "/horust, " + tmp + "/horust)"
+		want := "no horust socket found in " + DefaultSocketDir + " (also looked in " + xdg + "/horust, " + TempSocketDir() + ")"
 		if err == nil || err.Error() != want {
 			t.Fatalf("got %v, want %q", err, want)
 		}
-		if err := os.Mkdir(filepath.Join(tmp, "horust"), 0o700); err != nil {
+		if err := os.Mkdir(TempSocketDir(), 0o700); err != nil {
 			t.Fatal(err)
 		}
-		mkSock(t, filepath.Join(tmp, "horust"), "horust-5.sock")
+		mkSock(t, TempSocketDir(), "horust-5.sock")
 		got, err := FindSocket(Discovery{})
-		if err != nil || got != filepath.Join(tmp, "horust", "horust-5.sock") {
+		if err != nil || got != filepath.Join(TempSocketDir(), "horust-5.sock") {
 			t.Fatalf("temp fallback: got %q %v", got, err)
 		}
 		if err := os.Mkdir(filepath.Join(xdg, "horust"), 0o700); err != nil {
