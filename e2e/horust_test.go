@@ -56,6 +56,7 @@ type runOpts struct {
 	pidNS  bool              // run as PID 1 in a new pid namespace (root only)
 	noArgs bool              // do not add --services-path and --uds-folder-path
 	files  map[string]string // service files to write first: name → TOML
+	stdout *os.File          // horust's stdout; nil: a buffer the test reads as h.stdout
 }
 
 // servicesDir writes service files into a new directory.
@@ -82,6 +83,9 @@ func startHorust(t *testing.T, o runOpts) *horust {
 	h.cmd = exec.Command(horustBin, args...)
 	h.cmd.Env = append(os.Environ(), o.env...)
 	h.cmd.Stdout, h.cmd.Stderr = h.stdout, h.stderr
+	if o.stdout != nil {
+		h.cmd.Stdout = o.stdout
+	}
 	if o.pidNS {
 		requireRoot(t)
 		h.cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWPID}

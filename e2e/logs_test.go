@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"regexp"
@@ -290,36 +289,8 @@ func logsStart(t *testing.T, o runOpts, outPath string) *horust {
 // logsStartOut runs horust like startHorust with out as its stdout.
 func logsStartOut(t *testing.T, o runOpts, out *os.File) *horust {
 	t.Helper()
-	h := &horust{t: t, uds: t.TempDir(), stdout: &syncBuffer{}, stderr: &syncBuffer{}, done: make(chan struct{})}
-	h.dir = servicesDir(t, o.files)
-	args := append([]string{"--services-path", h.dir, "--uds-folder-path", h.uds}, o.args...)
-	h.cmd = exec.Command(horustBin, args...)
-	h.cmd.Env = append(os.Environ(), o.env...)
-	h.cmd.Stdout, h.cmd.Stderr = out, h.stderr
-	if err := h.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		h.exitErr = h.cmd.Wait()
-		close(h.done)
-	}()
-	t.Cleanup(func() {
-		select {
-		case <-h.done:
-		default:
-			_ = h.cmd.Process.Signal(syscall.SIGTERM)
-			select {
-			case <-h.done:
-			case <-time.After(15 * time.Second):
-				_ = h.cmd.Process.Signal(syscall.SIGKILL)
-				<-h.done
-			}
-		}
-		if t.Failed() {
-			t.Logf("horust stderr:\n%s", h.stderr)
-		}
-	})
-	return h
+	o.stdout = out
+	return startHorust(t, o)
 }
 
 // logsPipe is horust's stdout as a pipe that the test reads only when it
