@@ -159,6 +159,10 @@ func (s *server) serve(ctx context.Context, l net.Listener, mux *http.ServeMux) 
 	return nil
 }
 
+// drainLimit is the largest oversized body the server still reads (and
+// throws away) so that its client gets the 413; a larger one is cut off.
+const drainLimit = 1 << 20
+
 // limits is the outermost handler: it bounds request bodies and turns the
 // mux's own plain-text 404 and 405 answers into JSON errors.
 type limits struct {
@@ -168,6 +172,12 @@ type limits struct {
 
 func (h limits) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.ContentLength > h.maxBody {
+		// Take the body in (up to a bound) before answering: a client still
+		// writing it when the connection closes would see a broken pipe
+		// instead of the 413.
+		if r.ContentLength <= drainLimit {
+			_, _ = io.CopyN(io.Discard, r.Body, r.ContentLength)
+		}
 		writeError(w, http.StatusRequestEntityTooLarge, "too_large",
 			fmt.Sprintf("request body of %d bytes is over the limit of %d", r.ContentLength, h.maxBody), nil)
 		return
