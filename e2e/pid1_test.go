@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"fmt"
+	"github.com/horust-go/horust/internal/config"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -56,7 +57,7 @@ func init() {
 		signal.Notify(ch, syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGWINCH, syscall.SIGQUIT)
 		pid1WriteHostPid(args[0])
 		for sig := range ch {
-			appendLine(args[0]+".log", "got "+pid1SigName(sig.(syscall.Signal)))
+			appendLine(args[0]+".log", "got "+config.SignalName(sig.(syscall.Signal)))
 		}
 		return 0
 	})
@@ -74,22 +75,6 @@ func pid1WriteHostPid(file string) {
 	}
 	_ = os.WriteFile(file+".tmp", []byte(strconv.Itoa(pid)), 0o644)
 	_ = os.Rename(file+".tmp", file)
-}
-
-func pid1SigName(s syscall.Signal) string {
-	switch s {
-	case syscall.SIGHUP:
-		return "HUP"
-	case syscall.SIGUSR1:
-		return "USR1"
-	case syscall.SIGUSR2:
-		return "USR2"
-	case syscall.SIGWINCH:
-		return "WINCH"
-	case syscall.SIGQUIT:
-		return "QUIT"
-	}
-	return s.String()
 }
 
 // pid1Proc is one process of the host's /proc.
@@ -339,7 +324,7 @@ func TestPID1ForwardsSignals(t *testing.T) {
 	readPid(t, file)
 	h.waitState("pid1-traps.toml", 10*time.Second, "RUNNING")
 	for _, sig := range []syscall.Signal{syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGWINCH, syscall.SIGQUIT} {
-		name := pid1SigName(sig)
+		name := config.SignalName(sig)
 		h.signal(sig)
 		eventually(t, 10*time.Second, "the service to get "+name, func() bool {
 			return strings.Contains(readFile(file+".log"), "got "+name)

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"fmt"
+	"github.com/horust-go/horust/internal/config"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -57,7 +58,7 @@ func init() {
 			if s == syscall.SIGTERM {
 				return 0
 			}
-			appendLine(args[0], termName(s.(syscall.Signal)))
+			appendLine(args[0], config.SignalName(s.(syscall.Signal)))
 		}
 		return 0
 	})
@@ -100,24 +101,6 @@ func init() {
 		os.WriteFile(args[1], []byte(verdict), 0o644)
 		return 0
 	})
-}
-
-func termName(s syscall.Signal) string {
-	switch s {
-	case syscall.SIGHUP:
-		return "HUP"
-	case syscall.SIGUSR1:
-		return "USR1"
-	case syscall.SIGUSR2:
-		return "USR2"
-	case syscall.SIGWINCH:
-		return "WINCH"
-	case syscall.SIGQUIT:
-		return "QUIT"
-	case syscall.SIGINT:
-		return "INT"
-	}
-	return "TERM"
 }
 
 // termSvc is a service whose roles that exit 0 do not sleep a second in the
@@ -334,10 +317,10 @@ func testForwardsSignals(t *testing.T, args []string) {
 	var want []string
 	for _, sig := range termForwarded {
 		h.signal(sig)
-		want = append(want, termName(sig))
+		want = append(want, config.SignalName(sig))
 		// One at a time, so that the files also show the order.
 		for _, n := range []string{"one", "one-child", "two"} {
-			eventually(t, 10*time.Second, fmt.Sprintf("%s to get %s", n, termName(sig)), func() bool {
+			eventually(t, 10*time.Second, fmt.Sprintf("%s to get %s", n, config.SignalName(sig)), func() bool {
 				return readFile(file(n)) == strings.Join(want, "\n")+"\n"
 			})
 		}
