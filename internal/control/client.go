@@ -1,7 +1,7 @@
 package control
 
 import (
-	"bytes"
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -9,11 +9,13 @@ import (
 	"io"
 	"io/fs"
 	"net"
-	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/horust-go/horust/internal/httpwire"
 )
 
 // ErrTimeout is what a Client's error wraps when horust answered that time
@@ -29,31 +31,25 @@ const maxReplyBytes = 16 << 20
 // ErrNotRunning, ErrExiting or ErrTimeout when horust answered so (see
 // APIError), and the connection's error (syscall.ENOENT, ECONNREFUSED, ...)
 // when it could not be reached. A Client is safe for concurrent use.
+//
+// Each call is one connection, closed after the answer: horustctl makes a
+// call or two, and a connection on a local socket costs microseconds.
 type Client struct {
 	path string
-	hc   *http.Client
 }
 
 // NewClient returns a client for the horust listening on socketPath. It
 // connects on the first call.
 func NewClient(socketPath string) *Client {
-	tr := &http.Transport{
-		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			var d net.Dialer
-			return d.DialContext(ctx, "unix", socketPath)
-		},
-		MaxIdleConns:       4,
-		IdleConnTimeout:    30 * time.Second,
-		DisableCompression: true,
-	}
-	return &Client{path: socketPath, hc: &http.Client{Transport: tr}}
+	return &Client{path: socketPath}
 }
 
 // SocketPath is the socket the client talks to.
 func (c *Client) SocketPath() string { return c.path }
 
-// Close closes the client's idle connections.
-func (c *Client) Close() { c.hc.CloseIdleConnections() }
+// Close releases the client. It keeps no connection between calls, so
+// there is nothing to close; Close exists so that callers need not know.
+func (c *Client) Close() {}
 
 // APIError is an error answer from horust.
 type APIError struct {
@@ -85,28 +81,28 @@ func (e *APIError) Unwrap() error {
 // List returns every service in start order.
 func (c *Client) List(ctx context.Context) ([]ServiceStatus, error) {
 	var rep ServicesReply
-	err := c.do(ctx, http.MethodGet, "/v1/services", nil, &rep)
+	err := c.do(ctx, "GET", "/v1/services", nil, &rep)
 	return rep.Services, err
 }
 
 // Get returns one service.
 func (c *Client) Get(ctx context.Context, name string) (ServiceStatus, error) {
-	return c.serviceCall(ctx, http.MethodGet, name, "")
+	return c.serviceCall(ctx, "GET", name, "")
 }
 
 // Start starts a finished service again.
 func (c *Client) Start(ctx context.Context, name string) (ServiceStatus, error) {
-	return c.serviceCall(ctx, http.MethodPost, name, "/start")
+	return c.serviceCall(ctx, "POST", name, "/start")
 }
 
 // Stop stops a service for good.
 func (c *Client) Stop(ctx context.Context, name string) (ServiceStatus, error) {
-	return c.serviceCall(ctx, http.MethodPost, name, "/stop")
+	return c.serviceCall(ctx, "POST", name, "/stop")
 }
 
 // Restart stops a service and starts it again.
 func (c *Client) Restart(ctx context.Context, name string) (ServiceStatus, error) {
-	return c.serviceCall(ctx, http.MethodPost, name, "/restart")
+	return c.serviceCall(ctx, "POST", name, "/restart")
 }
 
 func (c *Client) serviceCall(ctx context.Context, method, name, action string) (ServiceStatus, error) {
@@ -129,12 +125,12 @@ func (c *Client) Signal(ctx context.Context, name string, sig syscall.Signal) er
 	if err != nil {
 		return fmt.Errorf("encode signal: %w", err)
 	}
-	return c.do(ctx, http.MethodPost, p+"/signal", body, &SignalReply{})
+	return c.do(ctx, "POST", p+"/signal", body, &SignalReply{})
 }
 
 // Shutdown asks horust to shut down gracefully, as SIGTERM does.
 func (c *Client) Shutdown(ctx context.Context) error {
-	return c.do(ctx, http.MethodPost, "/v1/shutdown", nil, &ShutdownReply{})
+	return c.do(ctx, "POST", "/v1/shutdown", nil, &ShutdownReply{})
 }
 
 // Wait returns once every named service meets cond, with their statuses.
@@ -149,7 +145,7 @@ func (c *Client) Wait(ctx context.Context, names []string, cond WaitFor, timeout
 		q.Set("timeout", timeout.String())
 	}
 	var rep ServicesReply
-	err := c.do(ctx, http.MethodGet, "/v1/wait?"+q.Encode(), nil, &rep)
+	err := c.do(ctx, "GET", "/v1/wait?"+q.Encode(), nil, &rep)
 	return rep.Services, err
 }
 
@@ -170,30 +166,17 @@ func servicePath(name string) (string, error) {
 // do sends one request and decodes a 2xx answer into out, or an error
 // answer into an *APIError.
 func (c *Client) do(ctx context.Context, method, path string, body []byte, out any) error {
-	var rd io.Reader
-	if body != nil {
-		rd = bytes.NewReader(body)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, "http://horust"+path, rd)
+	code, reason, data, err := c.roundTrip(ctx, method, path, body)
 	if err != nil {
-		return fmt.Errorf("build request: %w", err)
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := c.hc.Do(req)
-	if err != nil {
+		if ctx.Err() != nil {
+			err = ctx.Err()
+		}
 		return c.connError(ctx, err)
 	}
-	defer func() { _ = resp.Body.Close() }()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxReplyBytes))
-	if err != nil {
-		return c.connError(ctx, err)
-	}
-	if resp.StatusCode/100 != 2 {
-		apiErr := &APIError{StatusCode: resp.StatusCode}
+	if code/100 != 2 {
+		apiErr := &APIError{StatusCode: code}
 		if json.Unmarshal(data, &apiErr.ErrorReply) != nil || apiErr.ErrorReply.Error == "" {
-			apiErr.ErrorReply.Error = fmt.Sprintf("horust answered %s", resp.Status)
+			apiErr.ErrorReply.Error = fmt.Sprintf("horust answered %d %s", code, reason)
 		}
 		return apiErr
 	}
@@ -203,12 +186,56 @@ func (c *Client) do(ctx context.Context, method, path string, body []byte, out a
 	return nil
 }
 
+// roundTrip sends one request on a new connection and reads the answer.
+// ctx bounds the whole exchange.
+func (c *Client) roundTrip(ctx context.Context, method, path string, body []byte) (code int, reason string, data []byte, err error) {
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "unix", c.path)
+	if err != nil {
+		return 0, "", nil, err
+	}
+	defer func() { _ = conn.Close() }()
+	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Unix(1, 0)) })
+	defer stop()
+
+	bw := bufio.NewWriter(conn)
+	h := httpwire.Header{{Name: "Host", Value: "horust"}, {Name: "User-Agent", Value: "horustctl"}, {Name: "Connection", Value: "close"}}
+	if body != nil {
+		h = append(h, httpwire.Field{Name: "Content-Type", Value: "application/json"},
+			httpwire.Field{Name: "Content-Length", Value: strconv.Itoa(len(body))})
+	}
+	httpwire.WriteHead(bw, method+" "+path+" HTTP/1.1", h)
+	_, _ = bw.Write(body)
+	if err := bw.Flush(); err != nil {
+		return 0, "", nil, err
+	}
+	br := bufio.NewReader(conn)
+	for {
+		line, rh, err := httpwire.ReadHead(br, 64<<10)
+		if err != nil {
+			return 0, "", nil, err
+		}
+		sl, err := httpwire.ParseStatusLine(line)
+		if err != nil {
+			return 0, "", nil, err
+		}
+		if sl.Code < 200 {
+			continue // 100 Continue
+		}
+		f, n, err := httpwire.ResponseFraming(rh, sl.Code, method == "HEAD")
+		if err != nil {
+			return 0, "", nil, err
+		}
+		data, err := io.ReadAll(io.LimitReader(httpwire.Body(br, f, n), maxReplyBytes))
+		if err != nil {
+			return 0, "", nil, err
+		}
+		return sl.Code, sl.Reason, data, nil
+	}
+}
+
 // connError explains a failure to talk to horust at all.
 func (c *Client) connError(ctx context.Context, err error) error {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		err = ue.Err
-	}
 	explain := func(format string) error {
 		return &ConnError{Msg: fmt.Sprintf(format, c.path), Err: err}
 	}

@@ -3,7 +3,6 @@ package control
 import (
 	"bufio"
 	"bytes"
-	"net/http"
 	"os"
 	"runtime"
 	"runtime/metrics"
@@ -68,7 +67,7 @@ var labelEscaper = strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`)
 // metrics serves GET /metrics in the Prometheus text format: per service
 // state, restarts, last exit code, start time and failed health checks,
 // then horust's own process and Go runtime figures.
-func (s *server) metrics(w http.ResponseWriter, r *http.Request) {
+func (s *server) metrics(w *response, r *request) {
 	ctx, cancel := s.callCtx(r)
 	defer cancel()
 	list, err := s.o.Backend.List(ctx)

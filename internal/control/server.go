@@ -8,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"strconv"
 	"strings"
 	"syscall"
@@ -86,10 +85,10 @@ func Serve(ctx context.Context, l net.Listener, o ServerOptions) error {
 		return errors.New("control server: no backend")
 	}
 	s := &server{o: o.withDefaults()}
-	mux := http.NewServeMux()
-	s.apiRoutes(mux)
-	s.probeRoutes(mux)
-	return s.serve(ctx, l, mux)
+	var rt router
+	s.apiRoutes(&rt)
+	s.probeRoutes(&rt)
+	return s.serve(ctx, l, rt)
 }
 
 // ServeProbes serves the read-only endpoints /healthz, /readyz and /metrics
@@ -100,131 +99,44 @@ func ServeProbes(ctx context.Context, l net.Listener, o ServerOptions) error {
 		return errors.New("probe server: no backend")
 	}
 	s := &server{o: o.withDefaults()}
-	mux := http.NewServeMux()
-	s.probeRoutes(mux)
-	return s.serve(ctx, l, mux)
+	var rt router
+	s.probeRoutes(&rt)
+	return s.serve(ctx, l, rt)
 }
 
-func (s *server) apiRoutes(mux *http.ServeMux) {
-	mux.HandleFunc("GET /v1/services", s.list)
-	mux.HandleFunc("GET /v1/services/{name}", s.get)
-	mux.HandleFunc("POST /v1/services/{name}/start", s.action(Backend.Start))
-	mux.HandleFunc("POST /v1/services/{name}/stop", s.action(Backend.Stop))
-	mux.HandleFunc("POST /v1/services/{name}/restart", s.action(Backend.Restart))
-	mux.HandleFunc("POST /v1/services/{name}/signal", s.signal)
-	mux.HandleFunc("POST /v1/shutdown", s.shutdown)
-	mux.HandleFunc("GET /v1/wait", s.wait)
+func (s *server) apiRoutes(rt *router) {
+	rt.handle("GET", "/v1/services", s.list)
+	rt.handle("GET", "/v1/services/{name}", s.get)
+	rt.handle("POST", "/v1/services/{name}/start", s.action(Backend.Start))
+	rt.handle("POST", "/v1/services/{name}/stop", s.action(Backend.Stop))
+	rt.handle("POST", "/v1/services/{name}/restart", s.action(Backend.Restart))
+	rt.handle("POST", "/v1/services/{name}/signal", s.signal)
+	rt.handle("POST", "/v1/shutdown", s.shutdown)
+	rt.handle("GET", "/v1/wait", s.wait)
 }
 
-func (s *server) probeRoutes(mux *http.ServeMux) {
-	mux.HandleFunc("GET /healthz", s.healthz)
-	mux.HandleFunc("GET /readyz", s.readyz)
-	mux.HandleFunc("GET /metrics", s.metrics)
+func (s *server) probeRoutes(rt *router) {
+	rt.handle("GET", "/healthz", s.healthz)
+	rt.handle("GET", "/readyz", s.readyz)
+	rt.handle("GET", "/metrics", s.metrics)
 }
 
-func (s *server) serve(ctx context.Context, l net.Listener, mux *http.ServeMux) error {
-	// The headers, as long again for a body, the Backend call and as long
-	// again to write the reply.
-	readTimeout := 2*s.o.ReadHeaderTimeout + 2*s.o.CallTimeout
-	hs := &http.Server{
-		Handler:           limits{mux: mux, maxBody: s.o.MaxBodyBytes},
-		ReadHeaderTimeout: s.o.ReadHeaderTimeout,
-		// ReadTimeout runs from the first byte of a request to the end of
-		// its handler: when it passes, net/http cancels the request's
-		// context. So it covers the handler too (wait extends it).
-		ReadTimeout:    readTimeout,
-		WriteTimeout:   readTimeout,
-		IdleTimeout:    idleTimeout,
-		MaxHeaderBytes: maxHeaderBytes,
-		ErrorLog:       slog.NewLogLogger(s.o.Log.Handler(), slog.LevelDebug),
-		// Requests end with the server: a handler waiting on a loop that
-		// is gone answers 503 at once.
-		BaseContext: func(net.Listener) context.Context { return ctx },
+func (s *server) serve(ctx context.Context, l net.Listener, rt router) error {
+	hs := &httpServer{
+		routes:      rt,
+		maxBody:     s.o.MaxBodyBytes,
+		headTimeout: s.o.ReadHeaderTimeout,
+		// The headers, as long again for a body, the Backend call and as
+		// long again to write the reply; a wait extends it.
+		readTimeout: 2*s.o.ReadHeaderTimeout + 2*s.o.CallTimeout,
+		log:         s.o.Log,
 	}
-	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(l) }()
-	select {
-	case err := <-errc:
-		_ = l.Close()
-		return fmt.Errorf("control server on %s: %w", l.Addr(), err)
-	case <-ctx.Done():
-	}
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownGrace)
-	defer cancel()
-	if err := hs.Shutdown(sctx); err != nil {
-		_ = hs.Close()
-	}
-	<-errc
-	_ = l.Close() // already closed by Shutdown; a listener from ListenUnix does it once
-	return nil
+	return hs.run(ctx, l, shutdownGrace)
 }
 
 // drainLimit is the largest oversized body the server still reads (and
 // throws away) so that its client gets the 413; a larger one is cut off.
 const drainLimit = 1 << 20
-
-// limits is the outermost handler: it bounds request bodies and turns the
-// mux's own plain-text 404 and 405 answers into JSON errors.
-type limits struct {
-	mux     *http.ServeMux
-	maxBody int64
-}
-
-func (h limits) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.ContentLength > h.maxBody {
-		// Take the body in (up to a bound) before answering: a client still
-		// writing it when the connection closes would see a broken pipe
-		// instead of the 413.
-		if r.ContentLength <= drainLimit {
-			_, _ = io.CopyN(io.Discard, r.Body, r.ContentLength)
-		}
-		writeError(w, http.StatusRequestEntityTooLarge, "too_large",
-			fmt.Sprintf("request body of %d bytes is over the limit of %d", r.ContentLength, h.maxBody), nil)
-		return
-	}
-	r.Body = http.MaxBytesReader(w, r.Body, h.maxBody)
-	if _, pattern := h.mux.Handler(r); pattern != "" {
-		h.mux.ServeHTTP(w, r)
-		return
-	}
-	rec := &recorder{header: http.Header{}}
-	h.mux.ServeHTTP(rec, r)
-	switch rec.code {
-	case http.StatusNotFound:
-		writeError(w, http.StatusNotFound, "no_endpoint", fmt.Sprintf("no endpoint %s", r.URL.Path), nil)
-	case http.StatusMethodNotAllowed:
-		allow := rec.header.Get("Allow")
-		w.Header().Set("Allow", allow)
-		writeError(w, http.StatusMethodNotAllowed, "method_not_allowed",
-			fmt.Sprintf("method %s not allowed on %s (allowed: %s)", r.Method, r.URL.Path, allow), nil)
-	default: // a redirect to the cleaned path
-		for k, v := range rec.header {
-			w.Header()[k] = v
-		}
-		w.WriteHeader(rec.code)
-	}
-}
-
-// recorder keeps the status and headers of the mux's own answers.
-type recorder struct {
-	header http.Header
-	code   int
-}
-
-func (r *recorder) Header() http.Header { return r.header }
-
-func (r *recorder) Write(b []byte) (int, error) {
-	if r.code == 0 {
-		r.code = http.StatusOK
-	}
-	return len(b), nil
-}
-
-func (r *recorder) WriteHeader(code int) {
-	if r.code == 0 {
-		r.code = code
-	}
-}
 
 // ErrorReply is the body of every error answer.
 type ErrorReply struct {
@@ -275,11 +187,11 @@ type ReadyReply struct {
 	NotReady []ServiceStatus `json:"not_ready,omitempty"`
 }
 
-func (s *server) callCtx(r *http.Request) (context.Context, context.CancelFunc) {
+func (s *server) callCtx(r *request) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(r.Context(), s.o.CallTimeout)
 }
 
-func (s *server) list(w http.ResponseWriter, r *http.Request) {
+func (s *server) list(w *response, r *request) {
 	ctx, cancel := s.callCtx(r)
 	defer cancel()
 	list, err := s.o.Backend.List(ctx)
@@ -290,10 +202,10 @@ func (s *server) list(w http.ResponseWriter, r *http.Request) {
 	if list == nil {
 		list = []ServiceStatus{}
 	}
-	writeJSON(w, http.StatusOK, ServicesReply{Services: list})
+	writeJSON(w, 200, ServicesReply{Services: list})
 }
 
-func (s *server) get(w http.ResponseWriter, r *http.Request) {
+func (s *server) get(w *response, r *request) {
 	name := r.PathValue("name")
 	ctx, cancel := s.callCtx(r)
 	defer cancel()
@@ -302,13 +214,13 @@ func (s *server) get(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err, name)
 		return
 	}
-	writeJSON(w, http.StatusOK, st)
+	writeJSON(w, 200, st)
 }
 
 // action serves start, stop and restart: they take no body and answer with
 // the service's status after the request.
-func (s *server) action(call func(Backend, context.Context, string) (ServiceStatus, error)) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
+func (s *server) action(call func(Backend, context.Context, string) (ServiceStatus, error)) handlerFunc {
+	return func(w *response, r *request) {
 		name := r.PathValue("name")
 		ctx, cancel := s.callCtx(r)
 		defer cancel()
@@ -317,11 +229,11 @@ func (s *server) action(call func(Backend, context.Context, string) (ServiceStat
 			s.fail(w, r, err, name)
 			return
 		}
-		writeJSON(w, http.StatusOK, st)
+		writeJSON(w, 200, st)
 	}
 }
 
-func (s *server) signal(w http.ResponseWriter, r *http.Request) {
+func (s *server) signal(w *response, r *request) {
 	name := r.PathValue("name")
 	var req SignalRequest
 	if !decodeBody(w, r, &req) {
@@ -329,7 +241,7 @@ func (s *server) signal(w http.ResponseWriter, r *http.Request) {
 	}
 	sig, err := signalFromJSON(req.Signal)
 	if err != nil {
-		writeError(w, http.StatusBadRequest, "bad_request", err.Error(), nil)
+		writeError(w, 400, "bad_request", err.Error(), nil)
 		return
 	}
 	ctx, cancel := s.callCtx(r)
@@ -338,7 +250,7 @@ func (s *server) signal(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err, name)
 		return
 	}
-	writeJSON(w, http.StatusOK, SignalReply{Name: name, Signal: SignalName(sig)})
+	writeJSON(w, 200, SignalReply{Name: name, Signal: SignalName(sig)})
 }
 
 func signalFromJSON(raw json.RawMessage) (syscall.Signal, error) {
@@ -361,7 +273,7 @@ func signalFromJSON(raw json.RawMessage) (syscall.Signal, error) {
 }
 
 // decodeBody reads one JSON object into v; on failure it answers 400 or 413.
-func decodeBody(w http.ResponseWriter, r *http.Request, v any) bool {
+func decodeBody(w *response, r *request, v any) bool {
 	dec := json.NewDecoder(r.Body)
 	dec.DisallowUnknownFields()
 	err := dec.Decode(v)
@@ -377,20 +289,16 @@ func decodeBody(w http.ResponseWriter, r *http.Request, v any) bool {
 	if err == nil {
 		return true
 	}
-	var tooLarge *http.MaxBytesError
 	switch {
-	case errors.As(err, &tooLarge):
-		writeError(w, http.StatusRequestEntityTooLarge, "too_large",
-			fmt.Sprintf("request body is over the limit of %d bytes", tooLarge.Limit), nil)
 	case errors.Is(err, io.EOF):
-		writeError(w, http.StatusBadRequest, "bad_request", "empty request body: a JSON object is expected", nil)
+		writeError(w, 400, "bad_request", "empty request body: a JSON object is expected", nil)
 	default:
-		writeError(w, http.StatusBadRequest, "bad_request", "bad request body: "+err.Error(), nil)
+		writeError(w, 400, "bad_request", "bad request body: "+err.Error(), nil)
 	}
 	return false
 }
 
-func (s *server) shutdown(w http.ResponseWriter, r *http.Request) {
+func (s *server) shutdown(w *response, r *request) {
 	ctx, cancel := s.callCtx(r)
 	defer cancel()
 	err := s.o.Backend.Shutdown(ctx)
@@ -399,21 +307,21 @@ func (s *server) shutdown(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err, "")
 		return
 	}
-	writeJSON(w, http.StatusAccepted, ShutdownReply{Status: "shutting down"})
+	writeJSON(w, 202, ShutdownReply{Status: "shutting down"})
 }
 
-func (s *server) wait(w http.ResponseWriter, r *http.Request) {
+func (s *server) wait(w *response, r *request) {
 	q := r.URL.Query()
 	for k := range q {
 		if k != "service" && k != "for" && k != "timeout" {
-			writeError(w, http.StatusBadRequest, "bad_request",
+			writeError(w, 400, "bad_request",
 				fmt.Sprintf("unknown parameter %q: wait takes service, for and timeout", k), nil)
 			return
 		}
 	}
 	names := q["service"]
 	if len(names) == 0 {
-		writeError(w, http.StatusBadRequest, "bad_request", "wait needs at least one service=NAME", nil)
+		writeError(w, 400, "bad_request", "wait needs at least one service=NAME", nil)
 		return
 	}
 	cond := WaitRunning
@@ -422,7 +330,7 @@ func (s *server) wait(w http.ResponseWriter, r *http.Request) {
 	case string(WaitFinished):
 		cond = WaitFinished
 	default:
-		writeError(w, http.StatusBadRequest, "bad_request",
+		writeError(w, 400, "bad_request",
 			fmt.Sprintf("bad for=%q: running or finished", f), nil)
 		return
 	}
@@ -430,25 +338,22 @@ func (s *server) wait(w http.ResponseWriter, r *http.Request) {
 	if t := q.Get("timeout"); t != "" {
 		d, err := time.ParseDuration(t)
 		if err != nil || d <= 0 || d > s.o.MaxWait {
-			writeError(w, http.StatusBadRequest, "bad_request",
+			writeError(w, 400, "bad_request",
 				fmt.Sprintf("bad timeout=%q: a duration such as 30s, above 0 and at most %s", t, s.o.MaxWait), nil)
 			return
 		}
 		timeout = d
 	}
-	// A long poll outlives the server's read and write timeouts; net/http
-	// would cancel it when the read deadline passes.
-	rc := http.NewResponseController(w)
-	deadline := time.Now().Add(timeout + writeMargin)
-	_ = rc.SetReadDeadline(deadline)
-	_ = rc.SetWriteDeadline(deadline)
+	// A long poll outlives the connection's read and write timeouts; the
+	// server would cancel it when the read deadline passes.
+	w.extendDeadline(time.Now().Add(timeout + writeMargin))
 
 	ctx, cancel := context.WithTimeout(r.Context(), timeout)
 	defer cancel()
 	st, err := s.o.Backend.Wait(ctx, names, cond)
 	switch {
 	case err == nil:
-		writeJSON(w, http.StatusOK, ServicesReply{Services: st})
+		writeJSON(w, 200, ServicesReply{Services: st})
 	case errors.Is(err, context.DeadlineExceeded) && r.Context().Err() == nil:
 		s.waitTimedOut(w, r, names, cond, timeout)
 	case err == ErrNotFound:
@@ -459,7 +364,7 @@ func (s *server) wait(w http.ResponseWriter, r *http.Request) {
 }
 
 // waitTimedOut answers 408 with the services that do not meet cond yet.
-func (s *server) waitTimedOut(w http.ResponseWriter, r *http.Request, names []string, cond WaitFor, timeout time.Duration) {
+func (s *server) waitTimedOut(w *response, r *request, names []string, cond WaitFor, timeout time.Duration) {
 	ctx, cancel := s.callCtx(r)
 	defer cancel()
 	var late []ServiceStatus
@@ -484,11 +389,11 @@ func (s *server) waitTimedOut(w http.ResponseWriter, r *http.Request, names []st
 	if len(parts) == 0 {
 		msg = fmt.Sprintf("timed out after %s waiting for the services to be %s", timeout, cond)
 	}
-	writeError(w, http.StatusRequestTimeout, "timeout", msg, late)
+	writeError(w, 408, "timeout", msg, late)
 }
 
 // firstMissing names the first of names the Backend does not know, or "".
-func (s *server) firstMissing(r *http.Request, names []string) string {
+func (s *server) firstMissing(r *request, names []string) string {
 	ctx, cancel := s.callCtx(r)
 	defer cancel()
 	for _, n := range names {
@@ -509,25 +414,25 @@ func meets(state string, cond WaitFor) bool {
 	}
 }
 
-func (s *server) healthz(w http.ResponseWriter, r *http.Request) {
+func (s *server) healthz(w *response, r *request) {
 	ctx, cancel := context.WithTimeout(r.Context(), probeTimeout)
 	defer cancel()
 	list, err := s.o.Backend.List(ctx)
 	if err != nil {
 		msg := fmt.Sprintf("horust's loop did not answer within %s: %v", probeTimeout, err)
-		writeError(w, http.StatusServiceUnavailable, "unhealthy", msg, nil)
+		writeError(w, 503, "unhealthy", msg, nil)
 		return
 	}
-	writeJSON(w, http.StatusOK, HealthReply{Status: "ok", Version: s.o.Version, Services: len(list)})
+	writeJSON(w, 200, HealthReply{Status: "ok", Version: s.o.Version, Services: len(list)})
 }
 
-func (s *server) readyz(w http.ResponseWriter, r *http.Request) {
+func (s *server) readyz(w *response, r *request) {
 	ctx, cancel := context.WithTimeout(r.Context(), probeTimeout)
 	defer cancel()
 	list, err := s.o.Backend.List(ctx)
 	if err != nil {
 		msg := fmt.Sprintf("horust's loop did not answer within %s: %v", probeTimeout, err)
-		writeJSON(w, http.StatusServiceUnavailable, ReadyReply{Error: msg})
+		writeJSON(w, 503, ReadyReply{Error: msg})
 		return
 	}
 	var late []ServiceStatus
@@ -540,54 +445,54 @@ func (s *server) readyz(w http.ResponseWriter, r *http.Request) {
 	}
 	if len(late) > 0 {
 		msg := fmt.Sprintf("%d of %d services not ready: %s", len(late), len(list), strings.Join(parts, ", "))
-		writeJSON(w, http.StatusServiceUnavailable, ReadyReply{Error: msg, NotReady: late})
+		writeJSON(w, 503, ReadyReply{Error: msg, NotReady: late})
 		return
 	}
-	writeJSON(w, http.StatusOK, ReadyReply{Ready: true})
+	writeJSON(w, 200, ReadyReply{Ready: true})
 }
 
 // fail answers with the status code that err calls for. name is the
 // service of the request, if any, to complete a bare sentinel error.
-func (s *server) fail(w http.ResponseWriter, r *http.Request, err error, name string) {
+func (s *server) fail(w *response, r *request, err error, name string) {
 	msg := err.Error()
 	switch {
 	case errors.Is(err, ErrNotFound):
 		if err == ErrNotFound && name != "" {
 			msg = fmt.Sprintf("no such service '%s'", name)
 		}
-		writeError(w, http.StatusNotFound, "not_found", msg, nil)
+		writeError(w, 404, "not_found", msg, nil)
 	case errors.Is(err, ErrShuttingDown):
-		writeError(w, http.StatusConflict, "shutting_down", msg, nil)
+		writeError(w, 409, "shutting_down", msg, nil)
 	case errors.Is(err, ErrUnreachable):
-		writeError(w, http.StatusConflict, "unreachable", msg, nil)
+		writeError(w, 409, "unreachable", msg, nil)
 	case errors.Is(err, ErrNotRunning):
 		if err == ErrNotRunning && name != "" {
 			msg = fmt.Sprintf("service '%s' is not running", name)
 		}
-		writeError(w, http.StatusConflict, "not_running", msg, nil)
+		writeError(w, 409, "not_running", msg, nil)
 	case errors.Is(err, ErrExiting):
-		writeError(w, http.StatusServiceUnavailable, "exiting", msg, nil)
+		writeError(w, 503, "exiting", msg, nil)
 	case r.Context().Err() != nil:
 		// The server is stopping (horust exits) or the client left.
-		writeError(w, http.StatusServiceUnavailable, "exiting", "horust is exiting", nil)
+		writeError(w, 503, "exiting", "horust is exiting", nil)
 	case errors.Is(err, context.DeadlineExceeded):
 		s.o.Log.Warn("control request timed out", "method", r.Method, "path", r.URL.Path, "timeout", s.o.CallTimeout)
-		writeError(w, http.StatusGatewayTimeout, "timeout",
+		writeError(w, 504, "timeout",
 			fmt.Sprintf("horust did not answer within %s", s.o.CallTimeout), nil)
 	default:
 		s.o.Log.Warn("control request failed", "method", r.Method, "path", r.URL.Path, "error", err)
-		writeError(w, http.StatusInternalServerError, "internal", msg, nil)
+		writeError(w, 500, "internal", msg, nil)
 	}
 }
 
-func writeError(w http.ResponseWriter, code int, kind, msg string, services []ServiceStatus) {
+func writeError(w *response, code int, kind, msg string, services []ServiceStatus) {
 	writeJSON(w, code, ErrorReply{Error: msg, Code: kind, Services: services})
 }
 
-func writeJSON(w http.ResponseWriter, code int, v any) {
+func writeJSON(w *response, code int, v any) {
 	b, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
-		code = http.StatusInternalServerError
+		code = 500
 		b = []byte(`{"error":"encoding the reply failed","code":"internal"}`)
 	}
 	b = append(b, '\n')
