@@ -2,14 +2,10 @@ package health
 
 import (
 	"context"
-	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"io"
 	"net"
-	"net/http"
-	"net/url"
 	"os"
 	"sync"
 	"time"
@@ -33,10 +29,10 @@ const (
 )
 
 // Prober runs the file, http and tcp checks. One serves a whole horust: it is
-// safe for concurrent use and holds one http.Client whose keep-alive
+// safe for concurrent use and holds one HTTP client whose keep-alive
 // connections are reused from one round of checks to the next.
 type Prober struct {
-	client *http.Client
+	client *httpClient
 
 	mu    sync.Mutex
 	stats map[string]*statCall // file checks in flight, by path
@@ -55,37 +51,7 @@ func NewProber() *Prober { return newProber(nil) }
 // newProber returns a Prober that trusts roots (nil: the system's roots).
 // Tests use it to trust an httptest TLS server.
 func newProber(roots *x509.CertPool) *Prober {
-	transport := &http.Transport{
-		// Probes go straight to the service: an HTTP_PROXY meant for
-		// outbound traffic must not stand between horust and its services.
-		Proxy:             nil,
-		DialContext:       (&net.Dialer{}).DialContext,
-		ForceAttemptHTTP2: true,
-		TLSClientConfig:   &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12},
-		// One probe per service is in flight at a time, so one idle
-		// connection per endpoint is what gets reused; the second covers two
-		// services that share an endpoint. The total is not capped: with a
-		// cap below the number of endpoints, round-robin probing would evict
-		// exactly the connection needed next, every time.
-		MaxIdleConns:        0,
-		MaxIdleConnsPerHost: 2,
-		// Longer than the default 1s interval, so connections survive
-		// between rounds; an endpoint probed less often reconnects.
-		IdleConnTimeout: 90 * time.Second,
-		// The body is thrown away: asking for gzip would only cost CPU.
-		DisableCompression:     true,
-		MaxResponseHeaderBytes: 64 << 10,
-	}
-	client := &http.Client{
-		Transport: transport,
-		CheckRedirect: func(_ *http.Request, via []*http.Request) error {
-			if len(via) >= maxRedirects {
-				return fmt.Errorf("stopped after %d redirects", maxRedirects)
-			}
-			return nil
-		},
-	}
-	return &Prober{client: client, stats: make(map[string]*statCall)}
+	return &Prober{client: newHTTPClient(roots), stats: make(map[string]*statCall)}
 }
 
 // PrepareFile deletes the file of a file-path check before its service
@@ -200,29 +166,7 @@ func (p *Prober) stat(path string, call *statCall) {
 // following redirects. The body is read, up to maxBody, and thrown away, so
 // the connection can be reused.
 func (p *Prober) checkHTTP(ctx context.Context, endpoint string) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, endpoint, nil)
-	if err != nil {
-		return fmt.Errorf("request: %w", err)
-	}
-	req.Header.Set("User-Agent", userAgent)
-	resp, err := p.client.Do(req)
-	if err != nil {
-		var uerr *url.Error
-		if errors.As(err, &uerr) {
-			err = uerr.Err // drop the `Get "<url>":` the check's error already has
-		}
-		return err
-	}
-	_, err = io.CopyN(io.Discard, resp.Body, maxBody)
-	_ = resp.Body.Close() // a read-only body: closing it cannot lose data
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return fmt.Errorf("status %d", resp.StatusCode)
-	}
-	if err != nil && !errors.Is(err, io.EOF) {
-		// A response cut off mid-body is not a healthy answer.
-		return fmt.Errorf("read body: %w", err)
-	}
-	return nil
+	return p.client.get(ctx, endpoint)
 }
 
 // checkTCP is healthy when a TCP connection to addr (host:port) opens. The

@@ -11,7 +11,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"net/http/httptrace"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -663,9 +662,12 @@ func BenchmarkHTTPChecks100Services(b *testing.B) {
 	}
 	p := NewProber()
 	var dials atomic.Int64
-	ctx := httptrace.WithClientTrace(context.Background(), &httptrace.ClientTrace{
-		ConnectStart: func(string, string) { dials.Add(1) },
-	})
+	dial := p.client.dial
+	p.client.dial = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		dials.Add(1)
+		return dial(ctx, network, addr)
+	}
+	ctx := context.Background()
 	round := func() {
 		errs := make(chan error, services)
 		for _, addr := range addrs {

@@ -1,0 +1,199 @@
+package httpwire
+
+import (
+	"bufio"
+	"errors"
+	"io"
+	"strings"
+	"testing"
+)
+
+// rest is what follows every message in these tests: a reader must stop
+// right before it.
+const rest = "NEXT"
+
+func TestChunkedBody(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		in      string // the chunked body; rest is appended
+		want    string // the decoded body
+		wantErr error  // nil, io.ErrUnexpectedEOF, or errMalformed for a *MalformedError
+	}{
+		{"one chunk", "5\r\nhello\r\n0\r\n\r\n", "hello", nil},
+		{"several chunks", "3\r\nhel\r\n2\r\nlo\r\n0\r\n\r\n", "hello", nil},
+		{"hex sizes in either case", "A\r\n0123456789\r\na\r\nabcdefghij\r\n0\r\n\r\n", "0123456789abcdefghij", nil},
+		{"an empty body", "0\r\n\r\n", "", nil},
+		{"extensions are ignored", "5;name=value\r\nhello\r\n0;last\r\n\r\n", "hello", nil},
+		{"whitespace before an extension", "5 ;x\r\nhello\r\n0\r\n\r\n", "hello", nil},
+		{"trailer fields are read and ignored", "5\r\nhello\r\n0\r\nX-One: 1\r\nX-Two: 2\r\n\r\n", "hello", nil},
+		{"bare LF line ends", "5\nhello\n0\n\n", "hello", nil},
+		{"cut in the data", "5\r\nhel", "hel", io.ErrUnexpectedEOF},
+		{"cut before the CRLF after the data", "5\r\nhello", "hello", io.ErrUnexpectedEOF},
+		{"cut before the last chunk", "5\r\nhello\r\n", "hello", io.ErrUnexpectedEOF},
+		{"cut in a size line", "5", "", io.ErrUnexpectedEOF},
+		{"cut in the trailer", "0\r\nX: 1\r\n", "", io.ErrUnexpectedEOF},
+		{"a size that is not hex", "zz\r\nhello\r\n0\r\n\r\n", "", errMalformed},
+		{"an empty size line", "\r\nhello\r\n0\r\n\r\n", "", errMalformed},
+		{"a negative size", "-1\r\nx\r\n0\r\n\r\n", "", errMalformed},
+		{"a size of 16 hex digits", "1000000000000000\r\nx\r\n0\r\n\r\n", "", errMalformed},
+		{"data longer than its size", "2\r\nhello\r\n0\r\n\r\n", "he", errMalformed},
+		{"a size line over 4 KiB", "1;" + strings.Repeat("x", 5000) + "\r\nx\r\n0\r\n\r\n", "", errMalformed},
+		{"a trailer line over 4 KiB", "0\r\nX: " + strings.Repeat("x", 5000) + "\r\n\r\n", "", errMalformed},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			input := tc.in
+			if tc.wantErr == nil {
+				input += rest
+			}
+			br := bufio.NewReaderSize(strings.NewReader(input), 16) // small: lines span buffers
+			got, err := io.ReadAll(Body(br, Chunked, 0))
+			if string(got) != tc.want {
+				t.Errorf("body %q, want %q", got, tc.want)
+			}
+			checkErr(t, err, tc.wantErr)
+			if tc.wantErr == nil {
+				if left, _ := io.ReadAll(br); string(left) != rest {
+					t.Errorf("after the body, %q is left, want %q", left, rest)
+				}
+			}
+		})
+	}
+}
+
+func TestSizedBody(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		in      string
+		n       int64
+		want    string
+		wantErr error
+	}{
+		{"the whole body", "hello" + rest, 5, "hello", nil},
+		{"no body", rest, 0, "", nil},
+		{"cut short", "hel", 5, "hel", io.ErrUnexpectedEOF},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			br := bufio.NewReader(strings.NewReader(tc.in))
+			got, err := io.ReadAll(Body(br, Sized, tc.n))
+			if string(got) != tc.want {
+				t.Errorf("body %q, want %q", got, tc.want)
+			}
+			checkErr(t, err, tc.wantErr)
+			if tc.wantErr == nil {
+				if left, _ := io.ReadAll(br); string(left) != rest {
+					t.Errorf("after the body, %q is left, want %q", left, rest)
+				}
+			}
+		})
+	}
+}
+
+func TestReadHead(t *testing.T) {
+	const head = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nX-A: b\r\n\r\n"
+	long := strings.Repeat("v", 1000)
+	for _, tc := range []struct {
+		name      string
+		in        string // rest is appended
+		limit     int
+		bufSize   int // of the bufio.Reader; 0: 4096
+		wantStart string
+		wantN     int // header fields
+		wantErr   error
+	}{
+		{"a start line and fields", head, 1 << 10, 0, "HTTP/1.1 200 OK", 2, nil},
+		{"no fields", "HTTP/1.1 204 No Content\r\n\r\n", 1 << 10, 0, "HTTP/1.1 204 No Content", 0, nil},
+		{"empty lines before the start line are skipped", "\r\n\n" + head, 1 << 10, 0, "HTTP/1.1 200 OK", 2, nil},
+		{"bare LF line ends", "HTTP/1.1 200 OK\nA: b\n\n", 1 << 10, 0, "HTTP/1.1 200 OK", 1, nil},
+		// The limit counts the lines and their CRLFs, not the final empty line.
+		{"exactly at the limit", head, len(head) - 2, 0, "HTTP/1.1 200 OK", 2, nil},
+		{"one byte over the limit", head, len(head) - 3, 0, "", 0, ErrHeaderTooLarge},
+		{"a line longer than the read buffer", "HTTP/1.1 200 OK\r\nX-Long: " + long + "\r\n\r\n", 2 << 10, 16, "HTTP/1.1 200 OK", 1, nil},
+		{"a line over the limit and the read buffer", "HTTP/1.1 200 OK\r\nX-Long: " + long + "\r\n\r\n", 512, 16, "", 0, ErrHeaderTooLarge},
+		{"a start line over the limit", "HTTP/1.1 200 " + long + "\r\n\r\n", 512, 0, "", 0, ErrHeaderTooLarge},
+		{"many short fields over the limit", "HTTP/1.1 200 OK\r\n" + strings.Repeat("A: b\r\n", 200) + "\r\n", 512, 0, "", 0, ErrHeaderTooLarge},
+		{"no input at all", "", 1 << 10, 0, "", 0, io.EOF},
+		{"input ending in the start line", "HTTP/1.1 2", 1 << 10, 0, "", 0, io.ErrUnexpectedEOF},
+		{"input ending in the fields", "HTTP/1.1 200 OK\r\nA: b\r\n", 1 << 10, 0, "", 0, io.ErrUnexpectedEOF},
+		{"input ending after empty lines", "\r\n\r\n", 1 << 10, 0, "", 0, io.ErrUnexpectedEOF},
+		{"a folded line", "HTTP/1.1 200 OK\r\nA: b\r\n c\r\n\r\n", 1 << 10, 0, "", 0, errMalformed},
+		{"a line without a colon", "HTTP/1.1 200 OK\r\nno colon\r\n\r\n", 1 << 10, 0, "", 0, errMalformed},
+		{"a space in a field name", "HTTP/1.1 200 OK\r\nBad Name: x\r\n\r\n", 1 << 10, 0, "", 0, errMalformed},
+		{"a control character in a value", "HTTP/1.1 200 OK\r\nA: b\x00c\r\n\r\n", 1 << 10, 0, "", 0, errMalformed},
+		{"a control character in the start line", "HTTP/1.1 200 \x7fOK\r\n\r\n", 1 << 10, 0, "", 0, errMalformed},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			input := tc.in
+			if tc.wantErr == nil {
+				input += rest
+			}
+			size := tc.bufSize
+			if size == 0 {
+				size = 4096
+			}
+			br := bufio.NewReaderSize(strings.NewReader(input), size)
+			start, h, err := ReadHead(br, tc.limit)
+			checkErr(t, err, tc.wantErr)
+			if start != tc.wantStart || len(h) != tc.wantN {
+				t.Errorf("start %q with %d fields, want %q with %d", start, len(h), tc.wantStart, tc.wantN)
+			}
+			if tc.wantErr == nil {
+				if left, _ := io.ReadAll(br); string(left) != rest {
+					t.Errorf("after the head, %q is left, want %q", left, rest)
+				}
+			}
+		})
+	}
+
+	t.Run("an endless line stops at the limit", func(t *testing.T) {
+		// 16 MiB with no newline: reading it all would take a while and
+		// hold it in memory.
+		endless := io.LimitReader(repeatReader('x'), 16<<20)
+		counted := &countingReader{r: endless}
+		_, _, err := ReadHead(bufio.NewReader(counted), 64<<10)
+		checkErr(t, err, ErrHeaderTooLarge)
+		if counted.n > 128<<10 {
+			t.Errorf("read %d bytes for a 64 KiB limit", counted.n)
+		}
+	})
+}
+
+// errMalformed stands for any *MalformedError in the tables.
+var errMalformed = errors.New("malformed")
+
+// checkErr fails the test unless err is want (errMalformed: any
+// *MalformedError).
+func checkErr(t *testing.T, err, want error) {
+	t.Helper()
+	if want == errMalformed {
+		var merr *MalformedError
+		if !errors.As(err, &merr) {
+			t.Errorf("error %v, want a *MalformedError", err)
+		}
+		return
+	}
+	if !errors.Is(err, want) || (want == nil && err != nil) {
+		t.Errorf("error %v, want %v", err, want)
+	}
+}
+
+// repeatReader is an endless stream of one byte.
+type repeatReader byte
+
+func (r repeatReader) Read(p []byte) (int, error) {
+	for i := range p {
+		p[i] = byte(r)
+	}
+	return len(p), nil
+}
+
+// countingReader counts what was read through it.
+type countingReader struct {
+	r io.Reader
+	n int
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += n
+	return n, err
+}
