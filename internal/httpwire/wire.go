@@ -328,7 +328,9 @@ func ResponseFraming(h Header, code int, head bool) (Framing, int64, error) {
 		return Sized, 0, nil
 	}
 	if te := h.Values("Transfer-Encoding"); len(te) > 0 {
-		if h.HasToken("Transfer-Encoding", "chunked") {
+		// Chunked framing only when chunked is the last coding applied.
+		codings := strings.Split(strings.Join(te, ","), ",")
+		if strings.EqualFold(strings.TrimSpace(codings[len(codings)-1]), "chunked") {
 			return Chunked, 0, nil
 		}
 		return ToClose, 0, nil
@@ -407,7 +409,7 @@ func (s *sizedReader) Read(p []byte) (int, error) {
 	return k, err
 }
 
-// maxChunkLine bounds a chunk-size line and a trailer line.
+// maxChunkLine bounds a chunk-size line and the trailer section.
 const maxChunkLine = 4096
 
 // chunkedReader decodes the chunked transfer coding (RFC 9112 section 7.1).
@@ -463,22 +465,33 @@ func (c *chunkedReader) next() error {
 		return malformed("bad chunk size %q", trim(line))
 	}
 	n, err := strconv.ParseInt(size, 16, 64)
-	if err != nil || n < 0 {
+	if err != nil || n < 0 || !isHex(size) {
 		return malformed("bad chunk size %q", trim(line))
 	}
 	if n > 0 {
 		c.n, c.inChunk = n, true
 		return nil
 	}
-	for { // trailer fields, up to the empty line
-		line, err := readLine(c.r, maxChunkLine)
+	for read := 0; ; { // trailer fields, up to the empty line
+		line, err := readLine(c.r, maxChunkLine-read)
 		if err != nil {
 			return eofToUnexpected(err, "")
 		}
 		if line == "" {
 			return io.EOF
 		}
+		read += len(line) + 2
 	}
+}
+
+func isHex(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
+			return false
+		}
+	}
+	return true
 }
 
 func eofToUnexpected(err error, msg string) error {

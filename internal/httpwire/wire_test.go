@@ -39,6 +39,8 @@ func TestChunkedBody(t *testing.T) {
 		{"data longer than its size", "2\r\nhello\r\n0\r\n\r\n", "he", errMalformed},
 		{"a size line over 4 KiB", "1;" + strings.Repeat("x", 5000) + "\r\nx\r\n0\r\n\r\n", "", errMalformed},
 		{"a trailer line over 4 KiB", "0\r\nX: " + strings.Repeat("x", 5000) + "\r\n\r\n", "", errMalformed},
+		{"a size with a plus sign", "+5\r\nhello\r\n0\r\n\r\n", "", errMalformed},
+		{"trailer lines over 4 KiB in all", "0\r\n" + strings.Repeat("X: "+strings.Repeat("x", 100)+"\r\n", 50) + "\r\n", "", errMalformed},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			input := tc.in
@@ -196,4 +198,38 @@ func (c *countingReader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
 	c.n += n
 	return n, err
+}
+
+func TestResponseFraming(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		h     Header
+		code  int
+		head  bool
+		want  Framing
+		n     int64
+		isErr bool
+	}{
+		{name: "Content-Length", h: Header{{"Content-Length", "12"}}, code: 200, want: Sized, n: 12},
+		{name: "chunked", h: Header{{"Transfer-Encoding", "chunked"}}, code: 200, want: Chunked},
+		{name: "chunked after gzip", h: Header{{"Transfer-Encoding", "gzip, chunked"}}, code: 200, want: Chunked},
+		{name: "chunked not last reads to the close", h: Header{{"Transfer-Encoding", "chunked, gzip"}}, code: 200, want: ToClose},
+		{name: "neither reads to the close", code: 200, want: ToClose},
+		{name: "204 has no body", h: Header{{"Content-Length", "5"}}, code: 204, want: Sized},
+		{name: "304 has no body", code: 304, want: Sized},
+		{name: "an answer to HEAD has no body", h: Header{{"Content-Length", "5"}}, code: 200, head: true, want: Sized},
+		{name: "1xx has no body", code: 103, want: Sized},
+		{name: "a bad Content-Length", h: Header{{"Content-Length", "x"}}, code: 200, isErr: true},
+		{name: "conflicting Content-Lengths", h: Header{{"Content-Length", "1"}, {"Content-Length", "2"}}, code: 200, isErr: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f, n, err := ResponseFraming(tc.h, tc.code, tc.head)
+			if (err != nil) != tc.isErr {
+				t.Fatalf("err %v, want error %v", err, tc.isErr)
+			}
+			if err == nil && (f != tc.want || n != tc.n) {
+				t.Fatalf("got %v %d, want %v %d", f, n, tc.want, tc.n)
+			}
+		})
+	}
 }
