@@ -195,7 +195,7 @@ func (c *Client) roundTrip(ctx context.Context, method, path string, body []byte
 		return 0, "", nil, err
 	}
 	defer func() { _ = conn.Close() }()
-	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Unix(1, 0)) })
+	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(aLongTimeAgo) })
 	defer stop()
 
 	bw := bufio.NewWriter(conn)

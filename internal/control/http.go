@@ -374,7 +374,7 @@ func (s *httpServer) serveOne(c *conn) bool {
 		s.plain(c, 400, fmt.Sprintf("bad request target %q", rl.Target))
 		return false
 	}
-	if rl.Minor == 1 && hdr.Get("Host") == "" && len(hdr.Values("Host")) == 0 {
+	if rl.Minor == 1 && len(hdr.Values("Host")) == 0 {
 		s.plain(c, 400, "missing Host header")
 		return false
 	}
