@@ -40,7 +40,7 @@ func playRole(role string, args []string) int {
 	atoi := func(s string) int { n, _ := strconv.Atoi(s); return n }
 	dur := func(s string) time.Duration { d, _ := time.ParseDuration(s); return d }
 	switch role {
-	case "sleep": // run until a signal with its default action ends it
+	case "sleep": // run until TERM, INT, HUP or KILL ends it (a Go program ignores USR1 and USR2 nobody asked for)
 		select {}
 	case "exit": // exit CODE [AFTER]
 		time.Sleep(dur(arg(1)))
