@@ -62,6 +62,12 @@ func (g *Group) dir(h *hierarchy) string {
 	return ""
 }
 
+// reused reports whether any of the group's directories existed before
+// this Manager asked for it.
+func (g *Group) reused() bool {
+	return slices.ContainsFunc(g.dirs, func(d groupDir) bool { return !d.made })
+}
+
 // settle opens the v2 directory and picks the unit: the v2 directory if
 // there is one, else the v1 freezer one, else any v1 one.
 func (g *Group) settle() {

@@ -192,7 +192,9 @@ func (m *Manager) Service(name string, r config.Resource) (*Group, error) {
 
 	if m.Mode() != "none" {
 		m.build(g, limits, &problems)
-		if fresh {
+		// A directory made just now holds no process and no limit; only
+		// one left by an earlier run (or another horust) needs checking.
+		if fresh && g.reused() {
 			if busy, _ := g.Populated(); busy {
 				err := fmt.Errorf("%w: %s (another horust in the same cgroup with a service of the same name, or what an earlier run left); the service runs without a cgroup", ErrInUse, g.unit)
 				for _, d := range g.dirs {
@@ -214,7 +216,7 @@ func (m *Manager) Service(name string, r config.Resource) (*Group, error) {
 				problems = append(problems, err)
 			}
 		}
-		if v2 := g.dir(m.lay.v2); v2 != "" {
+		if v2 := g.dir(m.lay.v2); v2 != "" && (!fresh || g.reused()) {
 			if err := resetV2(v2, r); err != nil {
 				problems = append(problems, err)
 			}
@@ -328,11 +330,22 @@ func (m *Manager) makeDir(h *hierarchy, name string, ctrls []string) (dir string
 		return "", false, fmt.Errorf("%s is mounted read-only", h.mount)
 	}
 	parent := filepath.Join(h.own, m.opts.Parent)
-	if _, err := mkdir(parent); err != nil {
-		return "", false, fmt.Errorf("create cgroup: %w", err)
+	// The parent is made once per hierarchy; should it vanish (removed by
+	// hand), the ENOENT of the service's directory makes it again.
+	known := slices.Contains(m.parents, parent)
+	makeParent := func() error {
+		if _, err := mkdir(parent); err != nil {
+			return fmt.Errorf("create cgroup: %w", err)
+		}
+		if !slices.Contains(m.parents, parent) {
+			m.parents = append(m.parents, parent)
+		}
+		return nil
 	}
-	if !slices.Contains(m.parents, parent) {
-		m.parents = append(m.parents, parent)
+	if !known {
+		if err := makeParent(); err != nil {
+			return "", false, err
+		}
 	}
 	for _, c := range ctrls {
 		if err := m.enableV2(h, parent, c); err != nil {
@@ -340,7 +353,14 @@ func (m *Manager) makeDir(h *hierarchy, name string, ctrls []string) (dir string
 		}
 	}
 	dir = filepath.Join(parent, EscapeName(name))
-	if made, err = mkdir(dir); err != nil {
+	made, err = mkdir(dir)
+	if known && errors.Is(err, fs.ErrNotExist) {
+		if err := makeParent(); err != nil {
+			return "", false, err
+		}
+		made, err = mkdir(dir)
+	}
+	if err != nil {
 		return "", false, fmt.Errorf("create cgroup: %w", err)
 	}
 	return dir, made, nil

@@ -559,3 +559,45 @@ func TestTheJoinStepWorksUnderPidsMaxOne(t *testing.T) {
 		})
 	}
 }
+
+// The parent directory is made once; when it vanishes (removed by hand
+// between two services' first starts), the next service makes it again.
+func TestParentRemovedByHandIsMadeAgain(t *testing.T) {
+	for _, mode := range allModes {
+		t.Run(mode, func(t *testing.T) {
+			m := realManager(t, mode)
+			a := service(t, m, "a.toml", config.Resource{})
+			var parents []string
+			for _, p := range a.Paths() {
+				parents = append(parents, filepath.Dir(p))
+			}
+			if err := a.Remove(); err != nil {
+				t.Fatal(err)
+			}
+			if len(parents) == 0 {
+				t.Fatal("the group has no directory")
+			}
+			for _, p := range parents {
+				if err := unix.Rmdir(p); err != nil {
+					t.Fatalf("remove the parent by hand: %v", err)
+				}
+			}
+			b, err := m.Service("b.toml", config.Resource{})
+			if err != nil || !b.Tracks() {
+				t.Fatalf("the next service has no cgroup (err %v)", err)
+			}
+			c := start(t, b, "cgroup", "", nil, nil)
+			out, _ := io.ReadAll(c.out)
+			wait(t, c.pid)
+			got := cgroupPaths(string(out))
+			for k, want := range wantPaths(b) {
+				if got[k] != want {
+					t.Errorf("child's cgroup in %s = %q, want %q", k, got[k], want)
+				}
+			}
+			if err := b.Remove(); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
