@@ -338,9 +338,19 @@ func (b *bench) idle(n int, order []string) {
 		b.res("idle", in.sup, "threads"+sfx, tot.threads)
 		b.res("idle", in.sup, "up_ms"+sfx, float64(in.up.Microseconds())/1e3)
 	}
+	// All are asked to stop before any is waited for: stop's final sweep
+	// SIGKILLs everything below hbench, which would kill the supervisors
+	// not yet stopped (horust's cgroups would then stay behind).
 	for _, in := range insts {
-		in.c.stop(in.st.stop, 20*time.Second)
+		if !in.c.exited() {
+			_ = syscall.Kill(in.c.pid, in.st.stop)
+		}
 	}
+	deadline := time.Now().Add(20 * time.Second)
+	for _, in := range insts {
+		in.c.wait(time.Until(deadline))
+	}
+	killAll(10 * time.Second)
 }
 
 // ---------------------------------------------------------------- restart
