@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"os"
 	"runtime"
-	"runtime/metrics"
 	"slices"
 	"strconv"
 	"strings"
@@ -128,7 +127,8 @@ func writeServiceMetrics(e *expo, version string, list []ServiceStatus) {
 // writeProcessMetrics writes horust's own figures under the names the
 // standard process and Go collectors use, so existing dashboards work.
 func writeProcessMetrics(e *expo) {
-	if st, ok := readSelfStat(); ok {
+	st, statOK := readSelfStat()
+	if statOK {
 		e.family("process_cpu_seconds_total", "counter", "Total user and system CPU time spent in seconds.")
 		e.sample("process_cpu_seconds_total", st.cpu)
 		e.family("process_resident_memory_bytes", "gauge", "Resident memory size in bytes.")
@@ -153,37 +153,33 @@ func writeProcessMetrics(e *expo) {
 	e.sample("go_goroutines", float64(runtime.NumGoroutine()))
 	e.family("go_info", "gauge", "Information about the Go environment.")
 	e.sample("go_info", 1, "version", runtime.Version())
-	samples := []metrics.Sample{
-		{Name: "/memory/classes/heap/objects:bytes"},
-		{Name: "/memory/classes/total:bytes"},
-		{Name: "/gc/cycles/total:gc-cycles"},
-		{Name: "/sched/threads/total:threads"},
+	// runtime.ReadMemStats, not runtime/metrics: that package's init
+	// builds its whole description table at every start of horust, a
+	// tenth of a millisecond a one-shot run would pay for nothing.
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	threads := -1.0
+	if statOK {
+		threads = st.threads
 	}
-	metrics.Read(samples)
-	value := func(i int) (float64, bool) {
-		switch samples[i].Value.Kind() {
-		case metrics.KindUint64:
-			return float64(samples[i].Value.Uint64()), true
-		case metrics.KindFloat64:
-			return samples[i].Value.Float64(), true
-		}
-		return 0, false
-	}
-	for i, m := range []struct{ name, typ, help string }{
-		{"go_memstats_heap_alloc_bytes", "gauge", "Number of heap bytes allocated and currently in use."},
-		{"go_memstats_sys_bytes", "gauge", "Number of bytes obtained from the system."},
-		{"go_gc_cycles_total", "counter", "Number of completed GC cycles."},
-		{"go_threads", "gauge", "Number of OS threads created."},
+	for _, m := range []struct {
+		name, typ, help string
+		v               float64
+	}{
+		{"go_memstats_heap_alloc_bytes", "gauge", "Number of heap bytes allocated and currently in use.", float64(ms.HeapAlloc)},
+		{"go_memstats_sys_bytes", "gauge", "Number of bytes obtained from the system.", float64(ms.Sys)},
+		{"go_gc_cycles_total", "counter", "Number of completed GC cycles.", float64(ms.NumGC)},
+		{"go_threads", "gauge", "Number of OS threads created.", threads},
 	} {
-		if v, ok := value(i); ok {
+		if m.v >= 0 {
 			e.family(m.name, m.typ, m.help)
-			e.sample(m.name, v)
+			e.sample(m.name, m.v)
 		}
 	}
 }
 
 type selfStat struct {
-	cpu, rss, vsize, start float64
+	cpu, rss, vsize, start, threads float64
 }
 
 // readSelfStat reads /proc/self/stat (and /proc/stat for the boot time).
@@ -211,6 +207,9 @@ func readSelfStat() (selfStat, bool) {
 		cpu:   (at(14) + at(15)) / ticks,
 		vsize: at(23),
 		rss:   at(24) * float64(os.Getpagesize()),
+		// num_threads, every thread of horust: the runtime's own ones
+		// are all of them.
+		threads: at(20),
 	}
 	if boot := bootTime(); boot > 0 {
 		st.start = boot + at(22)/ticks

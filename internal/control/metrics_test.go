@@ -112,6 +112,20 @@ func TestMetricsParseAndFollowTheServices(t *testing.T) {
 			t.Errorf("horust's own metric %s is missing", own)
 		}
 	}
+	// The Go figures are this test process's own: at least one thread,
+	// some memory from the system, the heap in use within it.
+	threads, _ := value(mfs, "go_threads", nil)
+	if threads < 1 {
+		t.Errorf("go_threads = %v, want at least 1", threads)
+	}
+	sys, _ := value(mfs, "go_memstats_sys_bytes", nil)
+	heap, ok := value(mfs, "go_memstats_heap_alloc_bytes", nil)
+	if !ok || heap <= 0 || sys < heap {
+		t.Errorf("go_memstats_heap_alloc_bytes = %v (present %v), go_memstats_sys_bytes = %v", heap, ok, sys)
+	}
+	if mfs["go_gc_cycles_total"].GetType() != dto.MetricType_COUNTER {
+		t.Error("go_gc_cycles_total is not a counter")
+	}
 	if mfs["horust_service_restarts_total"].GetType() != dto.MetricType_COUNTER {
 		t.Error("horust_service_restarts_total is not a counter")
 	}
