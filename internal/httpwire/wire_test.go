@@ -48,16 +48,7 @@ func TestChunkedBody(t *testing.T) {
 				input += rest
 			}
 			br := bufio.NewReaderSize(strings.NewReader(input), 16) // small: lines span buffers
-			got, err := io.ReadAll(Body(br, Chunked, 0))
-			if string(got) != tc.want {
-				t.Errorf("body %q, want %q", got, tc.want)
-			}
-			checkErr(t, err, tc.wantErr)
-			if tc.wantErr == nil {
-				if left, _ := io.ReadAll(br); string(left) != rest {
-					t.Errorf("after the body, %q is left, want %q", left, rest)
-				}
-			}
+			checkBody(t, br, Body(br, Chunked, 0), tc.want, tc.wantErr)
 		})
 	}
 }
@@ -76,16 +67,7 @@ func TestSizedBody(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			br := bufio.NewReader(strings.NewReader(tc.in))
-			got, err := io.ReadAll(Body(br, Sized, tc.n))
-			if string(got) != tc.want {
-				t.Errorf("body %q, want %q", got, tc.want)
-			}
-			checkErr(t, err, tc.wantErr)
-			if tc.wantErr == nil {
-				if left, _ := io.ReadAll(br); string(left) != rest {
-					t.Errorf("after the body, %q is left, want %q", left, rest)
-				}
-			}
+			checkBody(t, br, Body(br, Sized, tc.n), tc.want, tc.wantErr)
 		})
 	}
 }
@@ -164,6 +146,22 @@ var errMalformed = errors.New("malformed")
 
 // checkErr fails the test unless err is want (errMalformed: any
 // *MalformedError).
+// checkBody reads body whole and checks what it gave, the error, and
+// that exactly rest is left in br after a body read without error.
+func checkBody(t *testing.T, br *bufio.Reader, body io.Reader, want string, wantErr error) {
+	t.Helper()
+	got, err := io.ReadAll(body)
+	if string(got) != want {
+		t.Errorf("body %q, want %q", got, want)
+	}
+	checkErr(t, err, wantErr)
+	if wantErr == nil {
+		if left, _ := io.ReadAll(br); string(left) != rest {
+			t.Errorf("after the body, %q is left, want %q", left, rest)
+		}
+	}
+}
+
 func checkErr(t *testing.T, err, want error) {
 	t.Helper()
 	if want == errMalformed {
