@@ -194,7 +194,8 @@ func (m *Manager) Service(name string, r config.Resource) (*Group, error) {
 		m.build(g, limits, &problems)
 		// A directory made just now holds no process and no limit; only
 		// one left by an earlier run (or another horust) needs checking.
-		if fresh && g.reused() {
+		reused := g.reused()
+		if fresh && reused {
 			if busy, _ := g.Populated(); busy {
 				err := fmt.Errorf("%w: %s (another horust in the same cgroup with a service of the same name, or what an earlier run left); the service runs without a cgroup", ErrInUse, g.unit)
 				for _, d := range g.dirs {
@@ -216,7 +217,7 @@ func (m *Manager) Service(name string, r config.Resource) (*Group, error) {
 				problems = append(problems, err)
 			}
 		}
-		if v2 := g.dir(m.lay.v2); v2 != "" && (!fresh || g.reused()) {
+		if v2 := g.dir(m.lay.v2); v2 != "" && (!fresh || reused) {
 			if err := resetV2(v2, r); err != nil {
 				problems = append(problems, err)
 			}
