@@ -93,14 +93,7 @@ func supervise(c *cli, log *slog.Logger, stdout, stderr io.Writer) (int, error) 
 	// thread per signal (about half a millisecond in all); it runs while the
 	// configuration loads, and the first start waits for it: no SIGCHLD may
 	// be missed.
-	sigs := make(chan os.Signal, 32)
-	subscribed := make(chan struct{})
-	go func() {
-		// SIGPIPE is subscribed (not ignored, which services would
-		// inherit) so that a closed stdout or stderr never kills horust.
-		signal.Notify(sigs, append([]os.Signal{syscall.SIGCHLD, syscall.SIGTERM, syscall.SIGINT, syscall.SIGPIPE}, forwarded...)...)
-		close(subscribed)
-	}()
+	sigs, subscribed := subscribe()
 	global, err := config.LoadGlobal(c.configPath)
 	if err != nil {
 		return 1, fatal(fmt.Errorf("failed loading configuration: %s\n%w", c.configPath, err))
@@ -249,7 +242,7 @@ func supervise(c *cli, log *slog.Logger, stdout, stderr io.Writer) (int, error) 
 	<-subscribed
 	loop.Run(sigs)
 
-	proc.Sweep(sigs, sweepGrace)
+	proc.Sweep(sigs.Child, sweepGrace)
 	// Everything the services wrote reaches its destination before horust
 	// exits; only a destination that takes nothing for 5 s is given up on.
 	if !outputs.Wait(5 * time.Second) {
@@ -259,6 +252,30 @@ func supervise(c *cli, log *slog.Logger, stdout, stderr io.Writer) (int, error) 
 	<-served
 	<-served
 	return loop.ExitCode(failedIs101), nil
+}
+
+// subscribe asks for every signal horust handles, in the background; the
+// returned channel is closed once the subscription is in place. Each kind of
+// signal has a channel of its own (see supervisor.Signals): os/signal drops
+// a signal whose channel is full, so a SIGCHLD flood must not share one with
+// TERM. The stop channel has room for the second, forceful TERM or INT.
+func subscribe() (supervisor.Signals, <-chan struct{}) {
+	child := make(chan os.Signal, 1)
+	stop := make(chan os.Signal, 4)
+	other := make(chan os.Signal, 16)
+	// SIGPIPE is subscribed (not ignored, which services would inherit)
+	// so that a closed stdout or stderr never kills horust; nobody reads
+	// its channel.
+	pipe := make(chan os.Signal, 1)
+	subscribed := make(chan struct{})
+	go func() {
+		signal.Notify(child, syscall.SIGCHLD)
+		signal.Notify(stop, syscall.SIGTERM, syscall.SIGINT)
+		signal.Notify(other, forwarded...)
+		signal.Notify(pipe, syscall.SIGPIPE)
+		close(subscribed)
+	}()
+	return supervisor.Signals{Child: child, Stop: stop, Other: other}, subscribed
 }
 
 // socketFolder creates the control socket's folder. When the default cannot

@@ -323,7 +323,7 @@ func TestFindSocket(t *testing.T) {
 			t.Fatalf("XDG fallback comes first: got %q %v", got, err)
 		}
 		got, err = FindSocket(Discovery{PID: 5})
-		if err != nil || got != filepath.Join(tmp, "horust", "horust-5.sock") {
+		if err != nil || got != filepath.Join(TempSocketDir(), "horust-5.sock") {
 			t.Fatalf("--pid in a fallback folder: got %q %v", got, err)
 		}
 	})

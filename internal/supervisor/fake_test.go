@@ -17,7 +17,9 @@ import (
 // and raising SIGCHLD. Everything else in the loop is real.
 type fakeOS struct {
 	t       *testing.T
-	sigs    chan os.Signal
+	child   chan os.Signal // SIGCHLD, coalesced as the kernel does
+	stop    chan os.Signal // TERM, INT
+	other   chan os.Signal // everything else
 	mu      sync.Mutex
 	nextPid int
 	exited  []fakeExit
@@ -52,9 +54,14 @@ type fakeProc struct {
 
 func newFakeOS(t *testing.T) *fakeOS {
 	return &fakeOS{
-		t: t, sigs: make(chan os.Signal, 1), nextPid: 100, startAt: map[string][]time.Duration{},
+		t: t, child: make(chan os.Signal, 1), stop: make(chan os.Signal, 1), other: make(chan os.Signal, 1), nextPid: 100, startAt: map[string][]time.Duration{},
 		t0: time.Now(), behave: map[string]func(*fakeProc){}, failStart: map[string]error{},
 	}
+}
+
+// signals is what the loop listens on.
+func (f *fakeOS) signals() Signals {
+	return Signals{Child: f.child, Stop: f.stop, Other: f.other}
 }
 
 func exitStatus(code int) syscall.WaitStatus           { return syscall.WaitStatus(code << 8) }
@@ -125,7 +132,7 @@ func (p *fakeProc) Signal(sig syscall.Signal) error {
 			// The orphan dies; its reaping raises SIGCHLD.
 			p.leftover = 0
 			select {
-			case p.os.sigs <- syscall.SIGCHLD:
+			case p.os.child <- syscall.SIGCHLD:
 			default:
 			}
 		}
@@ -185,7 +192,7 @@ func (p *fakeProc) exitLocked(ws syscall.WaitStatus) {
 	p.os.mu.Unlock()
 	// SIGCHLD coalesces, as the kernel's does: one pending is enough.
 	select {
-	case p.os.sigs <- syscall.SIGCHLD:
+	case p.os.child <- syscall.SIGCHLD:
 	default:
 	}
 }

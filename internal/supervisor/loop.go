@@ -170,9 +170,23 @@ func New(opt Options) *Loop {
 	return l
 }
 
-// Run supervises until every service is Finished or FinishedFailed. signals
-// carries every signal horust subscribed to, SIGCHLD included.
-func (l *Loop) Run(signals <-chan os.Signal) {
+// Signals are the channels the loop hears the kernel's signals on. Each
+// kind has a channel of its own because os/signal drops a signal when its
+// channel is full: a flood of SIGCHLD from services restarting in a loop
+// must never crowd out the SIGTERM that stops horust.
+type Signals struct {
+	// Child carries SIGCHLD. One pending wake-up is enough: every wake-up
+	// reaps until nothing is left, so a capacity of 1 loses nothing.
+	Child <-chan os.Signal
+	// Stop carries TERM and INT. A pending stop is handled before any
+	// other event.
+	Stop <-chan os.Signal
+	// Other carries the forwarded signals.
+	Other <-chan os.Signal
+}
+
+// Run supervises until every service is Finished or FinishedFailed.
+func (l *Loop) Run(sigs Signals) {
 	defer close(l.done)
 	defer l.stop()
 	l.timer = time.NewTimer(time.Hour)
@@ -196,8 +210,20 @@ func (l *Loop) Run(signals <-chan os.Signal) {
 			l.opt.Settled = nil
 			settled()
 		}
+		// A stop waiting beside other events goes first: select picks at
+		// random among ready cases, and a busy loop must not delay it.
 		select {
-		case sig := <-signals:
+		case sig := <-sigs.Stop:
+			l.onSignal(sig, time.Now())
+			continue
+		default:
+		}
+		select {
+		case sig := <-sigs.Stop:
+			l.onSignal(sig, time.Now())
+		case <-sigs.Child:
+			l.reapAll(time.Now())
+		case sig := <-sigs.Other:
 			l.onSignal(sig, time.Now())
 		case m := <-l.inbox:
 			l.onMessage(m, time.Now())
@@ -238,8 +264,6 @@ func (l *Loop) send(m any) bool {
 func (l *Loop) onSignal(sig os.Signal, now time.Time) {
 	s, _ := sig.(syscall.Signal)
 	switch s {
-	case syscall.SIGCHLD:
-		l.reapAll(now)
 	case syscall.SIGTERM, syscall.SIGINT:
 		if l.shutdown == notShuttingDown {
 			l.log.Warn("signal received: shutting down gracefully", "signal", config.SignalName(s))

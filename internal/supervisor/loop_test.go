@@ -29,7 +29,7 @@ func start(t *testing.T, f *fakeOS, opt Options, svcs ...*config.Service) *harne
 	l := New(opt)
 	h := &harness{t: t, os: f, loop: l, done: make(chan struct{})}
 	go func() {
-		l.Run(f.sigs)
+		l.Run(f.signals())
 		close(h.done)
 	}()
 	synctest.Wait()
@@ -37,7 +37,11 @@ func start(t *testing.T, f *fakeOS, opt Options, svcs ...*config.Service) *harne
 }
 
 func (h *harness) signal(s syscall.Signal) {
-	h.os.sigs <- s
+	if s == syscall.SIGTERM || s == syscall.SIGINT {
+		h.os.stop <- s
+	} else {
+		h.os.other <- s
+	}
 	synctest.Wait()
 }
 
