@@ -395,7 +395,6 @@ func logsWaitFinished(t *testing.T, h *horust, names ...string) []control.Servic
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	c := h.client()
-	defer c.Close() // an idle keep-alive connection would hold horust's exit back
 	st, err := c.Wait(ctx, names, control.WaitFinished, 55*time.Second)
 	if err != nil {
 		t.Fatalf("waiting for %v to finish: %v", names, err)
@@ -867,7 +866,6 @@ func TestLogsExitWaitsForOutput(t *testing.T) {
 	logsNotExitedYet(t, h, "logs-stuck.toml", time.Now())
 
 	c := h.client()
-	defer c.Close()
 	finished := make(chan struct{})
 	var waitErr error
 	go func() {

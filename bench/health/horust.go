@@ -99,7 +99,6 @@ func (h *horustRun) stop() {
 		_ = h.cmd.Process.Kill()
 		<-h.done
 	}
-	h.client.Close()
 }
 
 // logTimes are the moments horust logged about each service.

@@ -128,7 +128,7 @@ func supervise(c *cli, log *slog.Logger, stdout, stderr io.Writer) (int, error) 
 		}
 	}
 
-	udsFolder, err := socketFolder(c, stderr)
+	udsFolder, err := socketFolder(c, stderr, log)
 	if err != nil {
 		return 1, fatal(err)
 	}
@@ -280,9 +280,26 @@ func subscribe() (supervisor.Signals, <-chan struct{}) {
 
 // socketFolder creates the control socket's folder. When the default cannot
 // be created (an ordinary user), it falls back to $XDG_RUNTIME_DIR/horust or
-// the temp directory's horust-<uid>, with one line on stderr; an explicit folder that cannot
-// be used is an error.
-func socketFolder(c *cli, stderr io.Writer) (string, error) {
+// the temp directory's horust-<uid>, with one line on stderr; a fallback is
+// used only if it is private to this user (control.PrivateFolder), and an
+// explicit folder that cannot be used is an error. Sockets that dead
+// horust processes left in the folder are removed.
+func socketFolder(c *cli, stderr io.Writer, log *slog.Logger) (string, error) {
+	dir, err := chooseSocketFolder(c, stderr)
+	if err != nil {
+		return "", err
+	}
+	removed, err := control.RemoveDeadSockets(dir)
+	for _, name := range removed {
+		log.Info("removed the socket of a horust that is gone", "path", filepath.Join(dir, name))
+	}
+	if err != nil {
+		log.Warn("cleaning the socket folder", "err", err)
+	}
+	return dir, nil
+}
+
+func chooseSocketFolder(c *cli, stderr io.Writer) (string, error) {
 	err := makeFolder(c.udsFolder)
 	if err == nil || c.udsFolderSet {
 		if err != nil {
@@ -290,15 +307,20 @@ func socketFolder(c *cli, stderr io.Writer) (string, error) {
 		}
 		return c.udsFolder, nil
 	}
+	reasons := []string{err.Error()}
 	for _, dir := range control.FallbackSocketDirs() {
-		if makeFolder(dir) == nil {
+		ferr := control.PrivateFolder(dir)
+		if ferr == nil {
 			fmt.Fprintf(stderr, "horust: cannot use %s (%v); the control socket is in %s\n", c.udsFolder, errors.Unwrap(err), dir)
 			return dir, nil
 		}
+		reasons = append(reasons, ferr.Error())
 	}
-	return "", fmt.Errorf("control socket folder: %w", err)
+	return "", fmt.Errorf("control socket folder: %s", strings.Join(reasons, "; "))
 }
 
+// makeFolder creates the folder the user chose (or the default) for the
+// socket, as the original does: created 0755 if missing, and usable.
 func makeFolder(dir string) error {
 	if fi, err := os.Stat(dir); err == nil && !fi.IsDir() {
 		return fmt.Errorf("%s: %w", dir, syscall.ENOTDIR)

@@ -129,7 +129,6 @@ func (a *app) withClient(timeout time.Duration, f func(context.Context, *control
 	if err != nil {
 		return &runError{err}
 	}
-	defer c.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	if err := f(ctx, c); err != nil {

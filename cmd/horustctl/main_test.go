@@ -66,7 +66,7 @@ func (b *backend) set(name string, f func(*control.ServiceStatus)) (control.Serv
 	defer b.mu.Unlock()
 	i := b.find(name)
 	if i < 0 {
-		return control.ServiceStatus{}, control.ErrNotFound
+		return control.ServiceStatus{}, fmt.Errorf("%w '%s'", control.ErrNotFound, name) // as the supervisor says it
 	}
 	f(&b.services[i])
 	close(b.changed)
@@ -525,7 +525,7 @@ func TestSocketDiscovery(t *testing.T) {
 			_ = c.Close()
 		}()
 		wantError(t, horustctl(t, "--socket-path", path, "status"), 1,
-			"horustctl: horust at "+path+" closed the connection before answering (did it exit?)")
+			"horustctl: horust at "+path+" closed the connection before answering (did it exit, or does it refuse this user?)")
 	})
 	t.Run("the temporary folder is a fallback", func(t *testing.T) {
 		if _, err := os.Stat(control.DefaultSocketDir); err == nil {

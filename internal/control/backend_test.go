@@ -72,7 +72,7 @@ func (b *memBackend) update(name string, f func(*ServiceStatus)) error {
 	defer b.mu.Unlock()
 	i := slices.IndexFunc(b.services, func(s ServiceStatus) bool { return s.Name == name })
 	if i < 0 {
-		return ErrNotFound
+		return notFound(name)
 	}
 	f(&b.services[i])
 	close(b.changed)
@@ -111,8 +111,11 @@ func (b *memBackend) Get(ctx context.Context, name string) (ServiceStatus, error
 			return s, nil
 		}
 	}
-	return ServiceStatus{}, ErrNotFound
+	return ServiceStatus{}, notFound(name)
 }
+
+// notFound is ErrNotFound as the supervisor wraps it.
+func notFound(name string) error { return fmt.Errorf("%w '%s'", ErrNotFound, name) }
 
 func (b *memBackend) change(ctx context.Context, name string, f func(*ServiceStatus)) (ServiceStatus, error) {
 	if err := b.gate(ctx); err != nil {
@@ -195,7 +198,7 @@ func (b *memBackend) Wait(ctx context.Context, names []string, cond WaitFor) ([]
 		for _, n := range names {
 			i := slices.IndexFunc(b.services, func(s ServiceStatus) bool { return s.Name == n })
 			if i < 0 {
-				err = ErrNotFound
+				err = notFound(n)
 				break
 			}
 			st := b.services[i]

@@ -10,12 +10,15 @@ import (
 	"io/fs"
 	"net"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/horust-go/horust/internal/httpwire"
+	"golang.org/x/sys/unix"
 )
 
 // ErrTimeout is what a Client's error wraps when horust answered that time
@@ -43,13 +46,6 @@ type Client struct {
 func NewClient(socketPath string) *Client {
 	return &Client{path: socketPath}
 }
-
-// SocketPath is the socket the client talks to.
-func (c *Client) SocketPath() string { return c.path }
-
-// Close releases the client. It keeps no connection between calls, so
-// there is nothing to close; Close exists so that callers need not know.
-func (c *Client) Close() {}
 
 // APIError is an error answer from horust.
 type APIError struct {
@@ -189,12 +185,18 @@ func (c *Client) do(ctx context.Context, method, path string, body []byte, out a
 // roundTrip sends one request on a new connection and reads the answer.
 // ctx bounds the whole exchange.
 func (c *Client) roundTrip(ctx context.Context, method, path string, body []byte) (code int, reason string, data []byte, err error) {
+	if err := checkOwners(c.path); err != nil {
+		return 0, "", nil, err
+	}
 	var d net.Dialer
 	conn, err := d.DialContext(ctx, "unix", c.path)
 	if err != nil {
 		return 0, "", nil, err
 	}
 	defer func() { _ = conn.Close() }()
+	if err := c.checkServer(conn); err != nil {
+		return 0, "", nil, err
+	}
 	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(aLongTimeAgo) })
 	defer stop()
 
@@ -234,12 +236,73 @@ func (c *Client) roundTrip(ctx context.Context, method, path string, body []byte
 	}
 }
 
+// ErrUntrusted is what a Client's error wraps when the socket, its folder
+// or the process listening on it belongs to a user other than root and the
+// client's own: an answer from there could be anyone's.
+var ErrUntrusted = errors.New("untrusted control socket")
+
+// checkOwners makes sure the socket at path and its folder belong to root
+// or to this user before anything is sent there: another user's socket
+// could be a fake horust.
+func checkOwners(path string) error {
+	for _, p := range []string{filepath.Dir(path), path} {
+		stat := os.Stat // the folder may be reached through a symlink (/var/run)
+		if p == path {
+			stat = os.Lstat
+		}
+		fi, err := stat(p)
+		if err != nil {
+			return err
+		}
+		if uid := owner(fi); uid != 0 && uid != os.Geteuid() {
+			return &ConnError{Msg: fmt.Sprintf("%s belongs to uid %d, neither root nor this user: not trusted", p, uid), Err: ErrUntrusted}
+		}
+	}
+	return nil
+}
+
+// owner is the uid that owns a file, or -1 when it cannot be told.
+func owner(fi os.FileInfo) int {
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		return int(st.Uid)
+	}
+	return -1
+}
+
+// checkServer makes sure the process that listens on conn runs as root or
+// as this user (SO_PEERCRED: its credentials when it bound the socket).
+func (c *Client) checkServer(conn net.Conn) error {
+	uc, ok := conn.(*net.UnixConn)
+	if !ok {
+		return nil
+	}
+	raw, err := uc.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var cred *unix.Ucred
+	var cerr error
+	if err := raw.Control(func(fd uintptr) { cred, cerr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED) }); err != nil {
+		return err
+	}
+	if cerr != nil {
+		return fmt.Errorf("peer credentials: %w", cerr)
+	}
+	if cred.Uid != 0 && int(cred.Uid) != os.Geteuid() {
+		return &ConnError{Msg: fmt.Sprintf("the process on %s (pid %d) runs as uid %d, neither root nor this user: not trusted", c.path, cred.Pid, cred.Uid), Err: ErrUntrusted}
+	}
+	return nil
+}
+
 // connError explains a failure to talk to horust at all.
 func (c *Client) connError(ctx context.Context, err error) error {
 	explain := func(format string) error {
 		return &ConnError{Msg: fmt.Sprintf(format, c.path), Err: err}
 	}
+	var ce *ConnError
 	switch {
+	case errors.As(err, &ce):
+		return err
 	case ctx.Err() != nil && errors.Is(err, context.DeadlineExceeded):
 		return explain("horust at %s did not answer in time")
 	case errors.Is(err, fs.ErrNotExist):
@@ -249,7 +312,7 @@ func (c *Client) connError(ctx context.Context, err error) error {
 	case errors.Is(err, fs.ErrPermission):
 		return explain("no permission to connect to %s (run as horust's user or root)")
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE):
-		return explain("horust at %s closed the connection before answering (did it exit?)")
+		return explain("horust at %s closed the connection before answering (did it exit, or does it refuse this user?)")
 	}
 	return fmt.Errorf("talking to horust at %s: %w", c.path, err)
 }

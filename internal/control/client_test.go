@@ -21,7 +21,6 @@ func TestClientMirrorsTheBackend(t *testing.T) {
 	b := newMemBackend(services...)
 	ts := startServer(t, b, ServerOptions{})
 	c := NewClient(ts.path)
-	defer c.Close()
 	ctx := context.Background()
 
 	list, err := c.List(ctx)

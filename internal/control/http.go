@@ -10,15 +10,15 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
-	"os"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/horust-go/horust/internal/httpwire"
+	"golang.org/x/sys/unix"
 )
 
 // This file is the HTTP/1.1 server under the API: connections, request
@@ -154,12 +154,22 @@ type httpServer struct {
 	maxBody     int64
 	headTimeout time.Duration // to send the request line and headers
 	readTimeout time.Duration // from the first byte of a request to the end of its reply
-	log         *slog.Logger
-	base        context.Context // ends when the server stops
+	idleTimeout time.Duration // a keep-alive connection with no request
+	// maxConns bounds the connections open at once. At the bound, evict
+	// says what a new connection does: close the oldest one that is not
+	// running a handler (the probe port, which faces the network), or wait
+	// in the kernel's queue for a connection to end (the control socket,
+	// whose clients are trusted and may be many at once).
+	maxConns int
+	evict    bool
+	log      *slog.Logger
+	base     context.Context // ends when the server stops
 
+	slots    chan struct{} // one per open connection, up to maxConns
 	mu       sync.Mutex
-	conns    map[*conn]bool // true while a request is in progress
+	conns    map[*conn]struct{}
 	stopping bool
+	refused  refusals
 	wg       sync.WaitGroup
 }
 
@@ -174,6 +184,12 @@ type conn struct {
 	// resets the connection and the client, still writing, would get
 	// EPIPE or ECONNRESET instead of the answer.
 	linger bool
+
+	// Guarded by the server's mu.
+	busy     bool      // a request is in progress (shutdown lets it finish)
+	handling bool      // its handler runs (never evicted)
+	since    time.Time // when it was accepted or last changed state
+	evicted  bool      // closed to make room for a newer connection
 }
 
 // Bounds of a lingering close.
@@ -200,30 +216,24 @@ var aLongTimeAgo = time.Unix(1, 0)
 // run accepts connections until ctx is done, then stops: the listener is
 // closed, idle connections are closed, requests in progress get grace to
 // finish (their contexts are already cancelled, so they answer quickly),
-// and any still open after it are closed. run returns an error only when
-// accepting fails for good before ctx ends.
-func (s *httpServer) run(ctx context.Context, l net.Listener, grace time.Duration) error {
+// and any still open after it are closed.
+func (s *httpServer) run(ctx context.Context, l net.Listener, grace time.Duration) {
 	s.base = ctx
-	s.conns = make(map[*conn]bool)
-	errc := make(chan error, 1)
-	go func() { errc <- s.accept(l) }()
-	var err error
-	select {
-	case err = <-errc:
-	case <-ctx.Done():
-	}
+	s.conns = make(map[*conn]struct{})
+	s.slots = make(chan struct{}, s.maxConns)
+	accepted := make(chan struct{})
+	go func() { s.accept(l); close(accepted) }()
+	<-ctx.Done()
 	_ = l.Close()
 	s.mu.Lock()
 	s.stopping = true
-	for c, busy := range s.conns {
-		if !busy {
+	for c := range s.conns {
+		if !c.busy {
 			_ = c.c.Close()
 		}
 	}
 	s.mu.Unlock()
-	if err == nil {
-		<-errc // accept returns once the listener is closed
-	}
+	<-accepted // accept returns once the listener is closed
 	done := make(chan struct{})
 	go func() { s.wg.Wait(); close(done) }()
 	t := time.NewTimer(grace)
@@ -238,64 +248,102 @@ func (s *httpServer) run(ctx context.Context, l net.Listener, grace time.Duratio
 		s.mu.Unlock()
 		<-done
 	}
-	if err != nil {
-		return fmt.Errorf("control server on %s: %w", l.Addr(), err)
-	}
-	return nil
 }
 
-// accept runs the accept loop. Temporary failures (out of file
-// descriptors) back off from 5 ms up to 1 s instead of spinning; the error
-// is logged once per streak.
-func (s *httpServer) accept(l net.Listener) error {
+// accept runs the accept loop until the listener is closed. No error stops
+// it: failures (out of file descriptors, a refused peer) back off from
+// 5 ms up to 1 s instead of spinning, logged once per streak, and serving
+// resumes when the cause is gone.
+func (s *httpServer) accept(l net.Listener) {
 	var backoff time.Duration
 	for {
 		c, err := l.Accept()
 		if err != nil {
 			if s.base.Err() != nil || errors.Is(err, net.ErrClosed) {
-				return nil
+				return
 			}
-			if !isTemporary(err) {
-				return err
+			var pr *PeerRefusedError
+			if errors.As(err, &pr) {
+				s.refused.note(s.log, pr)
+				continue
 			}
 			if backoff == 0 {
 				backoff = 5 * time.Millisecond
-				s.log.Warn("control server: accept failed, backing off", "error", err)
+				s.log.Warn("control server: accept failed, backing off", "addr", l.Addr(), "error", err)
 			} else {
 				backoff = min(2*backoff, time.Second)
 			}
-			t := time.NewTimer(backoff)
-			select {
-			case <-t.C:
-			case <-s.base.Done():
-				t.Stop()
-				return nil
+			if !s.sleep(backoff) {
+				return
 			}
 			continue
 		}
 		backoff = 0
-		cn := &conn{c: c, br: bufio.NewReaderSize(c, 4<<10), bw: bufio.NewWriterSize(c, 4<<10)}
-		s.mu.Lock()
-		if s.stopping {
-			s.mu.Unlock()
+		if !s.admit(c) {
 			_ = c.Close()
-			return nil
+			return
 		}
-		s.conns[cn] = false
-		s.wg.Add(1)
-		s.mu.Unlock()
-		go s.serveConn(cn)
 	}
 }
 
-// isTemporary reports the accept errors worth retrying.
-func isTemporary(err error) bool {
-	var se *os.SyscallError
-	if errors.As(err, &se) {
-		err = se.Err
+// sleep waits for d; false when the server stops first.
+func (s *httpServer) sleep(d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-s.base.Done():
+		return false
 	}
-	return errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) || errors.Is(err, syscall.ENOBUFS) ||
-		errors.Is(err, syscall.ENOMEM) || errors.Is(err, syscall.ECONNABORTED)
+}
+
+// admit takes a slot for c (making room or waiting for one at the bound)
+// and starts serving it. It returns false when the server stops first.
+func (s *httpServer) admit(c net.Conn) bool {
+	select {
+	case s.slots <- struct{}{}:
+	default:
+		if s.evict {
+			s.evictOldest()
+		}
+		select {
+		case s.slots <- struct{}{}:
+		case <-s.base.Done():
+			return false
+		}
+	}
+	cn := &conn{c: c, br: bufio.NewReaderSize(c, 4<<10), bw: bufio.NewWriterSize(c, 4<<10), since: time.Now()}
+	s.mu.Lock()
+	if s.stopping {
+		s.mu.Unlock()
+		<-s.slots
+		return false
+	}
+	s.conns[cn] = struct{}{}
+	s.wg.Add(1)
+	s.mu.Unlock()
+	go s.serveConn(cn)
+	return true
+}
+
+// evictOldest closes the connection that has waited longest without a
+// handler running (idle, or still sending its request); its goroutine then
+// ends and gives its slot back. With every handler busy, nothing is evicted
+// and the new connection waits for a slot.
+func (s *httpServer) evictOldest() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var oldest *conn
+	for c := range s.conns {
+		if !c.handling && !c.evicted && (oldest == nil || c.since.Before(oldest.since)) {
+			oldest = c
+		}
+	}
+	if oldest != nil {
+		oldest.evicted = true
+		_ = oldest.c.Close()
+	}
 }
 
 // setBusy marks c as serving a request (or idle). It returns false when
@@ -306,8 +354,15 @@ func (s *httpServer) setBusy(c *conn, busy bool) bool {
 	if s.stopping && busy {
 		return false
 	}
-	s.conns[c] = busy
+	c.busy, c.since = busy, time.Now()
 	return true
+}
+
+// setHandling marks c as running a handler, which eviction leaves alone.
+func (s *httpServer) setHandling(c *conn, handling bool) {
+	s.mu.Lock()
+	c.handling, c.since = handling, time.Now()
+	s.mu.Unlock()
 }
 
 func (s *httpServer) serveConn(c *conn) {
@@ -317,11 +372,19 @@ func (s *httpServer) serveConn(c *conn) {
 		delete(s.conns, c)
 		s.mu.Unlock()
 		c.close()
+		<-s.slots
+	}()
+	defer func() {
+		// A bug in the parser or a handler must not kill horust (PID 1):
+		// the connection ends, the panic is logged.
+		if v := recover(); v != nil {
+			s.log.Error("control server: panic while serving a connection", "panic", v, "stack", string(debug.Stack()))
+		}
 	}()
 	for first := true; ; first = false {
 		// Wait for the next request: the header timeout for the first one,
 		// the idle timeout between requests.
-		wait := idleTimeout
+		wait := s.idleTimeout
 		if first {
 			wait = s.headTimeout
 		}
@@ -374,12 +437,12 @@ func (s *httpServer) serveOne(c *conn) bool {
 		s.plain(c, 400, fmt.Sprintf("bad request target %q", rl.Target))
 		return false
 	}
-	if rl.Minor == 1 && len(hdr.Values("Host")) == 0 {
-		s.plain(c, 400, "missing Host header")
+	if msg := checkHost(rl.Minor, hdr.Values("Host")); msg != "" {
+		s.plain(c, 400, msg)
 		return false
 	}
 	keep := httpwire.KeepAlive(rl.Minor, hdr)
-	framing, length, err := httpwire.RequestFraming(hdr)
+	framing, length, err := httpwire.RequestFraming(rl.Minor, hdr)
 	if err != nil {
 		s.plain(c, 400, err.Error())
 		return false
@@ -427,30 +490,11 @@ func (s *httpServer) serveOne(c *conn) bool {
 	switch {
 	case h != nil:
 		r.name = name
-		// Watch the connection while the handler runs: if the client goes
-		// away (or the read deadline passes), the request's context ends,
-		// and a long poll stops. A pipelined next request stays buffered.
-		watching := c.br.Buffered() == 0
-		watched := make(chan struct{})
-		var done, left atomic.Bool
-		if watching {
-			go func() {
-				defer close(watched)
-				if _, err := c.br.Peek(1); err != nil && !done.Load() {
-					left.Store(true)
-					cancel()
-				}
-			}()
+		k, ok := s.runWatched(c, h, w, r, cancel)
+		if !ok {
+			return false // the client left (or ran out of time): nobody to answer
 		}
-		h(w, r)
-		if watching {
-			done.Store(true)
-			_ = c.c.SetReadDeadline(aLongTimeAgo)
-			<-watched
-			if left.Load() {
-				return false // the client left (or ran out of time): nobody to answer
-			}
-		}
+		keep = keep && k
 	case allowed != nil:
 		allow := strings.Join(allowed, ", ")
 		w.header.Set("Allow", allow)
@@ -466,6 +510,109 @@ func (s *httpServer) serveOne(c *conn) bool {
 		w.code = 200
 	}
 	return s.write(c, rl, w, keep) && keep
+}
+
+// runWatched runs a handler while it watches the connection: if the
+// client goes away (or the read deadline passes), the request's context
+// ends, and a long poll stops. A client that only closed its writing side
+// (a half-close, as "curl < request" or a shell's here-document does) still
+// gets its answer, and the connection closes after it. A pipelined next
+// request stays buffered. It returns whether the connection may stay open
+// and whether there is anyone to answer.
+func (s *httpServer) runWatched(c *conn, h handlerFunc, w *response, r *request, cancel context.CancelFunc) (keep, answer bool) {
+	s.setHandling(c, true)
+	defer s.setHandling(c, false)
+	if c.br.Buffered() > 0 {
+		return s.runHandler(h, w, r), true
+	}
+	watched := make(chan struct{})
+	var done, left, halfClosed atomic.Bool
+	go func() {
+		defer close(watched)
+		_, err := c.br.Peek(1)
+		switch {
+		case err == nil || done.Load():
+		case errors.Is(err, io.EOF) && !peerGone(c.c):
+			halfClosed.Store(true)
+		default:
+			left.Store(true)
+			cancel()
+		}
+	}()
+	ok := s.runHandler(h, w, r)
+	done.Store(true)
+	_ = c.c.SetReadDeadline(aLongTimeAgo)
+	<-watched
+	return ok && !halfClosed.Load(), !left.Load()
+}
+
+// runHandler runs h; a panic in it is logged and answered 500 (and the
+// connection closes after it: ok is false), and horust (PID 1) goes on.
+func (s *httpServer) runHandler(h handlerFunc, w *response, r *request) (ok bool) {
+	defer func() {
+		if v := recover(); v != nil {
+			ok = false
+			s.log.Error("control server: handler panicked", "method", r.Method, "path", r.URL.Path, "panic", v, "stack", string(debug.Stack()))
+			*w = response{conn: w.conn}
+			writeError(w, 500, "internal", "internal error (logged by horust)", nil)
+		}
+	}()
+	h(w, r)
+	return true
+}
+
+// peerGone reports whether the other end of a unix socket closed both of
+// its sides (POLLHUP), as opposed to only its writing side. Over TCP the
+// two look the same, so a half-close is assumed: the answer is written
+// either way, and a peer that is gone makes that write fail.
+func peerGone(c net.Conn) bool {
+	uc, ok := c.(*net.UnixConn)
+	if !ok {
+		return false
+	}
+	raw, err := uc.SyscallConn()
+	if err != nil {
+		return true
+	}
+	gone := true
+	_ = raw.Control(func(fd uintptr) {
+		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN | unix.POLLRDHUP}}
+		if n, err := unix.Poll(fds, 0); err == nil && n == 1 {
+			gone = fds[0].Revents&unix.POLLHUP != 0
+		}
+	})
+	return gone
+}
+
+// checkHost checks the Host fields of a request as net/http does: exactly
+// one on HTTP/1.1, at most one on HTTP/1.0, made of the characters a host
+// and port can hold. It returns what is wrong, or "".
+func checkHost(minor int, hosts []string) string {
+	switch {
+	case len(hosts) == 0 && minor == 1:
+		return "missing Host header"
+	case len(hosts) > 1:
+		return "more than one Host header"
+	case len(hosts) == 1 && !validHost(hosts[0]):
+		return fmt.Sprintf("bad Host header %q", hosts[0])
+	}
+	return ""
+}
+
+// validHost reports whether h holds only the bytes net/http allows in Host
+// (httpguts.ValidHostHeader): a host name or address, a port, brackets,
+// percent-escapes and sub-delims.
+func validHost(h string) bool {
+	for i := 0; i < len(h); i++ {
+		c := h[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case strings.IndexByte("!$%&'()*+,-.:;=[]_~", c) >= 0:
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // isMalformed reports a syntax error in the request (answered 400).

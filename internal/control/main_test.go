@@ -16,24 +16,40 @@ import (
 )
 
 // dialHelperEnv makes the test binary a helper that connects to the socket
-// named by the variable and exits 0 when it could, 3 on EACCES, 4 otherwise.
+// named by the variable and asks for /healthz. It exits 0 when it got an
+// answer, 3 when connecting failed with EACCES, 5 when the server closed the
+// connection without answering, and 4 on anything else.
 const dialHelperEnv = "HORUST_CONTROL_TEST_DIAL"
 
 func TestMain(m *testing.M) {
 	if path := os.Getenv(dialHelperEnv); path != "" {
-		c, err := net.Dial("unix", path)
-		switch {
-		case err == nil:
-			_ = c.Close()
-			os.Exit(0)
-		case errors.Is(err, syscall.EACCES):
-			os.Exit(3)
-		default:
-			fmt.Fprintln(os.Stderr, err)
-			os.Exit(4)
-		}
+		os.Exit(dialHelper(path))
 	}
 	os.Exit(m.Run())
+}
+
+func dialHelper(path string) int {
+	c, err := net.Dial("unix", path)
+	if errors.Is(err, syscall.EACCES) {
+		return 3
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 4
+	}
+	defer func() { _ = c.Close() }()
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	_, _ = io.WriteString(c, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+	buf := make([]byte, 9)
+	_, err = io.ReadFull(c, buf)
+	switch {
+	case err == nil && string(buf) == "HTTP/1.1 ":
+		return 0
+	case errors.Is(err, io.EOF), errors.Is(err, syscall.ECONNRESET):
+		return 5
+	}
+	fmt.Fprintf(os.Stderr, "read %q: %v\n", buf, err)
+	return 4
 }
 
 // shortDir is a temporary folder with a short path: t.TempDir's paths carry

@@ -71,7 +71,7 @@ func (s *server) metrics(w *response, r *request) {
 	defer cancel()
 	list, err := s.o.Backend.List(ctx)
 	if err != nil {
-		s.fail(w, r, err, "")
+		s.fail(w, r, err)
 		return
 	}
 	var e expo

@@ -79,7 +79,8 @@ type server struct {
 // done. Then it closes l (which removes the socket file of a listener from
 // ListenUnix), lets replies in flight finish for a moment and returns nil.
 // Requests that are still waiting on the Backend when ctx ends get 503.
-// Serve returns an error only when it cannot serve at all.
+// Serve returns an error only when it cannot serve at all (no Backend); no
+// failure to accept ends it (see docs/security.md for its limits).
 func Serve(ctx context.Context, l net.Listener, o ServerOptions) error {
 	if o.Backend == nil {
 		return errors.New("control server: no backend")
@@ -88,7 +89,8 @@ func Serve(ctx context.Context, l net.Listener, o ServerOptions) error {
 	var rt router
 	s.apiRoutes(&rt)
 	s.probeRoutes(&rt)
-	return s.serve(ctx, l, rt)
+	s.serve(ctx, l, rt, false)
+	return nil
 }
 
 // ServeProbes serves the read-only endpoints /healthz, /readyz and /metrics
@@ -101,7 +103,8 @@ func ServeProbes(ctx context.Context, l net.Listener, o ServerOptions) error {
 	s := &server{o: o.withDefaults()}
 	var rt router
 	s.probeRoutes(&rt)
-	return s.serve(ctx, l, rt)
+	s.serve(ctx, l, rt, true)
+	return nil
 }
 
 func (s *server) apiRoutes(rt *router) {
@@ -121,7 +124,22 @@ func (s *server) probeRoutes(rt *router) {
 	rt.handle("GET", "/metrics", s.metrics)
 }
 
-func (s *server) serve(ctx context.Context, l net.Listener, rt router) error {
+// The connection limits of the two listeners (see docs/security.md).
+const (
+	// maxSocketConns bounds the control socket's connections; more wait in
+	// the kernel's queue until one ends.
+	maxSocketConns = 128
+	// maxProbeConns bounds the --http-addr connections; a new one evicts
+	// the oldest that runs no handler.
+	maxProbeConns = 64
+	// probeIdleTimeout is how long a probe connection may stay open
+	// between requests.
+	probeIdleTimeout = 5 * time.Second
+)
+
+// serve runs the HTTP server for rt on l; probe selects the limits of the
+// --http-addr listener.
+func (s *server) serve(ctx context.Context, l net.Listener, rt router, probe bool) {
 	hs := &httpServer{
 		routes:      rt,
 		maxBody:     s.o.MaxBodyBytes,
@@ -129,9 +147,14 @@ func (s *server) serve(ctx context.Context, l net.Listener, rt router) error {
 		// The headers, as long again for a body, the Backend call and as
 		// long again to write the reply; a wait extends it.
 		readTimeout: 2*s.o.ReadHeaderTimeout + 2*s.o.CallTimeout,
+		idleTimeout: idleTimeout,
+		maxConns:    maxSocketConns,
 		log:         s.o.Log,
 	}
-	return hs.run(ctx, l, shutdownGrace)
+	if probe {
+		hs.idleTimeout, hs.maxConns, hs.evict = probeIdleTimeout, maxProbeConns, true
+	}
+	hs.run(ctx, l, shutdownGrace)
 }
 
 // drainLimit is the largest oversized body the server still reads (and
@@ -196,7 +219,7 @@ func (s *server) list(w *response, r *request) {
 	defer cancel()
 	list, err := s.o.Backend.List(ctx)
 	if err != nil {
-		s.fail(w, r, err, "")
+		s.fail(w, r, err)
 		return
 	}
 	if list == nil {
@@ -211,7 +234,7 @@ func (s *server) get(w *response, r *request) {
 	defer cancel()
 	st, err := s.o.Backend.Get(ctx, name)
 	if err != nil {
-		s.fail(w, r, err, name)
+		s.fail(w, r, err)
 		return
 	}
 	writeJSON(w, 200, st)
@@ -226,7 +249,7 @@ func (s *server) action(call func(Backend, context.Context, string) (ServiceStat
 		defer cancel()
 		st, err := call(s.o.Backend, ctx, name)
 		if err != nil {
-			s.fail(w, r, err, name)
+			s.fail(w, r, err)
 			return
 		}
 		writeJSON(w, 200, st)
@@ -247,7 +270,7 @@ func (s *server) signal(w *response, r *request) {
 	ctx, cancel := s.callCtx(r)
 	defer cancel()
 	if err := s.o.Backend.Signal(ctx, name, sig); err != nil {
-		s.fail(w, r, err, name)
+		s.fail(w, r, err)
 		return
 	}
 	writeJSON(w, 200, SignalReply{Name: name, Signal: SignalName(sig)})
@@ -304,7 +327,7 @@ func (s *server) shutdown(w *response, r *request) {
 	err := s.o.Backend.Shutdown(ctx)
 	// Asking twice is not an error: horust is shutting down either way.
 	if err != nil && !errors.Is(err, ErrShuttingDown) {
-		s.fail(w, r, err, "")
+		s.fail(w, r, err)
 		return
 	}
 	writeJSON(w, 202, ShutdownReply{Status: "shutting down"})
@@ -356,10 +379,8 @@ func (s *server) wait(w *response, r *request) {
 		writeJSON(w, 200, ServicesReply{Services: st})
 	case errors.Is(err, context.DeadlineExceeded) && r.Context().Err() == nil:
 		s.waitTimedOut(w, r, names, cond, timeout)
-	case err == ErrNotFound:
-		s.fail(w, r, err, s.firstMissing(r, names))
 	default:
-		s.fail(w, r, err, "")
+		s.fail(w, r, err)
 	}
 }
 
@@ -390,18 +411,6 @@ func (s *server) waitTimedOut(w *response, r *request, names []string, cond Wait
 		msg = fmt.Sprintf("timed out after %s waiting for the services to be %s", timeout, cond)
 	}
 	writeError(w, 408, "timeout", msg, late)
-}
-
-// firstMissing names the first of names the Backend does not know, or "".
-func (s *server) firstMissing(r *request, names []string) string {
-	ctx, cancel := s.callCtx(r)
-	defer cancel()
-	for _, n := range names {
-		if _, err := s.o.Backend.Get(ctx, n); errors.Is(err, ErrNotFound) {
-			return n
-		}
-	}
-	return ""
 }
 
 // meets reports whether state satisfies cond, as the supervisor judges it.
@@ -451,24 +460,17 @@ func (s *server) readyz(w *response, r *request) {
 	writeJSON(w, 200, ReadyReply{Ready: true})
 }
 
-// fail answers with the status code that err calls for. name is the
-// service of the request, if any, to complete a bare sentinel error.
-func (s *server) fail(w *response, r *request, err error, name string) {
+// fail answers with the status code that err calls for.
+func (s *server) fail(w *response, r *request, err error) {
 	msg := err.Error()
 	switch {
 	case errors.Is(err, ErrNotFound):
-		if err == ErrNotFound && name != "" {
-			msg = fmt.Sprintf("no such service '%s'", name)
-		}
 		writeError(w, 404, "not_found", msg, nil)
 	case errors.Is(err, ErrShuttingDown):
 		writeError(w, 409, "shutting_down", msg, nil)
 	case errors.Is(err, ErrUnreachable):
 		writeError(w, 409, "unreachable", msg, nil)
 	case errors.Is(err, ErrNotRunning):
-		if err == ErrNotRunning && name != "" {
-			msg = fmt.Sprintf("service '%s' is not running", name)
-		}
 		writeError(w, 409, "not_running", msg, nil)
 	case errors.Is(err, ErrExiting):
 		writeError(w, 503, "exiting", msg, nil)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
@@ -15,6 +16,9 @@ import (
 	"sync"
 	"syscall"
 	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
 )
 
 // DefaultSocketDir is the default --uds-folder-path of horust and horustctl.
@@ -54,15 +58,44 @@ func TempSocketDir() string {
 	return filepath.Join(os.TempDir(), "horust-"+strconv.Itoa(os.Getuid()))
 }
 
+// PrivateFolder makes sure dir can hold the control socket of a user who
+// did not choose the folder (a fallback): it is created 0700 if missing,
+// and then it must be a directory (not a symlink to one) owned by this
+// user and not writable by group or others. Otherwise another local user
+// who made the folder first could swap the socket for a symlink or a fake
+// socket (see docs/security.md).
+func PrivateFolder(dir string) error {
+	if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+		return fmt.Errorf("create %s: %w", dir, err)
+	}
+	fi, err := os.Lstat(dir)
+	if err != nil {
+		return err
+	}
+	st, _ := fi.Sys().(*syscall.Stat_t)
+	switch {
+	case !fi.IsDir():
+		return fmt.Errorf("%s is not a directory (a symlink or a file)", dir)
+	case st == nil || int(st.Uid) != os.Geteuid():
+		return fmt.Errorf("%s belongs to another user", dir)
+	case fi.Mode().Perm()&0o022 != 0:
+		return fmt.Errorf("%s is writable by group or others (mode %v)", dir, fi.Mode().Perm())
+	}
+	return nil
+}
+
 // ListenUnix binds the control socket at path with the given mode (0 means
 // DefaultSocketMode) and, when gid is not negative, that group. A stale
 // socket file left at path by an earlier run (a socket nobody answers on) is
 // replaced; a live one (another horust answers there) or a file that is not
 // a socket is an error, as is a path longer than the kernel's limit.
 //
-// The socket is bound under a temporary name in the same folder, given its
-// mode and group, and only then renamed to path, so that there is no moment
-// when path accepts connections with the permissions of the umask. Closing
+// The socket is private from its first instant: it is bound in a fresh
+// 0700 folder next to path, given its mode and group there (where no other
+// user can reach it or swap it for a symlink), and only then renamed to
+// path. Every accepted connection's peer is checked (SO_PEERCRED): root,
+// this process's user or, with a group, a member of it; any other peer is
+// closed at once, and Accept reports it as a *PeerRefusedError. Closing
 // the listener removes path, unless another socket has replaced it since.
 func ListenUnix(path string, mode os.FileMode, gid int) (net.Listener, error) {
 	if mode == 0 {
@@ -74,12 +107,18 @@ func ListenUnix(path string, mode os.FileMode, gid int) (net.Listener, error) {
 	if err := checkStale(path); err != nil {
 		return nil, err
 	}
-	ul, tmp, err := bindTemp(filepath.Dir(path))
+	tmpDir, err := privateTempDir(filepath.Dir(path))
 	if err != nil {
 		return nil, fmt.Errorf("control socket %s: %w", path, err)
 	}
+	defer func() { _ = os.Remove(tmpDir) }() // empty once the socket moved out; removed with it on failure
+	tmp := filepath.Join(tmpDir, "s")
+	ul, err := net.ListenUnix("unix", &net.UnixAddr{Name: tmp, Net: "unix"})
+	if err != nil {
+		return nil, fmt.Errorf("control socket %s: bind: %w", path, err)
+	}
 	// The listener was bound to tmp; after the rename it must not unlink tmp
-	// (by then maybe another file) when it is closed: we remove path ourselves.
+	// when it is closed: we remove path ourselves.
 	ul.SetUnlinkOnClose(false)
 	fail := func(err error) (net.Listener, error) {
 		_ = ul.Close()
@@ -101,7 +140,29 @@ func ListenUnix(path string, mode os.FileMode, gid int) (net.Listener, error) {
 	if err != nil {
 		return fail(err)
 	}
-	return &unixListener{UnixListener: ul, path: path, file: fi}, nil
+	return &unixListener{UnixListener: ul, path: path, file: fi, uid: os.Geteuid(), gid: gid}, nil
+}
+
+// privateTempDir makes a fresh 0700 folder in dir under a short hidden name
+// (".~" and 6 hex digits, so that "<it>/s" is shorter than any
+// "horust-<pid>.sock" and fits whenever the final path does).
+func privateTempDir(dir string) (string, error) {
+	var b [3]byte
+	for range 5 {
+		if _, err := rand.Read(b[:]); err != nil {
+			return "", fmt.Errorf("random name: %w", err)
+		}
+		tmp := filepath.Join(dir, ".~"+hex.EncodeToString(b[:]))
+		err := os.Mkdir(tmp, 0o700)
+		if errors.Is(err, fs.ErrExist) {
+			continue
+		}
+		if err != nil {
+			return "", fmt.Errorf("private folder for the bind: %w", err)
+		}
+		return tmp, nil
+	}
+	return "", fmt.Errorf("no free temporary name in %s", dir)
 }
 
 // checkStale makes sure nothing but a dead socket is at path.
@@ -116,49 +177,164 @@ func checkStale(path string) error {
 	if fi.Mode().Type() != fs.ModeSocket {
 		return fmt.Errorf("control socket %s: the path exists and is not a socket", path)
 	}
+	switch err := probeSocket(path); {
+	case err == nil:
+		return fmt.Errorf("control socket %s: another process (a horust?) answers on it", path)
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return nil // stale: the rename in ListenUnix replaces it
+	default:
+		return fmt.Errorf("control socket %s: cannot tell whether the existing socket is stale: %w", path, err)
+	}
+}
+
+// probeSocket connects to the socket at path and hangs up. ECONNREFUSED
+// proves that nobody listens there: the socket's horust is gone.
+func probeSocket(path string) error {
 	c, err := net.DialTimeout("unix", path, time.Second)
 	if err == nil {
 		_ = c.Close()
-		return fmt.Errorf("control socket %s: another process (a horust?) answers on it", path)
 	}
-	if errors.Is(err, syscall.ECONNREFUSED) {
-		return nil // stale: the rename in ListenUnix replaces it
-	}
-	return fmt.Errorf("control socket %s: cannot tell whether the existing socket is stale: %w", path, err)
+	return err
 }
 
-// bindTemp binds a unix socket under a fresh hidden name in dir. The name is
-// shorter than any "horust-<pid>.sock", so it fits whenever the final path does.
-func bindTemp(dir string) (*net.UnixListener, string, error) {
-	var b [3]byte
-	for range 5 {
-		if _, err := rand.Read(b[:]); err != nil {
-			return nil, "", fmt.Errorf("random name: %w", err)
-		}
-		tmp := filepath.Join(dir, ".~"+hex.EncodeToString(b[:]))
-		ul, err := net.ListenUnix("unix", &net.UnixAddr{Name: tmp, Net: "unix"})
-		if errors.Is(err, syscall.EADDRINUSE) {
+// RemoveDeadSockets removes the horust-*.sock sockets in dir that nobody
+// listens on (connecting is refused: their horust is gone), as a horust
+// killed with SIGKILL leaves them. A socket that cannot be proved dead is
+// kept. It returns the names removed.
+func RemoveDeadSockets(dir string) ([]string, error) {
+	socks, err := scanSockets(dir)
+	if err != nil {
+		return nil, err
+	}
+	var removed []string
+	for _, name := range socks {
+		p := filepath.Join(dir, name)
+		if !errors.Is(probeSocket(p), syscall.ECONNREFUSED) {
 			continue
 		}
-		if err != nil {
-			return nil, "", fmt.Errorf("bind: %w", err)
+		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return removed, fmt.Errorf("remove dead socket %s: %w", p, err)
 		}
-		return ul, tmp, nil
+		removed = append(removed, name)
 	}
-	return nil, "", fmt.Errorf("bind: no free temporary name in %s", dir)
+	return removed, nil
 }
 
-// unixListener is a bound control socket that removes its file when closed.
+// unixListener is a bound control socket that checks its peers and
+// removes its file when closed.
 type unixListener struct {
 	*net.UnixListener
 	path string
 	file fs.FileInfo // what path was right after the bind
+	uid  int         // horust's user
+	gid  int         // --uds-group, or -1
 	once sync.Once
 	err  error
 }
 
 // Addr returns the socket's final path (the bound name was the temporary one).
 func (l *unixListener) Addr() net.Addr { return &net.UnixAddr{Name: l.path, Net: "unix"} }
+
+// Accept returns the next connection of an allowed peer. A peer that is
+// not allowed is closed at once and reported as a *PeerRefusedError.
+func (l *unixListener) Accept() (net.Conn, error) {
+	c, err := l.AcceptUnix()
+	if err != nil {
+		return nil, err
+	}
+	if err := l.checkPeer(c); err != nil {
+		_ = c.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+// PeerRefusedError is a connection to the control socket from a process
+// that may not use it; the connection was closed.
+type PeerRefusedError struct {
+	PID, UID int
+	Reason   string
+}
+
+func (e *PeerRefusedError) Error() string {
+	return fmt.Sprintf("control socket: refused a connection of pid %d, uid %d: %s", e.PID, e.UID, e.Reason)
+}
+
+// checkPeer lets root, horust's own user and members of the socket's group
+// in, by the credentials the kernel recorded at connect (SO_PEERCRED and
+// SO_PEERGROUPS): what the peer is, not what it says.
+func (l *unixListener) checkPeer(c *net.UnixConn) error {
+	raw, err := c.SyscallConn()
+	if err != nil {
+		return &PeerRefusedError{Reason: err.Error()}
+	}
+	var cred *unix.Ucred
+	var groups []uint32
+	var cerr error
+	if err := raw.Control(func(fd uintptr) {
+		cred, cerr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
+		if cerr == nil && l.gid >= 0 && int(cred.Uid) != 0 && int(cred.Uid) != l.uid && int(cred.Gid) != l.gid {
+			groups, cerr = peerGroups(int(fd))
+		}
+	}); err != nil {
+		cerr = err
+	}
+	switch {
+	case cerr != nil:
+		return &PeerRefusedError{Reason: "no peer credentials: " + cerr.Error()}
+	case cred.Uid == 0, int(cred.Uid) == l.uid:
+		return nil
+	case l.gid >= 0 && (int(cred.Gid) == l.gid || slices.Contains(groups, uint32(l.gid))):
+		return nil
+	}
+	reason := "not root and not horust's user"
+	if l.gid >= 0 {
+		reason += fmt.Sprintf(", and not in group %d (--uds-group)", l.gid)
+	}
+	return &PeerRefusedError{PID: int(cred.Pid), UID: int(cred.Uid), Reason: reason}
+}
+
+// soPeerGroups is SO_PEERGROUPS (Linux 4.13), which x/sys/unix does not
+// name: the peer's supplementary groups when it connected.
+const soPeerGroups = 59
+
+// peerGroups reads the supplementary groups of a unix socket's peer.
+func peerGroups(fd int) ([]uint32, error) {
+	buf := make([]uint32, 64)
+	for {
+		n := uint32(len(buf) * 4)
+		_, _, e := unix.Syscall6(unix.SYS_GETSOCKOPT, uintptr(fd), unix.SOL_SOCKET, soPeerGroups,
+			uintptr(unsafe.Pointer(&buf[0])), uintptr(unsafe.Pointer(&n)), 0)
+		switch {
+		case e == unix.ERANGE && int(n/4) > len(buf):
+			buf = make([]uint32, n/4)
+		case e != 0:
+			return nil, e
+		default:
+			return buf[:n/4], nil
+		}
+	}
+}
+
+// refusals logs refused peers: the first at once, then at most one line a
+// minute with how many were refused since, so that a flood of attempts
+// cannot flood the log.
+type refusals struct {
+	mu     sync.Mutex
+	last   time.Time
+	missed int
+}
+
+func (r *refusals) note(log *slog.Logger, e *PeerRefusedError) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if now := time.Now(); now.Sub(r.last) >= time.Minute {
+		log.Warn("control socket: connection refused", "pid", e.PID, "uid", e.UID, "reason", e.Reason, "refused_since_last_line", r.missed)
+		r.last, r.missed = now, 0
+		return
+	}
+	r.missed++
+}
 
 // Close stops listening and removes the socket file if it is still ours.
 func (l *unixListener) Close() error {
@@ -185,7 +361,10 @@ type Discovery struct {
 }
 
 // FindSocket returns the socket path that d designates. Without a PID the
-// folder must hold exactly one horust-*.sock socket. When Dir is empty and
+// folder must hold exactly one horust-*.sock socket that is not dead
+// (sockets nobody listens on, left by a horust that was killed, are
+// skipped; if they are all there is, a single one is returned so that the
+// connection reports it). When Dir is empty and
 // DefaultSocketDir does not exist or holds none, the fallback folders are
 // scanned in turn and the first one that holds a socket decides.
 func FindSocket(d Discovery) (string, error) {
@@ -218,19 +397,35 @@ func FindSocket(d Discovery) (string, error) {
 		case err != nil:
 			return "", err
 		}
-		switch len(socks) {
-		case 0:
-			continue
-		case 1:
-			return filepath.Join(dir, socks[0]), nil
-		default:
-			return "", fmt.Errorf("several horust sockets in %s (%s): pick one with --pid", dir, strings.Join(socks, ", "))
+		live, dead := splitDead(dir, socks)
+		switch {
+		case len(live) == 1:
+			return filepath.Join(dir, live[0]), nil
+		case len(live) > 1:
+			return "", fmt.Errorf("several horust sockets in %s (%s): pick one with --pid", dir, strings.Join(live, ", "))
+		case len(dead) == 1:
+			// Let the connection say that nothing answers there.
+			return filepath.Join(dir, dead[0]), nil
+		case len(dead) > 1:
+			return "", fmt.Errorf("no horust answers in %s: %s are left by horusts that are gone", dir, strings.Join(dead, ", "))
 		}
 	}
 	if len(dirs) == 1 {
 		return "", fmt.Errorf("no horust socket found in %s", dirs[0])
 	}
 	return "", fmt.Errorf("no horust socket found in %s (also looked in %s)", dirs[0], strings.Join(dirs[1:], ", "))
+}
+
+// splitDead sorts sockets into those nobody listens on and the others.
+func splitDead(dir string, socks []string) (live, dead []string) {
+	for _, name := range socks {
+		if errors.Is(probeSocket(filepath.Join(dir, name)), syscall.ECONNREFUSED) {
+			dead = append(dead, name)
+		} else {
+			live = append(live, name)
+		}
+	}
+	return live, dead
 }
 
 // scanSockets lists the horust-*.sock sockets in dir, by process id.

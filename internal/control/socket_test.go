@@ -1,6 +1,7 @@
 package control
 
 import (
+	"context"
 	"errors"
 	"io/fs"
 	"net"
@@ -186,7 +187,8 @@ func TestNonOwnerCannotConnect(t *testing.T) {
 	dialAsNobody := func(path string) int {
 		cmd := exec.Command(helper)
 		cmd.Env = []string{dialHelperEnv + "=" + path}
-		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+		// nobody, with 12345 as a supplementary group.
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534, Groups: []uint32{12345}}}
 		out, err := cmd.CombinedOutput()
 		var ee *exec.ExitError
 		if errors.As(err, &ee) {
@@ -203,29 +205,45 @@ func TestNonOwnerCannotConnect(t *testing.T) {
 	tests := []struct {
 		name string
 		mode os.FileMode
+		gid  int
 		want int
 	}{
-		{"the default 0600 socket refuses nobody", 0, 3},
-		{"a 0666 socket lets nobody in (the check can tell)", 0o666, 0},
+		{"the default 0600 socket refuses nobody", 0, -1, 3},
+		{"a 0666 socket lets nobody connect, and the peer check closes it", 0o666, -1, 5},
+		{"a 0660 socket of nobody's group lets nobody in", 0o660, 65534, 0},
+		{"a 0660 socket of a supplementary group of nobody lets nobody in", 0o660, 12345, 0},
+		{"a 0666 socket of a group nobody is not in: the peer check closes it", 0o666, 54321, 5},
 	}
 	for i, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			path := filepath.Join(dir, SocketName(i+1))
-			l, err := ListenUnix(path, tc.mode, -1)
+			l, err := ListenUnix(path, tc.mode, tc.gid)
 			if err != nil {
 				t.Fatal(err)
 			}
-			defer func() { _ = l.Close() }()
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan struct{})
+			go func() { _ = Serve(ctx, l, ServerOptions{Backend: newMemBackend()}); close(done) }()
+			defer func() { cancel(); <-done }()
 			if got := dialAsNobody(path); got != tc.want {
-				t.Fatalf("helper as nobody exited %d, want %d (0 connected, 3 EACCES)", got, tc.want)
+				t.Fatalf("helper as nobody exited %d, want %d (0 answered, 3 EACCES, 5 closed unanswered)", got, tc.want)
 			}
 		})
 	}
 }
 
 func TestFindSocket(t *testing.T) {
-	// mkSock leaves a socket file in dir, as a horust would.
+	// mkSock makes a socket in dir that a process listens on, as a running
+	// horust's; mkDead leaves one nobody listens on, as a killed horust does.
 	mkSock := func(t *testing.T, dir, name string) {
+		t.Helper()
+		l, err := net.ListenUnix("unix", &net.UnixAddr{Name: filepath.Join(dir, name), Net: "unix"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = l.Close() })
+	}
+	mkDead := func(t *testing.T, dir, name string) {
 		t.Helper()
 		l, err := net.ListenUnix("unix", &net.UnixAddr{Name: filepath.Join(dir, name), Net: "unix"})
 		if err != nil {
@@ -272,6 +290,34 @@ func TestFindSocket(t *testing.T) {
 		mkSock(t, dir, "horust-7.sock")
 		_, err := FindSocket(Discovery{Dir: dir})
 		want := "several horust sockets in " + dir + " (horust-7.sock, horust-12.sock): pick one with --pid"
+		if err == nil || err.Error() != want {
+			t.Fatalf("got %v, want %q", err, want)
+		}
+	})
+	t.Run("dead sockets are skipped", func(t *testing.T) {
+		dir := shortDir(t)
+		mkDead(t, dir, "horust-3.sock")
+		mkSock(t, dir, "horust-7.sock")
+		mkDead(t, dir, "horust-12.sock")
+		got, err := FindSocket(Discovery{Dir: dir})
+		if err != nil || got != filepath.Join(dir, "horust-7.sock") {
+			t.Fatalf("got %q %v", got, err)
+		}
+	})
+	t.Run("a dead socket alone is returned for the connection to report", func(t *testing.T) {
+		dir := shortDir(t)
+		mkDead(t, dir, "horust-3.sock")
+		got, err := FindSocket(Discovery{Dir: dir})
+		if err != nil || got != filepath.Join(dir, "horust-3.sock") {
+			t.Fatalf("got %q %v", got, err)
+		}
+	})
+	t.Run("several dead sockets", func(t *testing.T) {
+		dir := shortDir(t)
+		mkDead(t, dir, "horust-3.sock")
+		mkDead(t, dir, "horust-4.sock")
+		_, err := FindSocket(Discovery{Dir: dir})
+		want := "no horust answers in " + dir + ": horust-3.sock, horust-4.sock are left by horusts that are gone"
 		if err == nil || err.Error() != want {
 			t.Fatalf("got %v, want %q", err, want)
 		}

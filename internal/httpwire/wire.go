@@ -13,6 +13,7 @@ package httpwire
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -207,20 +208,15 @@ func parseField(line string) (Field, error) {
 }
 
 // isToken reports whether s is an RFC 9110 token (a method or field name).
-func isToken(s string) bool {
-	if s == "" {
-		return false
+func isToken(s string) bool { return s != "" && tokenPrefix(s) == s }
+
+// isTokenChar reports the characters of a token (RFC 9110 section 5.6.2).
+func isTokenChar(c byte) bool {
+	switch {
+	case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		return true
 	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
-		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
-		default:
-			return false
-		}
-	}
-	return true
+	return strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
 }
 
 func trim(s string) string {
@@ -303,11 +299,16 @@ const (
 	ToClose                // until the connection closes (responses only)
 )
 
-// RequestFraming returns how the body of a request with header h is framed
-// and, when Sized, its length. A request with neither Content-Length nor
-// Transfer-Encoding has no body.
-func RequestFraming(h Header) (Framing, int64, error) {
+// RequestFraming returns how the body of a request of HTTP/1.minor with
+// header h is framed and, when Sized, its length. A request with neither
+// Content-Length nor Transfer-Encoding has no body. Transfer-Encoding on an
+// HTTP/1.0 request is an error: RFC 9112 section 6.1 says to treat its
+// framing as faulty (net/http ignores the field instead).
+func RequestFraming(minor int, h Header) (Framing, int64, error) {
 	if te := h.Values("Transfer-Encoding"); len(te) > 0 {
+		if minor == 0 {
+			return 0, 0, malformed("Transfer-Encoding in an HTTP/1.0 request")
+		}
 		if len(h.Values("Content-Length")) > 0 {
 			return 0, 0, malformed("both Transfer-Encoding and Content-Length")
 		}
@@ -342,26 +343,26 @@ func ResponseFraming(h Header, code int, head bool) (Framing, int64, error) {
 	return Sized, n, err
 }
 
-// contentLength is the value of Content-Length (0 when absent). Repeated
-// fields must agree.
+// contentLength is the value of Content-Length (0 when absent): digits
+// only, as net/http wants; repeated fields must be identical ("1, 1" in
+// one field is an error, as a list there has no meaning).
 func contentLength(h Header) (int64, error) {
 	vs := h.Values("Content-Length")
 	if len(vs) == 0 {
 		return 0, nil
 	}
-	var n int64 = -1
-	for _, v := range vs {
-		for part := range strings.SplitSeq(v, ",") {
-			part = strings.TrimSpace(part)
-			m, err := strconv.ParseInt(part, 10, 64)
-			if err != nil || m < 0 || part[0] == '+' {
-				return 0, malformed("bad Content-Length %q", trim(v))
-			}
-			if n >= 0 && m != n {
-				return 0, malformed("conflicting Content-Length values %d and %d", n, m)
-			}
-			n = m
+	for _, v := range vs[1:] {
+		if v != vs[0] {
+			return 0, malformed("conflicting Content-Length values %q and %q", trim(vs[0]), trim(v))
 		}
+	}
+	v := vs[0]
+	if v == "" || len(v) > 18 || strings.TrimLeft(v, "0123456789") != "" {
+		return 0, malformed("bad Content-Length %q", trim(v))
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil {
+		return 0, malformed("bad Content-Length %q", trim(v))
 	}
 	return n, nil
 }
@@ -409,15 +410,26 @@ func (s *sizedReader) Read(p []byte) (int, error) {
 	return k, err
 }
 
-// maxChunkLine bounds a chunk-size line and the trailer section.
-const maxChunkLine = 4096
+// Bounds of the chunked coding's overhead.
+const (
+	// maxChunkLine bounds a chunk-size line and the trailer section.
+	maxChunkLine = 4096
+	// maxChunkExcess bounds the overhead (size lines and extensions) beyond
+	// 16 bytes per chunk plus twice its data, as net/http does: a sender
+	// may stream a byte per chunk, but not a kilobyte of extensions per byte.
+	maxChunkExcess = 16 << 10
+)
 
 // chunkedReader decodes the chunked transfer coding (RFC 9112 section 7.1).
-// Chunk extensions and trailer fields are read and ignored.
+// Every line must end in CRLF (a bare LF is an error here, unlike in the
+// header: RFC 9112 erratum 7633). Chunk extensions are checked against
+// their grammar and ignored; trailer fields are checked as header fields
+// and ignored.
 type chunkedReader struct {
 	r       *bufio.Reader
 	n       int64 // bytes left in the current chunk
 	inChunk bool  // a chunk's data was started: its CRLF is still to come
+	excess  int64 // overhead beyond the allowance, see maxChunkExcess
 	err     error
 }
 
@@ -436,7 +448,7 @@ func (c *chunkedReader) Read(p []byte) (int, error) {
 	}
 	k, err := c.r.Read(p)
 	c.n -= int64(k)
-	if err == io.EOF {
+	if errors.Is(err, io.EOF) {
 		err = io.ErrUnexpectedEOF
 	}
 	if err != nil {
@@ -449,40 +461,155 @@ func (c *chunkedReader) Read(p []byte) (int, error) {
 // the body (io.EOF).
 func (c *chunkedReader) next() error {
 	if c.inChunk {
-		line, err := readLine(c.r, 0)
-		if err != nil || line != "" {
-			return eofToUnexpected(err, "missing CRLF after chunk data")
+		var crlf [2]byte
+		if _, err := io.ReadFull(c.r, crlf[:]); err != nil {
+			return eofToUnexpected(err)
+		}
+		if string(crlf[:]) != "\r\n" {
+			return malformed("missing CRLF after chunk data")
 		}
 		c.inChunk = false
 	}
-	line, err := readLine(c.r, maxChunkLine)
+	line, err := readChunkLine(c.r, maxChunkLine)
 	if err != nil {
-		return eofToUnexpected(err, "")
+		return err
 	}
-	size, _, _ := strings.Cut(line, ";")
+	size, ext := line, ""
+	if i := strings.IndexByte(line, ';'); i >= 0 {
+		size, ext = line[:i], line[i:]
+	}
 	size = strings.TrimRight(size, " \t")
-	if size == "" || len(size) > 15 {
+	if size == "" || len(size) > 15 || !isHex(size) {
 		return malformed("bad chunk size %q", trim(line))
+	}
+	if !validChunkExt(ext) {
+		return malformed("bad chunk extension in %q", trim(line))
 	}
 	n, err := strconv.ParseInt(size, 16, 64)
-	if err != nil || n < 0 || !isHex(size) {
+	if err != nil {
 		return malformed("bad chunk size %q", trim(line))
+	}
+	c.excess = max(c.excess+int64(len(line))+4-16-2*n, 0)
+	if c.excess > maxChunkExcess {
+		return malformed("chunked body with too much overhead (chunk extensions)")
 	}
 	if n > 0 {
 		c.n, c.inChunk = n, true
 		return nil
 	}
 	for read := 0; ; { // trailer fields, up to the empty line
-		line, err := readLine(c.r, maxChunkLine-read)
+		line, err := readChunkLine(c.r, maxChunkLine-read)
 		if err != nil {
-			return eofToUnexpected(err, "")
+			return err
 		}
 		if line == "" {
 			return io.EOF
 		}
+		if _, err := parseField(line); err != nil {
+			return err
+		}
 		read += len(line) + 2
 	}
 }
+
+// readChunkLine reads a line of the chunked coding: at most limit bytes,
+// ended by CRLF, with no other CR in it.
+func readChunkLine(r *bufio.Reader, limit int) (string, error) {
+	var line []byte
+	for {
+		frag, err := r.ReadSlice('\n')
+		if len(line)+len(frag) > limit+2 {
+			return "", malformed("chunk line too long")
+		}
+		line = append(line, frag...)
+		if errors.Is(err, bufio.ErrBufferFull) {
+			continue
+		}
+		if err != nil {
+			return "", eofToUnexpected(err)
+		}
+		break
+	}
+	n := len(line)
+	if n < 2 || line[n-2] != '\r' {
+		return "", malformed("chunk line %q ends with a bare LF", trim(string(line[:n-1])))
+	}
+	line = line[:n-2]
+	if bytes.IndexByte(line, '\r') >= 0 {
+		return "", malformed("CR inside the chunk line %q", trim(string(line)))
+	}
+	return string(line), nil
+}
+
+// validChunkExt checks chunk extensions against RFC 9112 section 7.1.1:
+// *( BWS ";" BWS name [ BWS "=" BWS ( token / quoted-string ) ] ).
+func validChunkExt(ext string) bool {
+	for {
+		ext = trimOWS(ext)
+		if ext == "" {
+			return true
+		}
+		if ext[0] != ';' {
+			return false
+		}
+		ext = trimOWS(ext[1:])
+		name := tokenPrefix(ext)
+		if name == "" {
+			return false
+		}
+		ext = trimOWS(ext[len(name):])
+		if ext == "" || ext[0] != '=' {
+			continue
+		}
+		ext = trimOWS(ext[1:])
+		if ext != "" && ext[0] == '"' {
+			n, ok := quotedString(ext)
+			if !ok {
+				return false
+			}
+			ext = ext[n:]
+			continue
+		}
+		v := tokenPrefix(ext)
+		if v == "" {
+			return false
+		}
+		ext = ext[len(v):]
+	}
+}
+
+func trimOWS(s string) string { return strings.TrimLeft(s, " \t") }
+
+// tokenPrefix is the longest prefix of s made of token characters.
+func tokenPrefix(s string) string {
+	i := 0
+	for i < len(s) && isTokenChar(s[i]) {
+		i++
+	}
+	return s[:i]
+}
+
+// quotedString returns the length of the quoted-string at the start of s.
+func quotedString(s string) (int, bool) {
+	for i := 1; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '"':
+			return i + 1, true
+		case c == '\\':
+			i++
+			if i == len(s) || !isQuotable(s[i]) {
+				return 0, false
+			}
+		case !isQuotable(c):
+			return 0, false
+		}
+	}
+	return 0, false
+}
+
+// isQuotable reports the bytes allowed in a quoted-string: HTAB, SP,
+// visible characters and obs-text.
+func isQuotable(c byte) bool { return c == '\t' || c >= ' ' && c != 0x7f }
 
 func isHex(s string) bool {
 	for i := 0; i < len(s); i++ {
@@ -494,14 +621,11 @@ func isHex(s string) bool {
 	return true
 }
 
-func eofToUnexpected(err error, msg string) error {
-	switch {
-	case err == nil:
-		return malformed("%s", msg)
-	case err == io.EOF:
+// eofToUnexpected turns the end of input inside a chunked body into
+// io.ErrUnexpectedEOF.
+func eofToUnexpected(err error) error {
+	if errors.Is(err, io.EOF) {
 		return io.ErrUnexpectedEOF
-	case err == ErrHeaderTooLarge:
-		return malformed("chunk line too long")
 	}
 	return err
 }
@@ -521,7 +645,7 @@ func (l *limitReader) Read(p []byte) (int, error) {
 	if l.left < 0 {
 		return 0, ErrBodyTooLarge
 	}
-	if int64(len(p)) > l.left+1 {
+	if int64(len(p)) > l.left { // one byte more than allowed shows the overflow
 		p = p[:l.left+1]
 	}
 	n, err := l.r.Read(p)

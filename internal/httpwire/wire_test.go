@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"errors"
 	"io"
+	"math"
 	"strings"
 	"testing"
 )
@@ -26,7 +27,17 @@ func TestChunkedBody(t *testing.T) {
 		{"extensions are ignored", "5;name=value\r\nhello\r\n0;last\r\n\r\n", "hello", nil},
 		{"whitespace before an extension", "5 ;x\r\nhello\r\n0\r\n\r\n", "hello", nil},
 		{"trailer fields are read and ignored", "5\r\nhello\r\n0\r\nX-One: 1\r\nX-Two: 2\r\n\r\n", "hello", nil},
-		{"bare LF line ends", "5\nhello\n0\n\n", "hello", nil},
+		{"a quoted extension value", "5;a=\"x \\\"y\\\" z\";b\r\nhello\r\n0\r\n\r\n", "hello", nil},
+		{"a bare LF after the size", "5\nhello\r\n0\r\n\r\n", "", errMalformed},
+		{"a bare LF after the data", "5\r\nhello\n0\r\n\r\n", "hello", errMalformed},
+		{"a bare LF ending the trailer", "5\r\nhello\r\n0\r\n\n", "hello", errMalformed},
+		{"a CR inside the size line", "5\r;x\r\nhello\r\n0\r\n\r\n", "", errMalformed},
+		{"a control character in an extension", "5;a\x01\r\nhello\r\n0\r\n\r\n", "", errMalformed},
+		{"an extension without a name", "5;=x\r\nhello\r\n0\r\n\r\n", "", errMalformed},
+		{"an unterminated quoted extension", "5;a=\"x\r\nhello\r\n0\r\n\r\n", "", errMalformed},
+		{"a bad trailer field", "5\r\nhello\r\n0\r\nno colon\r\n\r\n", "hello", errMalformed},
+		{"a control character in a trailer", "5\r\nhello\r\n0\r\nX: a\x00b\r\n\r\n", "hello", errMalformed},
+		{"extensions outweighing the data", strings.Repeat("1;"+strings.Repeat("e", 1000)+"\r\nx\r\n", 20) + "0\r\n\r\n", strings.Repeat("x", 16), errMalformed},
 		{"cut in the data", "5\r\nhel", "hel", io.ErrUnexpectedEOF},
 		{"cut before the CRLF after the data", "5\r\nhello", "hello", io.ErrUnexpectedEOF},
 		{"cut before the last chunk", "5\r\nhello\r\n", "hello", io.ErrUnexpectedEOF},
@@ -128,6 +139,11 @@ func TestReadHead(t *testing.T) {
 		})
 	}
 
+	t.Run("a body of MaxInt64 bytes under LimitBody", func(t *testing.T) {
+		br := bufio.NewReader(strings.NewReader("hello" + rest))
+		checkBody(t, br, LimitBody(Body(br, Sized, 5), math.MaxInt64), "hello", nil)
+	})
+
 	t.Run("an endless line stops at the limit", func(t *testing.T) {
 		// 16 MiB with no newline: reading it all would take a while and
 		// hold it in memory.
@@ -222,6 +238,40 @@ func TestResponseFraming(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f, n, err := ResponseFraming(tc.h, tc.code, tc.head)
+			if (err != nil) != tc.isErr {
+				t.Fatalf("err %v, want error %v", err, tc.isErr)
+			}
+			if err == nil && (f != tc.want || n != tc.n) {
+				t.Fatalf("got %v %d, want %v %d", f, n, tc.want, tc.n)
+			}
+		})
+	}
+}
+
+func TestRequestFraming(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		minor int
+		h     Header
+		want  Framing
+		n     int64
+		isErr bool
+	}{
+		{name: "no body", minor: 1, want: Sized},
+		{name: "Content-Length", minor: 1, h: Header{{"Content-Length", "12"}}, want: Sized, n: 12},
+		{name: "the same Content-Length twice", minor: 1, h: Header{{"Content-Length", "3"}, {"Content-Length", "3"}}, want: Sized, n: 3},
+		{name: "chunked", minor: 1, h: Header{{"Transfer-Encoding", "chunked"}}, want: Chunked},
+		{name: "chunked on HTTP/1.0", minor: 0, h: Header{{"Transfer-Encoding", "chunked"}}, isErr: true},
+		{name: "a list in Content-Length", minor: 1, h: Header{{"Content-Length", "1, 1"}}, isErr: true},
+		{name: "a signed Content-Length", minor: 1, h: Header{{"Content-Length", "+1"}}, isErr: true},
+		{name: "an empty Content-Length", minor: 1, h: Header{{"Content-Length", ""}}, isErr: true},
+		{name: "a Content-Length past int64", minor: 1, h: Header{{"Content-Length", "99999999999999999999"}}, isErr: true},
+		{name: "conflicting Content-Lengths", minor: 1, h: Header{{"Content-Length", "1"}, {"Content-Length", "2"}}, isErr: true},
+		{name: "both framings", minor: 1, h: Header{{"Transfer-Encoding", "chunked"}, {"Content-Length", "2"}}, isErr: true},
+		{name: "gzip", minor: 1, h: Header{{"Transfer-Encoding", "gzip, chunked"}}, isErr: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f, n, err := RequestFraming(tc.minor, tc.h)
 			if (err != nil) != tc.isErr {
 				t.Fatalf("err %v, want error %v", err, tc.isErr)
 			}
