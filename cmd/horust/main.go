@@ -193,6 +193,7 @@ func supervise(c *cli, log *slog.Logger, stdout, stderr io.Writer) (int, error) 
 			if err != nil {
 				return 1, fatal(fmt.Errorf("notify socket: %w", err))
 			}
+			notify.Log = log
 			opt.NotifySocket = notify.Addr()
 			break
 		}

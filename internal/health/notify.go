@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"strconv"
@@ -24,6 +25,15 @@ const (
 	maxNotifyFDs = 16
 	// maxAncestry bounds the walk up the parent chain.
 	maxAncestry = 64
+	// notifyRate and notifyBurst bound, per sending user, the messages a
+	// second that are looked up in /proc (the costly part: a read per
+	// level of the sender's ancestry). Beyond them a user's messages are
+	// dropped, cheaply, and counted; other users' messages are unaffected.
+	// A service sends a handful (READY=1, a STATUS now and then).
+	notifyRate  = 200
+	notifyBurst = 400
+	// maxNotifyUsers bounds the users remembered by the rate limit.
+	maxNotifyUsers = 1024
 )
 
 // NotifySocket is the readiness-notification socket of the sd_notify
@@ -33,6 +43,13 @@ const (
 type NotifySocket struct {
 	conn *net.UnixConn
 	addr string
+	// Log receives a line when a user's messages go over the rate limit
+	// (at most one a minute); nil discards it. Set it before Serve.
+	Log *slog.Logger
+
+	limit    rateLimit // used by Serve's goroutine only
+	lastDrop time.Time
+	dropped  int // since the last line logged
 
 	mu  sync.Mutex
 	err error // what ended Serve early, if anything
@@ -103,7 +120,8 @@ func (n *NotifySocket) Addr() string { return n.addr }
 // Serve reads datagrams until ctx is done or the socket is closed, and calls
 // handle for each valid one, in arrival order, on Serve's goroutine. A
 // datagram is dropped when it carries no credentials, is longer than 4 KiB,
-// is empty or holds a NUL byte. Descriptors passed along with a message are
+// is empty or holds a NUL byte, or when its user sent more than notifyRate
+// a second (beyond a burst of notifyBurst; see docs/security.md). Descriptors passed along with a message are
 // closed after handle returns, which also answers sd_notify_barrier's
 // BARRIER=1. Serve ends early only on an error the socket cannot recover
 // from; Err reports it. Run one Serve at a time.
@@ -133,13 +151,64 @@ func (n *NotifySocket) Serve(ctx context.Context, handle func(NotifyMessage)) {
 			return
 		}
 		msg, fds, ok := decodeNotify(buf[:nbuf], oob[:noob], flags)
-		if ok {
+		if ok && n.admit(msg) {
+			// Read the sender's place in the process tree now: a
+			// short-lived sender (systemd-notify from a shell script) may
+			// be gone by the time the supervisor looks.
+			msg.sender, _ = readLineage(msg.PID)
 			handle(msg)
 		}
 		for _, fd := range fds {
 			_ = unix.Close(fd) // received descriptors are ours to drop; nothing to do if it fails
 		}
 	}
+}
+
+// admit applies the per-user rate limit to a message before its sender is
+// looked up; a message over it is dropped and counted, and logged at most
+// once a minute.
+func (n *NotifySocket) admit(msg NotifyMessage) bool {
+	now := time.Now()
+	if n.limit.allow(msg.UID, now) {
+		return true
+	}
+	n.dropped++
+	if n.Log != nil && now.Sub(n.lastDrop) >= time.Minute {
+		n.Log.Warn("notify socket: a user sends too many messages; dropping them",
+			"uid", msg.UID, "pid", msg.PID, "rate_per_second", notifyRate, "dropped_since_last_line", n.dropped)
+		n.lastDrop, n.dropped = now, 0
+	}
+	return false
+}
+
+// rateLimit is a token bucket per user: notifyBurst tokens, refilled at
+// notifyRate a second.
+type rateLimit struct {
+	users map[int]*bucket
+}
+
+type bucket struct {
+	tokens float64
+	last   time.Time
+}
+
+// allow takes a token of uid's bucket at now, if there is one.
+func (r *rateLimit) allow(uid int, now time.Time) bool {
+	b := r.users[uid]
+	if b == nil {
+		if r.users == nil || len(r.users) >= maxNotifyUsers {
+			r.users = make(map[int]*bucket) // forget them all: a bound, not a policy
+		}
+		b = &bucket{tokens: notifyBurst, last: now}
+		r.users[uid] = b
+	}
+	b.tokens = min(notifyBurst, b.tokens+now.Sub(b.last).Seconds()*notifyRate)
+	b.last = now
+	if b.tokens < 1 {
+		return false
+	}
+	b.tokens--
+	return true
 }
 
 // Err returns the error that ended Serve early, or nil when Serve has not
@@ -192,10 +261,6 @@ func decodeNotify(data, oob []byte, flags int) (NotifyMessage, []int, bool) {
 	msg := parseNotify(data)
 	msg.PID = int(cred.Pid)
 	msg.UID = int(cred.Uid)
-	// Read the sender's place in the process tree now: a short-lived sender
-	// (systemd-notify from a shell script) may be gone by the time the
-	// supervisor looks.
-	msg.sender, _ = readLineage(msg.PID)
 	return msg, fds, true
 }
 

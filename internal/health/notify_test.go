@@ -1,16 +1,20 @@
 package health
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"maps"
 	"os"
 	"os/exec"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -475,4 +479,97 @@ func TestDecodeNotify(t *testing.T) {
 			}
 		}
 	})
+}
+
+func TestNotifyRateLimit(t *testing.T) {
+	var r rateLimit
+	t0 := time.Unix(1000, 0)
+	taken := func(uid int, at time.Time, n int) int {
+		k := 0
+		for range n {
+			if r.allow(uid, at) {
+				k++
+			}
+		}
+		return k
+	}
+	if got := taken(7, t0, 1000); got != notifyBurst {
+		t.Fatalf("a burst of 1000 at once: %d allowed, want %d", got, notifyBurst)
+	}
+	if got := taken(8, t0, 10); got != 10 {
+		t.Fatalf("another user during the flood: %d of 10 allowed", got)
+	}
+	if got := taken(7, t0.Add(time.Second), 1000); got != notifyRate {
+		t.Fatalf("a second later: %d allowed, want %d", got, notifyRate)
+	}
+	if got := taken(7, t0.Add(time.Hour), 1000); got != notifyBurst {
+		t.Fatalf("after a long pause: %d allowed, want the burst %d", got, notifyBurst)
+	}
+}
+
+func TestNotifyFloodFromAnotherUserIsDroppedAndCounted(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("sending credentials of another user needs root (CAP_SETUID)")
+	}
+	name := fmt.Sprintf("horust-notify-test-%d-flood", os.Getpid())
+	n, err := ListenNotify(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logBuf syncBuffer
+	n.Log = slog.New(slog.NewTextHandler(&logBuf, nil))
+	var fromNobody atomic.Int64
+	mine := make(chan NotifyMessage, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan struct{})
+	go func() {
+		defer close(served)
+		n.Serve(ctx, func(m NotifyMessage) {
+			if m.UID == 65534 {
+				fromNobody.Add(1)
+			} else if m.Status == "mine" {
+				mine <- m
+			}
+		})
+	}()
+	t.Cleanup(func() { cancel(); <-served; _ = n.Close() })
+
+	nobody := unix.UnixCredentials(&unix.Ucred{Pid: int32(os.Getpid()), Uid: 65534, Gid: 65534})
+	const flood = 20000
+	start := time.Now()
+	for range flood {
+		send(t, n.Addr(), []byte("STATUS=flood"), nobody)
+	}
+	elapsed := time.Since(start)
+	send(t, n.Addr(), []byte("STATUS=mine"), nil)
+	if m := receive(t, mine); m.UID != os.Getuid() {
+		t.Fatalf("own message from uid %d", m.UID)
+	}
+	// Everything before "mine" was handled or dropped by now.
+	got := fromNobody.Load()
+	if limit := int64(notifyBurst + notifyRate*(elapsed.Seconds()+1)); got > limit || got == flood {
+		t.Fatalf("%d of %d flood messages passed in %s, want at most %d", got, flood, elapsed, limit)
+	}
+	if !strings.Contains(logBuf.String(), "a user sends too many messages") || !strings.Contains(logBuf.String(), "uid=65534") {
+		t.Fatalf("the drop is not logged: %q", logBuf.String())
+	}
+	t.Logf("%d of %d messages of the flood passed (%s)", got, flood, elapsed)
+}
+
+// syncBuffer is a bytes.Buffer safe for a writer goroutine and the test.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
