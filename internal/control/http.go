@@ -432,13 +432,13 @@ func (s *httpServer) serveOne(c *conn) bool {
 		s.plain(c, code, err.Error())
 		return false
 	}
-	u, err := url.ParseRequestURI(rl.Target)
-	if err != nil || u.Path == "" && u.Opaque != "" {
-		s.plain(c, 400, fmt.Sprintf("bad request target %q", rl.Target))
+	u, err := httpwire.ParseTarget(rl.Target)
+	if err != nil {
+		s.plain(c, 400, err.Error())
 		return false
 	}
-	if msg := checkHost(rl.Minor, hdr.Values("Host")); msg != "" {
-		s.plain(c, 400, msg)
+	if err := httpwire.CheckHost(rl.Minor, hdr); err != nil {
+		s.plain(c, 400, err.Error())
 		return false
 	}
 	keep := httpwire.KeepAlive(rl.Minor, hdr)
@@ -582,37 +582,6 @@ func peerGone(c net.Conn) bool {
 		}
 	})
 	return gone
-}
-
-// checkHost checks the Host fields of a request as net/http does: exactly
-// one on HTTP/1.1, at most one on HTTP/1.0, made of the characters a host
-// and port can hold. It returns what is wrong, or "".
-func checkHost(minor int, hosts []string) string {
-	switch {
-	case len(hosts) == 0 && minor == 1:
-		return "missing Host header"
-	case len(hosts) > 1:
-		return "more than one Host header"
-	case len(hosts) == 1 && !validHost(hosts[0]):
-		return fmt.Sprintf("bad Host header %q", hosts[0])
-	}
-	return ""
-}
-
-// validHost reports whether h holds only the bytes net/http allows in Host
-// (httpguts.ValidHostHeader): a host name or address, a port, brackets,
-// percent-escapes and sub-delims.
-func validHost(h string) bool {
-	for i := 0; i < len(h); i++ {
-		c := h[i]
-		switch {
-		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
-		case strings.IndexByte("!$%&'()*+,-.:;=[]_~", c) >= 0:
-		default:
-			return false
-		}
-	}
-	return true
 }
 
 // isMalformed reports a syntax error in the request (answered 400).

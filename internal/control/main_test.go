@@ -1,6 +1,7 @@
 package control
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -153,4 +155,22 @@ func callErr(hc *http.Client, method, target, body string) (reply, error) {
 		return reply{}, fmt.Errorf("%s %s: reading the reply: %w", method, target, err)
 	}
 	return reply{code: resp.StatusCode, header: resp.Header, body: string(data)}, nil
+}
+
+// syncBuffer is a bytes.Buffer safe for a writer goroutine and the test.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

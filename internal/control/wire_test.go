@@ -2,10 +2,17 @@ package control
 
 import (
 	"bufio"
+	"context"
+	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -108,6 +115,20 @@ func TestRawHTTPExchanges(t *testing.T) {
 					t.Errorf("body %s", b)
 				}
 			}},
+		{name: "two Host fields are 400",
+			raw: "GET /healthz HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", codes: []int{400}},
+		{name: "a Host with a space is 400",
+			raw: "GET /healthz HTTP/1.1\r\nHost: a b\r\n\r\n", codes: []int{400}},
+		{name: "Transfer-Encoding on HTTP/1.0 is 400 (RFC 9112 section 6.1)",
+			raw: "POST /v1/shutdown HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", codes: []int{400}},
+		{name: "a list in Content-Length is 400",
+			raw: "POST /v1/shutdown HTTP/1.1\r\nHost: x\r\nContent-Length: 1, 1\r\n\r\na", codes: []int{400}},
+		{name: "a bare LF in the chunked coding is 400",
+			raw: "POST /v1/services/a/signal HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n10\n{\"signal\":\"HUP\"}\r\n0\r\n\r\n", codes: []int{400}},
+		{name: "a control character in a chunk extension is 400",
+			raw: "POST /v1/services/a/signal HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n10;a\x01\r\n{\"signal\":\"HUP\"}\r\n0\r\n\r\n", codes: []int{400}},
+		{name: "a bad trailer field is 400",
+			raw: "POST /v1/services/a/signal HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n10\r\n{\"signal\":\"HUP\"}\r\n0\r\nno colon\r\n\r\n", codes: []int{400}},
 		{name: "empty lines before the request line are skipped",
 			raw: "\r\n\r\nGET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", codes: []int{200}},
 	}
@@ -147,5 +168,143 @@ func TestKeepAliveConnectionServesManyRequests(t *testing.T) {
 		if _, err := io.Copy(io.Discard, resp.Body); err != nil || resp.StatusCode != 200 || resp.Close {
 			t.Fatalf("response %d: %d close=%v %v", i, resp.StatusCode, resp.Close, err)
 		}
+	}
+}
+
+// panicky is a Backend whose List panics: a bug in a handler.
+type panicky struct{ *memBackend }
+
+func (panicky) List(context.Context) ([]ServiceStatus, error) { panic("a bug") }
+
+func TestHandlerPanicIs500AndTheServerGoesOn(t *testing.T) {
+	var logs syncBuffer
+	b := panicky{newMemBackend(svc("a", "RUNNING"))}
+	ts := startServer(t, b, ServerOptions{Log: slog.New(slog.NewTextHandler(&logs, nil))})
+	rs := rawExchange(t, ts.path, "GET /v1/services HTTP/1.1\r\nHost: x\r\n\r\n", 1)
+	if rs[0].StatusCode != 500 || !rs[0].Close {
+		t.Fatalf("got %d close=%v, want 500 and the connection closed", rs[0].StatusCode, rs[0].Close)
+	}
+	if !strings.Contains(logs.String(), "handler panicked") || !strings.Contains(logs.String(), "a bug") {
+		t.Fatalf("the panic is not logged: %q", logs.String())
+	}
+	rs = rawExchange(t, ts.path, "GET /v1/services/a HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 1)
+	if rs[0].StatusCode != 200 {
+		t.Fatalf("after the panic: %d", rs[0].StatusCode)
+	}
+}
+
+func TestHalfClosedClientGetsItsReply(t *testing.T) {
+	for i := range 5 {
+		b := newMemBackend(svc("a", "STARTING"))
+		ts := startServer(t, b, ServerOptions{})
+		c, err := net.DialUnix("unix", nil, &net.UnixAddr{Name: ts.path, Net: "unix"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+		if _, err := io.WriteString(c, "GET /v1/wait?service=a&timeout=1m HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+			t.Fatal(err)
+		}
+		// The client is done writing (as "curl < file" or a here-document
+		// does) while horust is still working on the answer.
+		if err := c.CloseWrite(); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, "the wait to reach the backend", func() bool { _, _, w := b.snapshot(); return w == 1 })
+		b.setState("a", "RUNNING")
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			t.Fatalf("try %d: no reply after a half-close: %v", i, err)
+		}
+		if resp.StatusCode != 200 || !resp.Close {
+			t.Fatalf("try %d: %d close=%v, want 200 and close", i, resp.StatusCode, resp.Close)
+		}
+		_ = c.Close()
+		ts.stop(t)
+	}
+}
+
+func TestProbeConnectionsAreBounded(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		_ = ServeProbes(ctx, l, ServerOptions{Backend: newMemBackend(svc("a", "RUNNING")), ReadHeaderTimeout: time.Minute})
+		close(done)
+	}()
+	defer func() { cancel(); <-done }()
+	// Idle connections, three times the bound: the oldest are evicted.
+	var idle []net.Conn
+	for range 3 * maxProbeConns {
+		c, err := net.Dial("tcp", l.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		idle = append(idle, c)
+	}
+	// A probe still gets its answer, past all of them.
+	c, err := net.Dial("tcp", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.WriteString(c, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("probe: %v", err)
+	}
+	// The oldest idle connections were closed by the server.
+	evicted := 0
+	for _, c := range idle[:maxProbeConns] {
+		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if _, err := c.Read(make([]byte, 1)); errors.Is(err, io.EOF) || isReset(err) {
+			evicted++
+		}
+	}
+	if evicted != maxProbeConns {
+		t.Fatalf("%d of the %d oldest idle connections were evicted, want all", evicted, maxProbeConns)
+	}
+}
+
+// flakyListener fails its first Accept calls with EMFILE, as a horust out
+// of file descriptors sees.
+type flakyListener struct {
+	net.Listener
+	fails atomic.Int64
+}
+
+func (l *flakyListener) Accept() (net.Conn, error) {
+	if l.fails.Add(-1) >= 0 {
+		return nil, &net.OpError{Op: "accept", Net: "unix", Err: os.NewSyscallError("accept4", syscall.EMFILE)}
+	}
+	return l.Listener.Accept()
+}
+
+func TestAcceptErrorsDoNotStopTheServer(t *testing.T) {
+	for _, errno := range []syscall.Errno{syscall.EMFILE, syscall.EINVAL} {
+		t.Run(errno.Error(), func(t *testing.T) {
+			path := filepath.Join(shortDir(t), SocketName(1))
+			inner, err := ListenUnix(path, 0, -1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			l := &flakyListener{Listener: inner}
+			l.fails.Store(5)
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan error, 1)
+			go func() { done <- Serve(ctx, l, ServerOptions{Backend: newMemBackend(svc("a", "RUNNING"))}) }()
+			defer func() { cancel(); <-done }()
+			rs := rawExchange(t, path, "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 1)
+			if rs[0].StatusCode != 200 {
+				t.Fatalf("after %d failed accepts: %d", 5, rs[0].StatusCode)
+			}
+		})
 	}
 }

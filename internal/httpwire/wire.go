@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"strconv"
 	"strings"
 )
@@ -251,6 +252,47 @@ func ParseRequestLine(line string) (RequestLine, error) {
 	return RequestLine{Method: method, Target: target, Minor: minor}, nil
 }
 
+// ParseTarget reads a request target in origin form ("/path?query") or
+// absolute form ("http://host/path"), as net/http does.
+func ParseTarget(target string) (*url.URL, error) {
+	u, err := url.ParseRequestURI(target)
+	if err != nil || u.Path == "" && u.Opaque != "" {
+		return nil, malformed("bad request target %q", trim(target))
+	}
+	return u, nil
+}
+
+// CheckHost checks the Host fields of a request as net/http's server does:
+// exactly one on HTTP/1.1, at most one on HTTP/1.0, made of the bytes a
+// host and port can hold (httpguts.ValidHostHeader).
+func CheckHost(minor int, h Header) error {
+	hosts := h.Values("Host")
+	switch {
+	case len(hosts) == 0 && minor == 1:
+		return malformed("missing Host header")
+	case len(hosts) > 1:
+		return malformed("more than one Host header")
+	case len(hosts) == 1 && !validHost(hosts[0]):
+		return malformed("bad Host header %q", trim(hosts[0]))
+	}
+	return nil
+}
+
+// validHost reports whether h holds only host name or address characters,
+// a port, brackets, percent-escapes and sub-delims.
+func validHost(h string) bool {
+	for i := 0; i < len(h); i++ {
+		c := h[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case strings.IndexByte("!$%&'()*+,-.:;=[]_~", c) >= 0:
+		default:
+			return false
+		}
+	}
+	return true
+}
+
 func parseVersion(v string) (int, error) {
 	switch v {
 	case "HTTP/1.1":
@@ -478,7 +520,9 @@ func (c *chunkedReader) next() error {
 	if i := strings.IndexByte(line, ';'); i >= 0 {
 		size, ext = line[:i], line[i:]
 	}
-	size = strings.TrimRight(size, " \t")
+	// No white space after the size: RFC 9112 allows it before an
+	// extension, net/http refuses it there and allows it at the end of the
+	// line; refusing both keeps us the stricter of the two.
 	if size == "" || len(size) > 15 || !isHex(size) {
 		return malformed("bad chunk size %q", trim(line))
 	}
