@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bufio"
+	"bytes"
 	"debug/buildinfo"
 	"errors"
 	"fmt"
@@ -14,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -278,6 +280,179 @@ func init() {
 		_, _ = io.Copy(io.Discard, os.Stdin)
 		return 0
 	})
+}
+
+func init() {
+	// notify-flood ADDR N: send N sd_notify datagrams to ADDR, print "sent N".
+	registerRole("notify-flood", func(args []string) int {
+		n, _ := strconv.Atoi(args[1])
+		c, err := net.DialUnix("unixgram", nil, &net.UnixAddr{Name: args[0], Net: "unixgram"})
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 4
+		}
+		sent := 0
+		for range n {
+			if _, err := c.Write([]byte("STATUS=flood")); err == nil {
+				sent++
+			}
+		}
+		fmt.Printf("sent %d\n", sent)
+		return 0
+	})
+}
+
+// TestPrivateNotifyFloodFromAnotherUser floods the notify socket from
+// nobody: the flood is dropped and logged, horust spends little CPU on it,
+// and the service's own READY=1 still counts.
+func TestPrivateNotifyFloodFromAnotherUser(t *testing.T) {
+	requireRoot(t)
+	const flood = 100000
+	touched := filepath.Join(t.TempDir(), "up")
+	h := startHorust(t, runOpts{env: []string{"HORUST_LOG=warn"}, files: map[string]string{
+		"priv-notify.toml": svc(role("health-notify-on-usr1", touched), "[healthiness]", "notify = true"),
+	}})
+	readFileEventually(t, touched)
+	h.waitState("priv-notify.toml", 10*time.Second, "STARTED")
+	pid := h.status("priv-notify.toml").PID
+	var addr string
+	for _, kv := range strings.Split(readFile(fmt.Sprintf("/proc/%d/environ", pid)), "\x00") {
+		if v, ok := strings.CutPrefix(kv, "NOTIFY_SOCKET="); ok {
+			addr = v
+		}
+	}
+	if addr == "" {
+		t.Fatal("no NOTIFY_SOCKET in the service's environment")
+	}
+	cpu0 := cpuTicks(t, h.cmd.Process.Pid)
+	start := time.Now()
+	out, err := ctlAsNobody(exec.Command(selfBin, "role:notify-flood", addr, strconv.Itoa(flood))).Output()
+	if err != nil || strings.TrimSpace(string(out)) != fmt.Sprintf("sent %d", flood) {
+		t.Fatalf("flood as nobody: %q %v", out, err)
+	}
+	// The service's READY=1 comes after the whole flood on the socket.
+	if err := syscall.Kill(pid, syscall.SIGUSR1); err != nil {
+		t.Fatal(err)
+	}
+	h.waitState("priv-notify.toml", 20*time.Second, "RUNNING")
+	took := time.Since(start)
+	cpu := cpuTicks(t, h.cmd.Process.Pid) - cpu0
+	t.Logf("%d datagrams from nobody: horust used %d ms of CPU, %s from the first to READY=1 handled", flood, cpu*10, took.Round(time.Millisecond))
+	if errOut := h.stderr.String(); !strings.Contains(errOut, "a user sends too many messages") || !strings.Contains(errOut, "uid=65534") {
+		t.Fatalf("the dropped flood is not logged:\n%s", errOut)
+	}
+}
+
+// cpuTicks is the user and system CPU time of a process, in clock ticks.
+func cpuTicks(t *testing.T, pid int) int {
+	t.Helper()
+	stat := readFile(fmt.Sprintf("/proc/%d/stat", pid))
+	f := strings.Fields(stat[strings.LastIndexByte(stat, ')')+2:])
+	u, err1 := strconv.Atoi(f[11])
+	s, err2 := strconv.Atoi(f[12])
+	if err1 != nil || err2 != nil {
+		t.Fatalf("/proc/%d/stat: %q", pid, stat)
+	}
+	return u + s
+}
+
+// readFileEventually waits for a file to exist.
+func readFileEventually(t *testing.T, path string) {
+	t.Helper()
+	eventually(t, 10*time.Second, path, func() bool { _, err := os.Stat(path); return err == nil })
+}
+
+func init() {
+	// socket-racer DIR: until stdin closes, connect to every entry of DIR
+	// (and to "s" inside each, where a socket may be bound before it is
+	// renamed) and ask for the service list; then print
+	// "connected N answered M control K", where K counts the connections
+	// to "control.sock", a socket open to all that shows the racer works.
+	registerRole("socket-racer", func(args []string) int {
+		var stop atomic.Bool
+		go func() { _, _ = io.Copy(io.Discard, os.Stdin); stop.Store(true) }()
+		connected, answered, control := 0, 0, 0
+		for !stop.Load() {
+			ents, _ := os.ReadDir(args[0])
+			for _, e := range ents {
+				p := filepath.Join(args[0], e.Name())
+				for _, target := range []string{p, filepath.Join(p, "s")} {
+					c, err := net.Dial("unix", target)
+					if err != nil {
+						continue
+					}
+					if e.Name() == "control.sock" {
+						control++
+						c.Close()
+						continue
+					}
+					connected++
+					_ = c.SetDeadline(time.Now().Add(time.Second))
+					_, _ = io.WriteString(c, "GET /v1/services HTTP/1.1\r\nHost: x\r\n\r\n")
+					b := make([]byte, 12)
+					if n, _ := io.ReadFull(c, b); string(b[:n]) == "HTTP/1.1 200" {
+						answered++
+					}
+					c.Close()
+				}
+			}
+		}
+		fmt.Printf("connected %d answered %d control %d\n", connected, answered, control)
+		return 0
+	})
+}
+
+// TestPrivateSocketHasNoWindow starts horust again and again with umask 000
+// in a folder everyone can write, while nobody tries to connect to every
+// socket that appears there: nobody never connects (before, the socket
+// accepted connections before its chmod: 3 of 100 starts gave nobody the
+// whole API).
+func TestPrivateSocketHasNoWindow(t *testing.T) {
+	requireRoot(t)
+	const starts = 20
+	base := publicTemp(t)
+	shared := filepath.Join(base, "shared")
+	mustDo(t, os.Mkdir(shared, 0o777), os.Chmod(shared, 0o1777))
+	svcs := servicesDir(t, map[string]string{"priv-window.toml": svc(role("sleep"))})
+	ctrl, err := net.Listen("unix", filepath.Join(shared, "control.sock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ctrl.Close()
+	mustDo(t, os.Chmod(filepath.Join(shared, "control.sock"), 0o666))
+	racer := ctlAsNobody(exec.Command(selfBin, "role:socket-racer", shared))
+	stdin, err := racer.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	racer.Stdout = &out
+	if err := racer.Start(); err != nil {
+		t.Fatal(err)
+	}
+	for i := range starts {
+		cmd := exec.Command("/bin/sh", "-c", `umask 000; exec "$@"`, "sh", horustBin, "--services-path", svcs, "--uds-folder-path", shared)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		sock := filepath.Join(shared, control.SocketName(cmd.Process.Pid))
+		eventually(t, 10*time.Second, fmt.Sprintf("start %d's socket", i+1), func() bool { _, err := os.Lstat(sock); return err == nil })
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		if err := cmd.Wait(); err != nil {
+			t.Fatalf("start %d: %v", i+1, err)
+		}
+	}
+	stdin.Close()
+	if err := racer.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	var connected, answered, reached int
+	if _, err := fmt.Sscanf(out.String(), "connected %d answered %d control %d", &connected, &answered, &reached); err != nil || reached == 0 {
+		t.Fatalf("racer printed %q: it must reach the socket open to all", out.String())
+	}
+	if connected != 0 || answered != 0 {
+		t.Fatalf("nobody connected %d times to a socket of root's horust (%d answered)", connected, answered)
+	}
 }
 
 // floodProc is one process of a flood.
