@@ -71,7 +71,9 @@ func FuzzRequestHead(f *testing.F) {
 		}
 		for _, f := range h {
 			if strings.EqualFold(f.Name, "Host") {
-				if req.Host != f.Value {
+				// In absolute form the target's authority is the host
+				// (RFC 9112 section 3.2.2): net/http reports that one.
+				if strings.HasPrefix(rl.Target, "/") && req.Host != f.Value {
 					t.Fatalf("Host: httpwire %q, net/http %q", f.Value, req.Host)
 				}
 				continue
