@@ -10,7 +10,6 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -44,15 +43,14 @@ type NotifySocket struct {
 	conn *net.UnixConn
 	addr string
 	// Log receives a line when a user's messages go over the rate limit
-	// (at most one a minute); nil discards it. Set it before Serve.
+	// (at most one a minute) and the error that ends Serve early, if one
+	// does; nil discards them. Set it before Serve.
 	Log *slog.Logger
 
 	limit    rateLimit // used by Serve's goroutine only
 	lastDrop time.Time
 	dropped  int // since the last line logged
 
-	mu  sync.Mutex
-	err error // what ended Serve early, if anything
 }
 
 // NotifyMessage is one datagram received on the notify socket.
@@ -124,7 +122,7 @@ func (n *NotifySocket) Addr() string { return n.addr }
 // a second (beyond a burst of notifyBurst; see docs/security.md). Descriptors passed along with a message are
 // closed after handle returns, which also answers sd_notify_barrier's
 // BARRIER=1. Serve ends early only on an error the socket cannot recover
-// from; Err reports it. Run one Serve at a time.
+// from, which it logs. Run one Serve at a time.
 func (n *NotifySocket) Serve(ctx context.Context, handle func(NotifyMessage)) {
 	// Clear a deadline left by an earlier Serve's context, then wake the read
 	// below when ctx is done.
@@ -145,9 +143,9 @@ func (n *NotifySocket) Serve(ctx context.Context, handle func(NotifyMessage)) {
 			if errors.Is(err, unix.ENOBUFS) || errors.Is(err, unix.ENOMEM) {
 				continue // memory pressure: this datagram is lost, the next may not be
 			}
-			n.mu.Lock()
-			n.err = fmt.Errorf("notify socket %s: read: %w", n.addr, err)
-			n.mu.Unlock()
+			if n.Log != nil {
+				n.Log.Error("notify socket: reading failed; readiness notifications are no longer received", "addr", n.addr, "err", err)
+			}
 			return
 		}
 		msg, fds, ok := decodeNotify(buf[:nbuf], oob[:noob], flags)
@@ -209,14 +207,6 @@ func (r *rateLimit) allow(uid int, now time.Time) bool {
 	}
 	b.tokens--
 	return true
-}
-
-// Err returns the error that ended Serve early, or nil when Serve has not
-// ended or ended because its context was done or the socket was closed.
-func (n *NotifySocket) Err() error {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	return n.err
 }
 
 // Close closes the socket; a running Serve returns.

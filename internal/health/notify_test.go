@@ -261,14 +261,16 @@ func TestNotifyServeStops(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		var logs syncBuffer
+		n.Log = slog.New(slog.NewTextHandler(&logs, nil))
 		defer n.Close()
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan struct{})
 		go func() { defer close(done); n.Serve(ctx, func(NotifyMessage) {}) }()
 		cancel()
 		waitClosed(t, done)
-		if n.Err() != nil {
-			t.Errorf("Err() = %v after a cancel", n.Err())
+		if logs.String() != "" {
+			t.Errorf("a cancel logged %q", logs.String())
 		}
 		// The socket still works for a new Serve.
 		ctx2, cancel2 := context.WithCancel(context.Background())
@@ -288,14 +290,16 @@ func TestNotifyServeStops(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		var logs syncBuffer
+		n.Log = slog.New(slog.NewTextHandler(&logs, nil))
 		done := make(chan struct{})
 		go func() { defer close(done); n.Serve(context.Background(), func(NotifyMessage) {}) }()
 		if err := n.Close(); err != nil {
 			t.Fatal(err)
 		}
 		waitClosed(t, done)
-		if n.Err() != nil {
-			t.Errorf("Err() = %v after Close", n.Err())
+		if logs.String() != "" {
+			t.Errorf("a Close logged %q", logs.String())
 		}
 	})
 }
