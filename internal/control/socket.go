@@ -361,10 +361,10 @@ type Discovery struct {
 }
 
 // FindSocket returns the socket path that d designates. Without a PID the
-// folder must hold exactly one horust-*.sock socket that is not dead
-// (sockets nobody listens on, left by a horust that was killed, are
-// skipped; if they are all there is, a single one is returned so that the
-// connection reports it). When Dir is empty and
+// folder must hold exactly one horust-*.sock socket, or, among several,
+// exactly one that is not dead: sockets nobody listens on, left by a horust
+// that was killed, are skipped. (A single socket is returned without a
+// probe, so that the connection reports it if it is dead.) When Dir is empty and
 // DefaultSocketDir does not exist or holds none, the fallback folders are
 // scanned in turn and the first one that holds a socket decides.
 func FindSocket(d Discovery) (string, error) {
@@ -396,6 +396,13 @@ func FindSocket(d Discovery) (string, error) {
 			return "", fmt.Errorf("no horust socket found in %s: the folder does not exist", dir)
 		case err != nil:
 			return "", err
+		}
+		if len(socks) == 0 {
+			continue
+		}
+		if len(socks) == 1 {
+			// No need to knock first: the connection says if nothing answers.
+			return filepath.Join(dir, socks[0]), nil
 		}
 		live, dead := splitDead(dir, socks)
 		switch {
