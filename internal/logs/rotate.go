@@ -127,7 +127,7 @@ type rotSink struct {
 
 	cur    chunkID
 	f      *os.File // the current chunk; nil when opening it failed
-	w      int64    // bytes in the current chunk (counting dropped ones)
+	w      int64    // bytes written to the current chunk
 	endsNL bool     // the last byte of the current chunk is a newline
 	old    []chunkID
 
@@ -245,7 +245,7 @@ func (r *rotSink) write(p []byte) {
 			continue
 		}
 		if int64(len(p)) < room {
-			r.put(p)
+			_ = r.put(p) // a failure is dropped and counted
 			return
 		}
 		// p reaches the end of the chunk: cut at the size, or right after
@@ -256,24 +256,36 @@ func (r *rotSink) write(p []byte) {
 		} else if r.endsNL && r.w > r.size-r.window {
 			cut = 0
 		}
-		r.put(p[:cut])
+		if err := r.put(p[:cut]); err != nil {
+			// The chunk is not full: it is cut only by what it holds.
+			// The rest of this read is dropped too (the disk that just
+			// refused is full); the next read tries again.
+			r.acct.drop(r.log, r.stream, r.f.Name(), len(p)-int(cut), err)
+			return
+		}
 		p = p[cut:]
 		r.rotate()
 	}
 }
 
-// put appends p to the current chunk.
-func (r *rotSink) put(p []byte) {
+// put appends p to the current chunk. What cannot be written is dropped and
+// counted, and only what was written counts towards the chunk's size, so
+// that a full disk does not make empty chunks (which would use up
+// stdout-rotate-keep and delete real ones).
+func (r *rotSink) put(p []byte) error {
 	if len(p) == 0 {
-		return
+		return nil
 	}
 	n, err := r.f.Write(p)
 	r.acct.copied.Add(uint64(n))
+	r.w += int64(n)
+	if n > 0 {
+		r.endsNL = p[n-1] == '\n'
+	}
 	if err != nil {
 		r.acct.drop(r.log, r.stream, r.f.Name(), len(p)-n, err)
 	}
-	r.w += int64(len(p))
-	r.endsNL = p[len(p)-1] == '\n'
+	return err
 }
 
 func (r *rotSink) finish() { r.abort() }
