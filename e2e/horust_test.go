@@ -57,6 +57,9 @@ type runOpts struct {
 	noArgs bool              // do not add --services-path and --uds-folder-path
 	files  map[string]string // service files to write first: name → TOML
 	stdout *os.File          // horust's stdout; nil: a buffer the test reads as h.stdout
+	// cgroupProcs is a cgroup.procs file horust joins before it runs (a
+	// shell writes its pid there, then execs horust).
+	cgroupProcs string
 }
 
 // servicesDir writes service files into a new directory.
@@ -81,6 +84,9 @@ func startHorust(t *testing.T, o runOpts) *horust {
 		args = append([]string{"--services-path", h.dir, "--uds-folder-path", h.uds}, args...)
 	}
 	h.cmd = exec.Command(horustBin, args...)
+	if o.cgroupProcs != "" {
+		h.cmd = exec.Command("/bin/sh", append([]string{"-c", `echo $$ > "$0" && exec "$@"`, o.cgroupProcs, horustBin}, args...)...)
+	}
 	h.cmd.Env = append(os.Environ(), o.env...)
 	h.cmd.Stdout, h.cmd.Stderr = h.stdout, h.stderr
 	if o.stdout != nil {

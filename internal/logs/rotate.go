@@ -25,6 +25,17 @@ const (
 	fileMode = 0o644
 )
 
+// MaxFileWrites is how many copiers write to chunk files at once. A write
+// to a file holds its OS thread until the disk takes it (files have no
+// poller), and the Go runtime makes another thread for the other
+// goroutines meanwhile: the bound keeps the number of threads horust needs
+// fixed (horust makes them all at start, see docs/design.md, "Threads").
+// On a slow disk, copiers wait their turn instead.
+const MaxFileWrites = 2
+
+// fileWrites holds a token for each write to a chunk file in progress.
+var fileWrites = make(chan struct{}, MaxFileWrites)
+
 // chunkID names a chunk: stamp is 0 without the timestamp suffix.
 type chunkID struct {
 	stamp int64
@@ -276,7 +287,9 @@ func (r *rotSink) put(p []byte) error {
 	if len(p) == 0 {
 		return nil
 	}
+	fileWrites <- struct{}{}
 	n, err := r.f.Write(p)
+	<-fileWrites
 	r.acct.copied.Add(uint64(n))
 	r.w += int64(n)
 	if n > 0 {
