@@ -60,6 +60,7 @@ type runOpts struct {
 	// cgroupProcs is a cgroup.procs file horust joins before it runs (a
 	// shell writes its pid there, then execs horust).
 	cgroupProcs string
+	bin         string // the horust binary; "" is horustBin
 }
 
 // servicesDir writes service files into a new directory.
@@ -83,9 +84,13 @@ func startHorust(t *testing.T, o runOpts) *horust {
 		h.dir = servicesDir(t, o.files)
 		args = append([]string{"--services-path", h.dir, "--uds-folder-path", h.uds}, args...)
 	}
-	h.cmd = exec.Command(horustBin, args...)
+	bin := horustBin
+	if o.bin != "" {
+		bin = o.bin
+	}
+	h.cmd = exec.Command(bin, args...)
 	if o.cgroupProcs != "" {
-		h.cmd = exec.Command("/bin/sh", append([]string{"-c", `echo $$ > "$0" && exec "$@"`, o.cgroupProcs, horustBin}, args...)...)
+		h.cmd = exec.Command("/bin/sh", append([]string{"-c", `echo $$ > "$0" && exec "$@"`, o.cgroupProcs, bin}, args...)...)
 	}
 	h.cmd.Env = append(os.Environ(), o.env...)
 	h.cmd.Stdout, h.cmd.Stderr = h.stdout, h.stderr
