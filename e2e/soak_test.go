@@ -306,10 +306,15 @@ func TestSoakCrashingTenthEverySecond(t *testing.T) {
 	if err := os.WriteFile(script, []byte(fmt.Sprintf(crashSoakScript, dir)), 0o755); err != nil {
 		t.Fatal(err)
 	}
+	// Names of this test process only: two horust instances with services
+	// of the same name could share their cgroups (other tests may run a
+	// soak at the same time).
 	names := make([]string, services)
 	files := map[string]string{}
+	index := map[string]int{}
 	for i := range names {
-		names[i] = fmt.Sprintf("c%03d", i)
+		names[i] = fmt.Sprintf("soak%d-%03d", os.Getpid(), i)
+		index[names[i]+".toml"] = i
 		if err := syscall.Mkfifo(filepath.Join(dir, "fifo", names[i]), 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -359,8 +364,8 @@ func TestSoakCrashingTenthEverySecond(t *testing.T) {
 			return false
 		}
 		for _, st := range all {
-			i, err := strconv.Atoi(strings.TrimSuffix(strings.TrimPrefix(st.Name, "c"), ".toml"))
-			if err != nil {
+			i, ok := index[st.Name]
+			if !ok {
 				return false
 			}
 			r := runs(i)
