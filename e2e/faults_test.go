@@ -165,3 +165,40 @@ func TestPidsLimitHorustKeepsAnsweringAndRetriesForks(t *testing.T) {
 		t.Fatalf("exit code %d:\n%s", code, h.stderr)
 	}
 }
+
+// procState returns the state letter of a process (R, S, T, Z, ...).
+func procState(pid int) string {
+	stat := readFile(fmt.Sprintf("/proc/%d/stat", pid))
+	i := strings.LastIndexByte(stat, ')')
+	if i < 0 || i+2 >= len(stat) {
+		return ""
+	}
+	return stat[i+2 : i+3]
+}
+
+// A SIGSTOPped service that handles its termination signal stops
+// gracefully within its wait: horust continues it after the signal, instead
+// of leaving the signal pending until SIGKILL.
+func TestStoppedServiceStopsWithinItsWait(t *testing.T) {
+	const name = "stopped.toml"
+	file := filepath.Join(t.TempDir(), "trap")
+	h := startHorust(t, runOpts{files: map[string]string{
+		name: svc(role("trap", "TERM", "0", "0s", file), "[termination]", `wait = "60s"`),
+		// Keeps horust running once the other is stopped.
+		"other.toml": svc(role("sleep")),
+	}})
+	h.waitState(name, 20*time.Second, "RUNNING")
+	pid := readPid(t, file)
+	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "the service to be stopped", func() bool { return procState(pid) == "T" })
+	if _, stderr, code := h.ctl("stop", name); code != 0 {
+		t.Fatalf("horustctl stop: exit %d: %s", code, stderr)
+	}
+	// Well before the 60 s wait: without SIGCONT only SIGKILL ends it.
+	h.waitState(name, 30*time.Second, "FINISHED", "FINISHEDFAILED")
+	if st := h.status(name); st.State != "FINISHED" || !strings.Contains(readFile(file), "got TERM") {
+		t.Fatalf("state %s, the service wrote %q; want FINISHED after it handled TERM", st.State, readFile(file))
+	}
+}
