@@ -202,3 +202,105 @@ func TestStoppedServiceStopsWithinItsWait(t *testing.T) {
 		t.Fatalf("state %s, the service wrote %q; want FINISHED after it handled TERM", st.State, readFile(file))
 	}
 }
+
+// smallTmpfs mounts a tmpfs of the given size for the test, or skips.
+func smallTmpfs(t *testing.T, size string) string {
+	t.Helper()
+	requireRoot(t)
+	dir := t.TempDir()
+	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size="+size); err != nil {
+		t.Skipf("cannot mount a tmpfs: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := syscall.Unmount(dir, 0); err != nil {
+			t.Errorf("unmount %s: %v", dir, err)
+		}
+	})
+	return dir
+}
+
+// fill writes into path until the file system is full.
+func fill(t *testing.T, path string) {
+	t.Helper()
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	block := make([]byte, 4096)
+	for {
+		if _, err := f.Write(block); err != nil {
+			if !errors.Is(err, syscall.ENOSPC) {
+				t.Fatal(err)
+			}
+			return
+		}
+	}
+}
+
+// A full disk under a rotated output file: the service keeps running, the
+// bytes horust cannot write are counted as dropped, and writing resumes by
+// itself when space comes back.
+func TestOutputDiskFullAndBack(t *testing.T) {
+	const name = "writer.toml"
+	disk := smallTmpfs(t, "512k")
+	h := startHorust(t, runOpts{files: map[string]string{
+		name: svc(`/bin/sh -c 'i=0; while :; do i=$$((i+1)); echo "line $$i of the writer"; /bin/sleep 0.005; done'`,
+			fmt.Sprintf("stdout = %q", filepath.Join(disk, "out.log")), `stdout-rotate-size = "64KiB"`),
+		"other.toml": svc(role("sleep")),
+	}})
+	h.waitState(name, 20*time.Second, "RUNNING")
+	pid := h.status(name).PID
+	eventually(t, 20*time.Second, "some output in the file", func() bool { return h.status(name).OutputCopied > 1000 })
+
+	fill(t, filepath.Join(disk, "filler"))
+	eventually(t, 30*time.Second, "output to be dropped", func() bool { return h.status(name).OutputDropped > 1000 })
+	full := h.status(name)
+	if full.State != "RUNNING" || full.PID != pid {
+		t.Fatalf("on a full disk the service is %s (pid %d, was %d)", full.State, full.PID, pid)
+	}
+
+	if err := os.Remove(filepath.Join(disk, "filler")); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 30*time.Second, "writing to resume", func() bool { return h.status(name).OutputCopied > full.OutputCopied+4096 })
+	back := h.status(name)
+	if back.State != "RUNNING" || back.PID != pid {
+		t.Fatalf("after the disk had room again the service is %s (pid %d, was %d)", back.State, back.PID, pid)
+	}
+	t.Logf("full: %d copied, %d dropped; back: %d copied, %d dropped", full.OutputCopied, full.OutputDropped, back.OutputCopied, back.OutputDropped)
+	if !strings.Contains(h.stderr.String(), "service output dropped") {
+		t.Fatalf("the drop is not logged:\n%s", h.stderr)
+	}
+}
+
+// Configuration input that is not a regular file stops horust at once with
+// the path named: a FIFO does not block it, /dev/zero is not read.
+func TestConfigInputThatIsNotAFile(t *testing.T) {
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "f.toml")
+	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		o    runOpts
+		want string
+	}{
+		{"a FIFO beside a service file", runOpts{files: map[string]string{"a.toml": svc(role("sleep"))}, args: []string{"--services-path", dir}},
+			fifo + ": cannot read: it is a FIFO"},
+		{"--config-path /dev/zero", runOpts{files: map[string]string{"a.toml": svc(role("sleep"))}, args: []string{"--config-path", "/dev/zero"}},
+			"/dev/zero: cannot read: it is a character device"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := startHorust(t, tt.o)
+			if code := h.wait(20 * time.Second); code != 1 {
+				t.Fatalf("exit code %d, want 1", code)
+			}
+			if !strings.Contains(h.stderr.String(), tt.want) {
+				t.Fatalf("stderr %q, want %q", h.stderr, tt.want)
+			}
+		})
+	}
+}
