@@ -57,10 +57,8 @@ type runOpts struct {
 	noArgs bool              // do not add --services-path and --uds-folder-path
 	files  map[string]string // service files to write first: name → TOML
 	stdout *os.File          // horust's stdout; nil: a buffer the test reads as h.stdout
-	// cgroupProcs is a cgroup.procs file horust joins before it runs (a
-	// shell writes its pid there, then execs horust).
-	cgroupProcs string
-	bin         string // the horust binary; "" is horustBin
+	wrap   []string // a command that execs horust with its arguments after its own
+	bin    string   // the horust binary; "" is horustBin
 }
 
 // servicesDir writes service files into a new directory.
@@ -88,10 +86,8 @@ func startHorust(t *testing.T, o runOpts) *horust {
 	if o.bin != "" {
 		bin = o.bin
 	}
-	h.cmd = exec.Command(bin, args...)
-	if o.cgroupProcs != "" {
-		h.cmd = exec.Command("/bin/sh", append([]string{"-c", `echo $$ > "$0" && exec "$@"`, o.cgroupProcs, bin}, args...)...)
-	}
+	argv := append(append(append([]string(nil), o.wrap...), bin), args...)
+	h.cmd = exec.Command(argv[0], argv[1:]...)
 	h.cmd.Env = append(os.Environ(), o.env...)
 	h.cmd.Stdout, h.cmd.Stderr = h.stdout, h.stderr
 	if o.stdout != nil {
