@@ -57,8 +57,8 @@ type runOpts struct {
 	noArgs bool              // do not add --services-path and --uds-folder-path
 	files  map[string]string // service files to write first: name → TOML
 	stdout *os.File          // horust's stdout; nil: a buffer the test reads as h.stdout
-	wrap   []string // a command that execs horust with its arguments after its own
-	bin    string   // the horust binary; "" is horustBin
+	wrap   []string          // a command that execs horust with its arguments after its own
+	bin    string            // the horust binary; "" is horustBin
 }
 
 // servicesDir writes service files into a new directory.
