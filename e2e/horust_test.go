@@ -57,6 +57,8 @@ type runOpts struct {
 	noArgs bool              // do not add --services-path and --uds-folder-path
 	files  map[string]string // service files to write first: name → TOML
 	stdout *os.File          // horust's stdout; nil: a buffer the test reads as h.stdout
+	wrap   []string          // a command that execs horust with its arguments after its own
+	bin    string            // the horust binary; "" is horustBin
 }
 
 // servicesDir writes service files into a new directory.
@@ -80,7 +82,12 @@ func startHorust(t *testing.T, o runOpts) *horust {
 		h.dir = servicesDir(t, o.files)
 		args = append([]string{"--services-path", h.dir, "--uds-folder-path", h.uds}, args...)
 	}
-	h.cmd = exec.Command(horustBin, args...)
+	bin := horustBin
+	if o.bin != "" {
+		bin = o.bin
+	}
+	argv := append(append(append([]string(nil), o.wrap...), bin), args...)
+	h.cmd = exec.Command(argv[0], argv[1:]...)
 	h.cmd.Env = append(os.Environ(), o.env...)
 	h.cmd.Stdout, h.cmd.Stderr = h.stdout, h.stderr
 	if o.stdout != nil {

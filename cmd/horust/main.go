@@ -93,7 +93,7 @@ func supervise(c *cli, log *slog.Logger, stdout, stderr io.Writer) (int, error) 
 	// thread per signal (about half a millisecond in all); it runs while the
 	// configuration loads, and the first start waits for it: no SIGCHLD may
 	// be missed.
-	sigs, subscribed := subscribe()
+	sigs, subscribed := subscribe(len(c.command) > 0)
 	global, err := config.LoadGlobal(c.configPath)
 	if err != nil {
 		return 1, fatal(fmt.Errorf("failed loading configuration: %s\n%w", c.configPath, err))
@@ -260,7 +260,12 @@ func supervise(c *cli, log *slog.Logger, stdout, stderr io.Writer) (int, error) 
 // signal has a channel of its own (see supervisor.Signals): os/signal drops
 // a signal whose channel is full, so a SIGCHLD flood must not share one with
 // TERM. The stop channel has room for the second, forceful TERM or INT.
-func subscribe() (supervisor.Signals, <-chan struct{}) {
+//
+// The same goroutine makes horust's OS threads (reserveThreads): in service
+// mode before the channel is closed, so that no service forks before they
+// exist; in one-shot mode after, beside the command's start, which they
+// would delay by about a millisecond.
+func subscribe(oneShot bool) (supervisor.Signals, <-chan struct{}) {
 	child := make(chan os.Signal, 1)
 	stop := make(chan os.Signal, 4)
 	other := make(chan os.Signal, 16)
@@ -270,11 +275,17 @@ func subscribe() (supervisor.Signals, <-chan struct{}) {
 	pipe := make(chan os.Signal, 1)
 	subscribed := make(chan struct{})
 	go func() {
+		if !oneShot {
+			reserveThreads()
+		}
 		signal.Notify(child, syscall.SIGCHLD)
 		signal.Notify(stop, syscall.SIGTERM, syscall.SIGINT)
 		signal.Notify(other, forwarded...)
 		signal.Notify(pipe, syscall.SIGPIPE)
 		close(subscribed)
+		if oneShot {
+			reserveThreads()
+		}
 	}()
 	return supervisor.Signals{Child: child, Stop: stop, Other: other}, subscribed
 }

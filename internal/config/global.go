@@ -3,7 +3,6 @@ package config
 import (
 	"errors"
 	"io/fs"
-	"os"
 )
 
 // LoadGlobal reads the global configuration file horust.toml. A missing file
@@ -13,7 +12,7 @@ import (
 // is false. Unknown keys, a wrong type and invalid TOML are Problems with
 // their line. The file is not templated.
 func LoadGlobal(path string) (Global, error) {
-	data, err := os.ReadFile(path)
+	data, err := readConfig(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return Global{}, nil
 	}

@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -67,7 +68,7 @@ func Load(paths []string, opts Options) ([]*Service, error) {
 		files, p := discover(path)
 		probs = append(probs, p...)
 		for _, file := range files {
-			data, err := os.ReadFile(file)
+			data, err := readConfig(file)
 			if err != nil {
 				probs = append(probs, Problem{File: file, Msg: "cannot read: " + pathErr(err)})
 				continue
@@ -149,7 +150,9 @@ func dropEchoes(probs, terrs []Problem) Problems {
 	return append(out, terrs...)
 }
 
-// discover lists the service files of one --services-path value.
+// discover lists the service files of one --services-path value: the path
+// itself, or the *.toml entries of a directory. An entry that is not a
+// regular file is listed too: reading it reports what it is.
 func discover(path string) ([]string, []Problem) {
 	fi, err := os.Stat(path)
 	if err != nil {
@@ -159,32 +162,97 @@ func discover(path string) ([]string, []Problem) {
 		return []string{path}, nil
 	}
 	if !fi.IsDir() {
-		return nil, []Problem{{File: path, Msg: "services path is neither a directory nor a regular file"}}
+		return nil, []Problem{{File: path, Msg: "services path is " + fileKind(fi.Mode()) + ": want a directory or a regular file"}}
 	}
 	entries, err := os.ReadDir(path)
 	if err != nil {
 		return nil, []Problem{{File: path, Msg: "cannot read services directory: " + pathErr(err)}}
 	}
 	var files []string
-	var probs []Problem
 	for _, e := range entries { // sorted by name
-		if !strings.HasSuffix(e.Name(), ".toml") {
-			continue
-		}
-		file := filepath.Join(path, e.Name())
-		// Follow symlinks: Kubernetes ConfigMap volumes are made of them.
-		fi, err := os.Stat(file)
-		switch {
-		case err != nil:
-			probs = append(probs, Problem{File: file, Msg: "cannot read: " + pathErr(err)})
-		case fi.Mode().IsRegular():
-			files = append(files, file)
+		if strings.HasSuffix(e.Name(), ".toml") {
+			files = append(files, filepath.Join(path, e.Name()))
 		}
 	}
-	if len(files) == 0 && len(probs) == 0 {
-		probs = append(probs, Problem{File: path, Msg: "no services found in " + path + " (service files must end in .toml)"})
+	if len(files) == 0 {
+		return nil, []Problem{{File: path, Msg: "no services found in " + path + " (service files must end in .toml)"}}
 	}
-	return files, probs
+	return files, nil
+}
+
+// MaxFileSize is the size of the largest configuration file (a service file
+// or horust.toml) horust reads.
+const MaxFileSize = 1 << 20
+
+// readConfig reads one configuration file. Only a regular file, or a
+// symlink to one (Kubernetes ConfigMap volumes are made of them), of at most
+// MaxFileSize bytes is read: anything else (a directory, a FIFO, a device
+// such as /dev/zero, a socket) is refused before it is opened, so that
+// nothing blocks and memory stays bounded.
+func readConfig(path string) ([]byte, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkInput(path, fi); err != nil {
+		return nil, err
+	}
+	// O_NONBLOCK: a FIFO put in its place since does not block the open.
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOCTTY, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	if fi, err = f.Stat(); err != nil {
+		return nil, err
+	}
+	if err := checkInput(path, fi); err != nil {
+		return nil, err
+	}
+	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(data) > MaxFileSize {
+		return nil, errTooLarge
+	}
+	return data, nil
+}
+
+// checkInput refuses what is not a regular file of at most MaxFileSize
+// bytes; fi describes path after symlinks.
+func checkInput(path string, fi fs.FileInfo) error {
+	if !fi.Mode().IsRegular() {
+		what := fileKind(fi.Mode())
+		if target, err := os.Readlink(path); err == nil {
+			what = "a symlink to " + target + ", which is " + what
+		}
+		return fmt.Errorf("it is %s: only regular files (or symlinks to them) are read", what)
+	}
+	if fi.Size() > MaxFileSize {
+		return fmt.Errorf("it has %d bytes: %w", fi.Size(), errTooLarge)
+	}
+	return nil
+}
+
+// errTooLarge refuses a file larger than MaxFileSize.
+var errTooLarge = errors.New("configuration files are read up to 1 MiB")
+
+// fileKind names what a file that is not a regular file is.
+func fileKind(m fs.FileMode) string {
+	switch {
+	case m.IsDir():
+		return "a directory"
+	case m&fs.ModeNamedPipe != 0:
+		return "a FIFO"
+	case m&fs.ModeCharDevice != 0:
+		return "a character device"
+	case m&fs.ModeDevice != 0:
+		return "a block device"
+	case m&fs.ModeSocket != 0:
+		return "a socket"
+	}
+	return "not a regular file"
 }
 
 // pathErr returns the cause of a file system error without the path, which

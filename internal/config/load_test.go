@@ -359,7 +359,7 @@ func TestLoadProblems(t *testing.T) {
 			"b.toml": "command = \"x\"\n\nshutdown-after = [\"a.toml\"]",
 		}, "a.toml", 2, "shutdown-after", "dependency cycle a.toml -> b.toml -> a.toml"},
 		{"directory without services", map[string]string{"README": "x", "sub/a.toml": "command = \"x\""}, "", 0, "", "no services found in"},
-		{"unreadable service file", map[string]string{"a.toml/x": ""}, "", 0, "", "no services found"},
+		{"a directory named *.toml", map[string]string{"a.toml/x": ""}, "a.toml", 0, "", "cannot read: it is a directory"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -477,7 +477,6 @@ func TestLoadPaths(t *testing.T) {
 			"sub/c.toml":        `command = "x"`,
 			"..data/real.toml":  `command = "x"`,
 			"d.toml.disabled":   `command = "x"`,
-			"dir.toml/ignored":  "",
 			".hidden/e.toml":    "",
 			"z.toml.bak":        "",
 			"nested/deep/f.tom": "",
@@ -527,6 +526,125 @@ func TestLoadPaths(t *testing.T) {
 			t.Fatalf("got %v, %v", svcs, err)
 		}
 	})
+}
+
+// Configuration input is bounded: only regular files (or symlinks to them)
+// of at most 1 MiB are read; anything else is a problem naming the path,
+// found without blocking or reading it.
+func TestLoadInputBounds(t *testing.T) {
+	valid := `command = "x"`
+	tests := []struct {
+		name  string
+		make  func(t *testing.T, dir string) // adds the bad entry
+		file  string                         // the path the problem names, in dir
+		msg   string
+		alone bool // the bad entry is the whole services path
+	}{
+		{"a FIFO named *.toml beside a valid file", func(t *testing.T, dir string) { mkfifo(t, filepath.Join(dir, "f.toml")) },
+			"f.toml", "cannot read: it is a FIFO: only regular files (or symlinks to them) are read", false},
+		{"a symlink to a device named *.toml beside a valid file", func(t *testing.T, dir string) { symlink(t, "/dev/zero", filepath.Join(dir, "z.toml")) },
+			"z.toml", "cannot read: it is a symlink to /dev/zero, which is a character device", false},
+		{"a directory named *.toml beside a valid file", func(t *testing.T, dir string) { mkdir(t, filepath.Join(dir, "d.toml")) },
+			"d.toml", "cannot read: it is a directory", false},
+		{"a file over 1 MiB", func(t *testing.T, dir string) {
+			write(t, filepath.Join(dir, "big.toml"), "# "+strings.Repeat("x", MaxFileSize)+"\n"+valid)
+		}, "big.toml", "cannot read: it has 1048592 bytes: configuration files are read up to 1 MiB", false},
+		{"a FIFO alone", func(t *testing.T, dir string) { mkfifo(t, filepath.Join(dir, "f.toml")) },
+			"f.toml", "it is a FIFO", true},
+		{"a FIFO as the services path", func(t *testing.T, dir string) { mkfifo(t, filepath.Join(dir, "fifo")) },
+			"fifo", "services path is a FIFO: want a directory or a regular file", true},
+		{"/dev/zero as the services path", nil, "/dev/zero", "services path is a character device", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			if tt.make != nil {
+				tt.make(t, dir)
+			}
+			paths := []string{dir}
+			want := filepath.Join(dir, tt.file)
+			if tt.alone && !strings.HasSuffix(tt.file, ".toml") {
+				if filepath.IsAbs(tt.file) {
+					want = tt.file
+				}
+				paths = []string{want}
+			}
+			if !tt.alone {
+				write(t, filepath.Join(dir, "ok.toml"), valid)
+			}
+			probs := loadWithin(t, paths)
+			if len(probs) != 1 || probs[0].File != want || !strings.Contains(probs[0].Msg, tt.msg) {
+				t.Fatalf("want one problem of %s: %q; got %v", want, tt.msg, probs)
+			}
+		})
+	}
+	t.Run("horust.toml", func(t *testing.T) {
+		dir := t.TempDir()
+		fifo := filepath.Join(dir, "horust.toml")
+		mkfifo(t, fifo)
+		for path, msg := range map[string]string{
+			fifo:        "cannot read: it is a FIFO",
+			"/dev/zero": "cannot read: it is a character device",
+		} {
+			done := make(chan error, 1)
+			go func() { _, err := LoadGlobal(path); done <- err }()
+			select {
+			case err := <-done:
+				if err == nil || !strings.Contains(err.Error(), path+": "+msg) {
+					t.Errorf("LoadGlobal(%s) = %v, want %q", path, err, msg)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatalf("LoadGlobal(%s) blocks", path)
+			}
+		}
+	})
+}
+
+// loadWithin loads paths and returns the problems; a Load that blocks (on
+// a FIFO) fails the test instead of hanging it.
+func loadWithin(t *testing.T, paths []string) Problems {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() { _, err := Load(paths, Options{}); done <- err }()
+	select {
+	case err := <-done:
+		var probs Problems
+		if !errors.As(err, &probs) {
+			t.Fatalf("Load: %v, want problems", err)
+		}
+		return probs
+	case <-time.After(10 * time.Second):
+		t.Fatal("Load blocks")
+	}
+	return nil
+}
+
+func mkfifo(t *testing.T, path string) {
+	t.Helper()
+	if err := syscall.Mkfifo(path, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func symlink(t *testing.T, target, path string) {
+	t.Helper()
+	if err := os.Symlink(target, path); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func mkdir(t *testing.T, path string) {
+	t.Helper()
+	if err := os.Mkdir(path, 0o755); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func write(t *testing.T, path, content string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func TestStartOrder(t *testing.T) {

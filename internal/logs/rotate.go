@@ -25,6 +25,17 @@ const (
 	fileMode = 0o644
 )
 
+// MaxFileWrites is how many copiers write to chunk files at once. A write
+// to a file holds its OS thread until the disk takes it (files have no
+// poller), and the Go runtime makes another thread for the other
+// goroutines meanwhile: the bound keeps the number of threads horust needs
+// fixed (horust makes them all at start, see docs/design.md, "Threads").
+// On a slow disk, copiers wait their turn instead.
+const MaxFileWrites = 2
+
+// fileWrites holds a token for each write to a chunk file in progress.
+var fileWrites = make(chan struct{}, MaxFileWrites)
+
 // chunkID names a chunk: stamp is 0 without the timestamp suffix.
 type chunkID struct {
 	stamp int64
@@ -127,7 +138,7 @@ type rotSink struct {
 
 	cur    chunkID
 	f      *os.File // the current chunk; nil when opening it failed
-	w      int64    // bytes in the current chunk (counting dropped ones)
+	w      int64    // bytes written to the current chunk
 	endsNL bool     // the last byte of the current chunk is a newline
 	old    []chunkID
 
@@ -245,7 +256,7 @@ func (r *rotSink) write(p []byte) {
 			continue
 		}
 		if int64(len(p)) < room {
-			r.put(p)
+			_ = r.put(p) // a failure is dropped and counted
 			return
 		}
 		// p reaches the end of the chunk: cut at the size, or right after
@@ -256,24 +267,38 @@ func (r *rotSink) write(p []byte) {
 		} else if r.endsNL && r.w > r.size-r.window {
 			cut = 0
 		}
-		r.put(p[:cut])
+		if err := r.put(p[:cut]); err != nil {
+			// The chunk is not full: it is cut only by what it holds.
+			// The rest of this read is dropped too (the disk that just
+			// refused is full); the next read tries again.
+			r.acct.drop(r.log, r.stream, r.f.Name(), len(p)-int(cut), err)
+			return
+		}
 		p = p[cut:]
 		r.rotate()
 	}
 }
 
-// put appends p to the current chunk.
-func (r *rotSink) put(p []byte) {
+// put appends p to the current chunk. What cannot be written is dropped and
+// counted, and only what was written counts towards the chunk's size, so
+// that a full disk does not make empty chunks (which would use up
+// stdout-rotate-keep and delete real ones).
+func (r *rotSink) put(p []byte) error {
 	if len(p) == 0 {
-		return
+		return nil
 	}
+	fileWrites <- struct{}{}
 	n, err := r.f.Write(p)
+	<-fileWrites
 	r.acct.copied.Add(uint64(n))
+	r.w += int64(n)
+	if n > 0 {
+		r.endsNL = p[n-1] == '\n'
+	}
 	if err != nil {
 		r.acct.drop(r.log, r.stream, r.f.Name(), len(p)-n, err)
 	}
-	r.w += int64(len(p))
-	r.endsNL = p[len(p)-1] == '\n'
+	return err
 }
 
 func (r *rotSink) finish() { r.abort() }

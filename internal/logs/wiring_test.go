@@ -316,11 +316,23 @@ func TestRotationOnAFullDisk(t *testing.T) {
 			t.Fatalf("stats %+v, want some dropped and %d in all", st, n)
 		}
 		var onDisk int64
-		for _, size := range dirSizes(t, dir) {
+		chunks := dirSizes(t, dir)
+		for _, size := range chunks {
 			onDisk += size
 		}
 		if onDisk != int64(st.Copied) {
 			t.Fatalf("%d bytes on disk, %d counted as copied", onDisk, st.Copied)
+		}
+		// Dropped bytes do not fill chunks: no empty chunk is cut while
+		// the disk is full (they would use up stdout-rotate-keep).
+		empty := 0
+		for _, size := range chunks {
+			if size == 0 {
+				empty++
+			}
+		}
+		if empty > 1 || len(chunks) > 5 {
+			t.Fatalf("chunks %s: want at most 5 (64 KiB / 16 KiB + the current), at most one empty", formatSizes(chunks))
 		}
 		if got := logged.count("service output dropped"); got != 1 {
 			t.Fatalf("logged %d times, want once: %s", got, logged.text())

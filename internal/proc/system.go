@@ -130,7 +130,7 @@ func (s *System) Start(svc *config.Service, o StartOptions) (Process, error) {
 		}
 		prog, args = group.Prepare(sys, path, argv)
 	}
-	p := &process{sys: s, name: svc.Name, group: group, memLimit: svc.Resource.Memory, wiring: wiring}
+	p := &process{sys: s, name: svc.Name, group: group, memLimit: svc.Resource.Memory, wiring: wiring, termSig: svc.Termination.Signal}
 	if group != nil {
 		p.oomBefore = group.OOMKills()
 	}
@@ -223,6 +223,7 @@ type process struct {
 	oomBefore uint64
 	memLimit  uint64
 	wiring    *logs.Wiring // nil for a health-check command
+	termSig   syscall.Signal
 }
 
 // WhenOutputIdle implements Process.
@@ -236,6 +237,12 @@ func (p *process) Pid() int { return p.pid }
 // through the cgroup when it holds the service (it holds the process group
 // too, and a daemon that left the group), else through the process group.
 func (p *process) Signal(sig syscall.Signal) error {
+	if sig == p.termSig && sig != syscall.SIGCONT {
+		// A stopped process keeps a signal it handles pending: SIGCONT
+		// after the termination signal (as systemd sends) lets a
+		// SIGSTOPped service stop gracefully within its wait.
+		defer func() { _ = p.Signal(syscall.SIGCONT) }()
+	}
 	if p.group == nil || !p.group.Tracks() {
 		return SignalGroup(p.pid, sig)
 	}
