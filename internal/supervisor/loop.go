@@ -105,6 +105,8 @@ type service struct {
 	ready        bool
 	notifyStatus string
 	spawnErr     error
+	// signalFailed: a signal to the current run failed (logged once).
+	signalFailed bool
 
 	deps          []int // start-after
 	shutdownAfter []int
@@ -505,13 +507,22 @@ func (l *Loop) termSignal(s *service) syscall.Signal {
 	return s.cfg.Termination.Signal
 }
 
+// signal sends sig to the run. A failure is not final: the run's deadline
+// stays armed, and SIGKILL is sent (again) when it passes, so a stop
+// completes once signalling works again. The first failure of a run is
+// logged with its cause; repeats are logged at debug level.
 func (l *Loop) signal(s *service, sig syscall.Signal) {
 	if s.proc == nil {
 		return
 	}
 	l.log.Info("signalling service", "service", s.cfg.Name, "pid", s.PID, "signal", config.SignalName(sig))
 	if err := s.proc.Signal(sig); err != nil {
-		l.log.Error("signal failed", "service", s.cfg.Name, "pid", s.PID, "signal", config.SignalName(sig), "err", err)
+		level := slog.LevelError
+		if s.signalFailed {
+			level = slog.LevelDebug
+		}
+		s.signalFailed = true
+		l.log.Log(l.ctx, level, "signal failed; retried at the service's next deadline", "service", s.cfg.Name, "pid", s.PID, "signal", config.SignalName(sig), "err", err)
 	}
 }
 
@@ -520,7 +531,7 @@ func (l *Loop) start(i int, now time.Time) {
 	s := l.svcs[i]
 	s.gen++
 	gen := s.gen
-	s.drained, s.ready, s.notifyStatus, s.spawnErr = false, false, "", nil
+	s.drained, s.ready, s.notifyStatus, s.spawnErr, s.signalFailed = false, false, "", nil, false
 	if h := s.cfg.Healthiness; h.FilePath != "" && l.opt.PrepareCheckFile != nil {
 		if err := l.opt.PrepareCheckFile(h.FilePath); err != nil {
 			l.log.Error("cannot delete the file-path check's file before the start", "service", s.cfg.Name, "err", err)

@@ -3,8 +3,13 @@ package supervisor
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
+	"log/slog"
 	"os"
 	"slices"
+	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"testing/synctest"
@@ -817,4 +822,98 @@ func TestLeftoversAreStoppedBeforeTheExitCounts(t *testing.T) {
 			}
 		})
 	})
+}
+
+func TestFailedSignalsAreRetried(t *testing.T) {
+	t.Run("a failed TERM and a failed SIGKILL: the stop still completes", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			f := newFakeOS(t)
+			f.behave["a"] = ignoreTerm
+			f.failSignal["a"] = 2 // TERM fails, the first SIGKILL fails
+			h := start(t, f, Options{}, svc("a", func(s *config.Service) { s.Termination.Wait = 2 * time.Second }))
+			h.signal(syscall.SIGTERM)
+			h.advance(2 * time.Second)
+			h.wantState("a", "INKILLING")
+			if !slices.Contains(f.events(), "signalfail a KILL") {
+				t.Fatalf("no SIGKILL at the wait: %q", f.events())
+			}
+			h.advance(killRetry)
+			if !slices.Contains(f.events(), "signal a KILL") {
+				t.Fatalf("SIGKILL not retried: %q", f.events())
+			}
+			h.waitExit()
+		})
+	})
+	t.Run("a forceful shutdown whose SIGKILL fails retries it", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			f := newFakeOS(t)
+			f.behave["a"] = ignoreTerm
+			h := start(t, f, Options{}, svc("a", func(s *config.Service) { s.Termination.Wait = time.Hour }))
+			h.signal(syscall.SIGTERM)
+			f.mu.Lock()
+			f.failSignal["a"] = 3
+			f.mu.Unlock()
+			h.signal(syscall.SIGINT)
+			h.advance(2 * killRetry)
+			if h.exited() {
+				t.Fatalf("exited while every SIGKILL failed: %q", f.events())
+			}
+			h.advance(killRetry)
+			h.waitExit()
+			if got := h.loop.svcs[0].Exit.Signal; got != syscall.SIGKILL {
+				t.Fatalf("exit signal %v, want KILL", got)
+			}
+		})
+	})
+}
+
+func TestChecksHorustCouldNotRunAreNoResult(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var logs strings.Builder
+		f := newFakeOS(t)
+		f.behave["a (health check)"] = exitAfter(0, 0)
+		h := start(t, f, Options{Log: slog.New(slog.NewTextHandler(&syncWriter{w: &logs}, nil))}, svc("a", func(s *config.Service) {
+			s.Healthiness.Command = "check"
+			s.Healthiness.MaxFailed = 1
+		}))
+		h.wantState("a", "RUNNING")
+		// Horust runs out of file descriptors: no check command can start.
+		f.mu.Lock()
+		f.failStart["a (health check)"] = fmt.Errorf("start /bin/check: %w", syscall.EMFILE)
+		f.mu.Unlock()
+		h.advance(10 * time.Second)
+		st, _ := h.loop.Get(context.Background(), "a")
+		if st.State != "RUNNING" || st.HealthFailures != 0 || slices.Contains(f.events(), "signal a TERM") {
+			t.Fatalf("checks horust could not run counted against the service: %+v, events %q", st, f.events())
+		}
+		if n := strings.Count(logs.String(), "could not be run by horust"); n != 1 {
+			t.Fatalf("logged %d times, want once:\n%s", n, logs.String())
+		}
+		if !strings.Contains(logs.String(), "too many open files") {
+			t.Fatalf("the cause is not logged:\n%s", logs.String())
+		}
+		// A real failure still counts.
+		f.mu.Lock()
+		delete(f.failStart, "a (health check)")
+		f.behave["a (health check)"] = exitAfter(0, 1)
+		f.mu.Unlock()
+		h.advance(time.Second)
+		if !slices.Contains(f.events(), "signal a TERM") {
+			t.Fatalf("a failing check no longer kills: %q", f.events())
+		}
+		h.signal(syscall.SIGTERM)
+		h.waitExit()
+	})
+}
+
+// syncWriter serializes writes of log lines from the loop and the test.
+type syncWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (s *syncWriter) Write(b []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(b)
 }

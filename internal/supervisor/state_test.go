@@ -153,10 +153,16 @@ func TestStep(t *testing.T) {
 			r: run{State: Running}, in: input{ev: EvUnhealthy}, want: InKilling, acts: []action{actSignal}},
 		{name: "start-timeout kills a started run", cfg: base(withChecks, func(s *config.Service) { s.Healthiness.StartTimeout = time.Second }),
 			r: run{State: Started}, in: input{ev: EvDue}, want: InKilling, acts: []action{actSignal}},
-		{name: "kill deadline sends SIGKILL", cfg: base(), r: run{State: InKilling}, in: input{ev: EvDue}, want: InKilling, acts: []action{actKill},
+		{name: "kill deadline sends SIGKILL and stays armed", cfg: base(), r: run{State: InKilling}, in: input{ev: EvDue}, want: InKilling, acts: []action{actKill},
 			check: func(t *testing.T, r run) {
-				if !r.SigKilled || !r.Due.IsZero() {
-					t.Fatalf("%+v", r)
+				if !r.SigKilled || r.Due != t0.Add(killRetry) {
+					t.Fatalf("%+v: want SIGKILL sent again at %v until the exit is seen", r, killRetry)
+				}
+			}},
+		{name: "SIGKILL again at the next deadline", cfg: base(), r: run{State: InKilling, SigKilled: true, Due: t0}, in: input{ev: EvDue}, want: InKilling, acts: []action{actKill},
+			check: func(t *testing.T, r run) {
+				if r.Due != t0.Add(killRetry) {
+					t.Fatalf("due %v", r.Due.Sub(t0))
 				}
 			}},
 		{name: "stop while waiting to start finishes", cfg: base(), r: run{State: Starting, Due: t0.Add(time.Hour)}, in: input{ev: EvStop}, want: Finished, acts: []action{actRelease}},
@@ -168,7 +174,12 @@ func TestStep(t *testing.T) {
 					t.Fatalf("%+v", r)
 				}
 			}},
-		{name: "force kill", cfg: base(), r: run{State: Running}, in: input{ev: EvForceKill}, want: InKilling, acts: []action{actKill}},
+		{name: "force kill stays armed", cfg: base(), r: run{State: Running}, in: input{ev: EvForceKill}, want: InKilling, acts: []action{actKill},
+			check: func(t *testing.T, r run) {
+				if r.Due != t0.Add(killRetry) {
+					t.Fatalf("due %v", r.Due.Sub(t0))
+				}
+			}},
 		{name: "dependency failed", cfg: base(), r: run{State: Initial}, in: input{ev: EvDepFailed, why: "dependency 'db' failed"}, want: FinishedFailed, acts: []action{actRelease},
 			check: func(t *testing.T, r run) {
 				if r.Reason != "dependency 'db' failed" {

@@ -9,6 +9,10 @@ import (
 	"github.com/horust-go/horust/internal/config"
 )
 
+// killRetry is how often SIGKILL is sent again to a run whose exit has not
+// been seen since the last one.
+const killRetry = time.Second
+
 // intent is why horust is stopping a run.
 type intent uint8
 
@@ -114,7 +118,11 @@ func step(c *config.Service, r run, in input, now time.Time, shuttingDown bool) 
 				r.Due = now.Add(c.Termination.Wait)
 				acts = append(acts, actSignal)
 			case InKilling:
-				r.Due = time.Time{}
+				// SIGKILL stays armed until the exit is seen: a SIGKILL that
+				// failed (horust out of file descriptors) or that a process
+				// in uninterruptible sleep has not acted on yet is sent
+				// again at the next deadline.
+				r.Due = now.Add(killRetry)
 				r.SigKilled = true
 				acts = append(acts, actKill)
 			}
@@ -181,7 +189,7 @@ func step(c *config.Service, r run, in input, now time.Time, shuttingDown bool) 
 		case EvStartReq:
 			r = rearm(r)
 		case EvForceKill:
-			r.Intent, r.SigKilled, r.Due = intentStop, true, time.Time{}
+			r.Intent, r.SigKilled, r.Due = intentStop, true, now.Add(killRetry)
 			acts = append(acts, actKill)
 		case EvRestart:
 			r.Restarts++
