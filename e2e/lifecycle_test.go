@@ -82,3 +82,32 @@ func TestOutOfFileDescriptors(t *testing.T) {
 		t.Fatalf("the service %d survived the stop", pid)
 	}
 }
+
+// TestRestartDuringAStop: a restart sent while a stop is in progress is
+// carried out once the stop is done, never answered and dropped.
+func TestRestartDuringAStop(t *testing.T) {
+	tmp := t.TempDir()
+	got := filepath.Join(tmp, "got")
+	h := startHorust(t, runOpts{files: map[string]string{
+		// Takes a second to stop.
+		"y.toml": svc(role("trap", "TERM", "0", "1s", got)),
+	}})
+	h.waitState("y.toml", 20*time.Second, "RUNNING")
+	first := readPid(t, got) // its TERM handler is installed
+	if _, errOut, code := h.ctl("stop", "y.toml"); code != 0 {
+		t.Fatalf("stop: exit %d: %s", code, errOut)
+	}
+	if st := h.state("y.toml"); st != "INKILLING" {
+		t.Fatalf("y is %s right after the stop, want INKILLING", st)
+	}
+	if _, errOut, code := h.ctl("restart", "y.toml"); code != 0 {
+		t.Fatalf("restart: exit %d: %s", code, errOut)
+	}
+	eventually(t, 20*time.Second, "y to run again", func() bool {
+		st := h.status("y.toml")
+		return st.State == "RUNNING" && st.PID != first
+	})
+	if pidAlive(first) {
+		t.Fatalf("the first run %d is still alive", first)
+	}
+}

@@ -75,13 +75,16 @@ type Backend interface {
 	List(ctx context.Context) ([]ServiceStatus, error)
 	// Get returns one service, or ErrNotFound.
 	Get(ctx context.Context, name string) (ServiceStatus, error)
-	// Start starts a FINISHED or FINISHEDFAILED service again (no-op otherwise).
+	// Start starts a FINISHED or FINISHEDFAILED service again; a service
+	// being stopped runs again once the stop is done (no-op otherwise).
 	Start(ctx context.Context, name string) (ServiceStatus, error)
 	// Stop stops a service for good: it ends FINISHED, or FINISHEDFAILED if
 	// it had to be killed.
 	Stop(ctx context.Context, name string) (ServiceStatus, error)
 	// Restart stops a running service and starts it again whatever its
-	// restart strategy; a finished one is started.
+	// restart strategy; a finished one is started, and one being stopped
+	// runs again once the stop is done. During shutdown both are refused
+	// with ErrShuttingDown.
 	Restart(ctx context.Context, name string) (ServiceStatus, error)
 	// Signal sends sig to the service's processes.
 	Signal(ctx context.Context, name string, sig syscall.Signal) error

@@ -917,3 +917,49 @@ func (s *syncWriter) Write(b []byte) (int, error) {
 	defer s.mu.Unlock()
 	return s.w.Write(b)
 }
+
+func TestRequestsDuringAStopAreKept(t *testing.T) {
+	for _, req := range []string{"restart", "start"} {
+		t.Run(req+" while stopping runs again after the stop", func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				f := newFakeOS(t)
+				f.behave["y"] = trapTerm(time.Second, 0)
+				h := start(t, f, Options{}, svc("y"))
+				ctx := context.Background()
+				if _, err := h.loop.Stop(ctx, "y"); err != nil {
+					t.Fatal(err)
+				}
+				synctest.Wait()
+				h.wantState("y", "INKILLING")
+				ask := h.loop.Restart
+				if req == "start" {
+					ask = h.loop.Start
+				}
+				if _, err := ask(ctx, "y"); err != nil {
+					t.Fatal(err)
+				}
+				h.advance(time.Second)
+				h.wantState("y", "RUNNING")
+				if got := len(f.starts("y")); got != 2 {
+					t.Fatalf("%d starts, want 2: %q", got, f.events())
+				}
+				h.signal(syscall.SIGTERM)
+				h.advance(time.Second)
+				h.waitExit()
+			})
+		})
+	}
+	t.Run("restart during shutdown is refused with the reason", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			f := newFakeOS(t)
+			f.behave["y"] = trapTerm(time.Second, 0)
+			h := start(t, f, Options{}, svc("y"))
+			h.signal(syscall.SIGTERM)
+			if _, err := h.loop.Restart(context.Background(), "y"); !errors.Is(err, control.ErrShuttingDown) {
+				t.Fatalf("restart during shutdown: %v, want ErrShuttingDown", err)
+			}
+			h.advance(time.Second)
+			h.waitExit()
+		})
+	})
+}

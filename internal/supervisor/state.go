@@ -115,7 +115,8 @@ var transitions = [numStates]map[Event]State{
 		EvDue:        InKilling, // the wait passed: SIGKILL
 		EvForceKill:  InKilling,
 		EvStop:       InKilling, // now stopping for good
-		EvRestartReq: InKilling, // now restarting
+		EvRestartReq: InKilling, // now restarting, also after a stop
+		EvStartReq:   InKilling, // run again once the stop is done
 		EvExitOK:     Success,
 		EvExitFail:   Failed,
 	},

@@ -18,7 +18,7 @@ Initial         Starting  FinishedFailed -         -       -           -       -
 Starting        -         -              Starting  Started Failed      -       -         -       -        -       -              Finished  -         -          -        -
 Started         -         -              InKilling -       -           Running Started   Success Failed   -       -              InKilling InKilling InKilling  -        InKilling
 Running         -         -              -         -       -           Running Running   Success Failed   -       -              InKilling InKilling InKilling  -        InKilling
-InKilling       -         -              InKilling -       -           -       -         Success Failed   -       -              InKilling -         InKilling  -        InKilling
+InKilling       -         -              InKilling -       -           -       -         Success Failed   -       -              InKilling -         InKilling  InKilling InKilling
 Success         -         -              -         -       -           -       -         -       -        Initial Finished       -         -         -          -        -
 Failed          -         -              -         -       -           -       -         -       -        Initial FinishedFailed -         -         -          -        -
 Finished        -         -              -         -       -           -       -         -       -        -       -              -         -         Initial    Initial  -
@@ -167,6 +167,18 @@ func TestStep(t *testing.T) {
 			}},
 		{name: "stop while waiting to start finishes", cfg: base(), r: run{State: Starting, Due: t0.Add(time.Hour)}, in: input{ev: EvStop}, want: Finished, acts: []action{actRelease}},
 		{name: "stop a running service signals it", cfg: base(), r: run{State: Running}, in: input{ev: EvStop}, want: InKilling, acts: []action{actSignal}},
+		{name: "restart request during a stop runs again after it", cfg: base(), r: run{State: InKilling, Intent: intentStop}, in: input{ev: EvRestartReq}, want: InKilling,
+			check: func(t *testing.T, r run) {
+				if r.Intent != intentRestart {
+					t.Fatalf("intent %d, want restart", r.Intent)
+				}
+			}},
+		{name: "start request during a stop runs again after it", cfg: base(), r: run{State: InKilling, Intent: intentStop}, in: input{ev: EvStartReq}, want: InKilling,
+			check: func(t *testing.T, r run) {
+				if r.Intent != intentRestart {
+					t.Fatalf("intent %d, want restart", r.Intent)
+				}
+			}},
 		{name: "restart request then exit runs again", cfg: base(), r: run{State: InKilling, Intent: intentRestart}, in: input{ev: EvExitFail}, want: Initial},
 		{name: "start request rearms a finished service", cfg: base(), r: run{State: FinishedFailed, Attempts: 4, Reason: "x"}, in: input{ev: EvStartReq}, want: Initial,
 			check: func(t *testing.T, r run) {

@@ -180,14 +180,21 @@ func step(c *config.Service, r run, in input, now time.Time, shuttingDown bool) 
 				r.Due = now.Add(c.Termination.Wait)
 				acts = append(acts, actSignal)
 			case InKilling:
-				if r.Intent != intentStop {
-					r.Intent = intentRestart
-				}
+				// Also over a stop in progress: the stop is carried out,
+				// then the service runs again (never a request answered
+				// and dropped).
+				r.Intent = intentRestart
 			default: // Finished, FinishedFailed
 				r = rearm(r)
 			}
 		case EvStartReq:
-			r = rearm(r)
+			if from == InKilling {
+				// A start while a stop is in progress: run again once
+				// the stop is done.
+				r.Intent = intentRestart
+			} else {
+				r = rearm(r)
+			}
 		case EvForceKill:
 			r.Intent, r.SigKilled, r.Due = intentStop, true, now.Add(killRetry)
 			acts = append(acts, actKill)
