@@ -3,11 +3,14 @@ package e2e
 import (
 	"net"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/horust-go/horust/internal/control"
 )
 
 // TestOutOfFileDescriptors lowers horust's own RLIMIT_NOFILE under it, as
@@ -110,4 +113,69 @@ func TestRestartDuringAStop(t *testing.T) {
 	if pidAlive(first) {
 		t.Fatalf("the first run %d is still alive", first)
 	}
+}
+
+// quickDeath is a service that dies at once, appending the time of each of
+// its runs to stamps.
+func quickDeath(stamps string, more ...string) string {
+	return svc("/bin/sh -c 'date +%s.%N >> "+stamps+"; exit 1'", append([]string{"[restart]", `strategy = "always"`}, more...)...)
+}
+
+// TestCrashLoopBacksOff: with the defaults, a service that dies at once
+// runs about 7 times in 5 s (at 0, 0, 0.1, 0.3, 0.7, 1.5 and 3.1 s, then
+// at 6.3 s); status and the log say so once.
+func TestCrashLoopBacksOff(t *testing.T) {
+	stamps := filepath.Join(t.TempDir(), "stamps")
+	h := startHorust(t, runOpts{env: []string{"HORUST_LOG=warn"}, files: map[string]string{"crash.toml": quickDeath(stamps)}})
+	eventually(t, 30*time.Second, "7 runs", func() bool { return lines(stamps) >= 7 })
+	var st control.ServiceStatus
+	eventually(t, 10*time.Second, "the wait after the 7th run", func() bool {
+		st = h.status("crash.toml")
+		return st.QuickExits == 7 && st.State == "STARTING"
+	})
+	times := readStamps(t, stamps)
+	if len(times) != 7 {
+		t.Fatalf("%d runs before the 7th wait, want 7", len(times))
+	}
+	if d := times[6].Sub(times[0]); d < 3*time.Second {
+		t.Fatalf("7 runs within %v, want the 7th about 3.1 s after the first", d)
+	}
+	if d := st.NextStart.Sub(times[0]); d < 6*time.Second {
+		t.Fatalf("8th start %v after the first, want about 6.3 s", d)
+	}
+	if !strings.Contains(st.Reason, "crash loop: 7 quick exits in a row") {
+		t.Fatalf("reason %q", st.Reason)
+	}
+	out, _, code := h.ctl("status")
+	if code != 0 || !strings.Contains(out, "crash loop: 7 quick exits in a row, next start in") {
+		t.Fatalf("horustctl status (exit %d):\n%s", code, out)
+	}
+	if n := strings.Count(h.stderr.String(), "crash loop"); n != 1 {
+		t.Fatalf("%d crash-loop log lines, want 1:\n%s", n, h.stderr)
+	}
+}
+
+// TestCrashLoopGuardOff: min-uptime = "0s" restarts at once, as fast as the
+// machine forks (the benchmarks' raw restart rate).
+func TestCrashLoopGuardOff(t *testing.T) {
+	stamps := filepath.Join(t.TempDir(), "stamps")
+	h := startHorust(t, runOpts{files: map[string]string{"crash.toml": quickDeath(stamps, `min-uptime = "0s"`)}})
+	// With the guard on, 200 runs would take half an hour.
+	eventually(t, 30*time.Second, "200 runs", func() bool { return lines(stamps) >= 200 })
+	if st := h.status("crash.toml"); st.QuickExits != 0 {
+		t.Fatalf("quick exits counted with the guard off: %+v", st)
+	}
+}
+
+func readStamps(t *testing.T, file string) []time.Time {
+	t.Helper()
+	var out []time.Time
+	for _, f := range strings.Fields(readFile(file)) {
+		sec, err := strconv.ParseFloat(f, 64)
+		if err != nil {
+			t.Fatalf("stamp %q: %v", f, err)
+		}
+		out = append(out, time.Unix(0, int64(sec*1e9)))
+	}
+	return out
 }

@@ -18,6 +18,12 @@ type Options struct {
 	Cwd       string                      // default working-directory; "" = os.Getwd()
 }
 
+// The defaults of the crash-loop guard, as Docker's restart policy.
+const (
+	DefaultMinUptime  = 10 * time.Second
+	DefaultMaxBackoff = 10 * time.Second
+)
+
 // Default returns a Service with every default of the original applied, and
 // an empty name and command.
 func Default(cwd string) *Service {
@@ -25,7 +31,7 @@ func Default(cwd string) *Service {
 		WorkingDirectory: cwd,
 		Stdout:           "STDOUT",
 		Stderr:           "STDERR",
-		Restart:          Restart{Strategy: RestartNever},
+		Restart:          Restart{Strategy: RestartNever, MinUptime: DefaultMinUptime, MaxBackoff: DefaultMaxBackoff},
 		Healthiness:      Healthiness{MaxFailed: 3, Interval: time.Second, Timeout: time.Second},
 		Failure:          Failure{SuccessfulExitCodes: []int{0}, Strategy: FailureIgnore},
 		Termination:      Termination{Signal: syscall.SIGTERM, Wait: 5 * time.Second},

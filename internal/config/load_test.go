@@ -63,7 +63,7 @@ func TestDefault(t *testing.T) {
 		WorkingDirectory: "/srv",
 		Stdout:           "STDOUT",
 		Stderr:           "STDERR",
-		Restart:          Restart{Strategy: RestartNever},
+		Restart:          Restart{Strategy: RestartNever, MinUptime: 10 * time.Second, MaxBackoff: 10 * time.Second},
 		Healthiness:      Healthiness{MaxFailed: 3, Interval: time.Second, Timeout: time.Second},
 		Failure:          Failure{SuccessfulExitCodes: []int{0}, Strategy: FailureIgnore},
 		Termination:      Termination{Signal: syscall.SIGTERM, Wait: 5 * time.Second},
@@ -109,11 +109,14 @@ start-delay = "1m 30s"
 start-after = ["db.toml"]
 shutdown-after = ["db.toml"]
 signal-rewrite = "TERM:INT"
+oneshot = true
 
 [restart]
 strategy = "on-failure"
 backoff = "500ms"
 attempts = 4
+min-uptime = "0s"
+max-backoff = "1m"
 
 [healthiness]
 http-endpoint = "https://localhost:8443/health"
@@ -162,8 +165,8 @@ pids-max = 1_000
 		StdoutRotateSize: 115343360, StdoutRotateKeep: 3, StderrRotateSize: 1500, StderrRotateKeep: 2,
 		AppendTimestamp: true, Prefix: true, Timestamps: true,
 		StartDelay: 90 * time.Second, StartAfter: []string{"db.toml"}, ShutdownAfter: []string{"db.toml"},
-		SignalRewrite: "TERM:INT",
-		Restart:       Restart{Strategy: RestartOnFailure, Backoff: 500 * time.Millisecond, Attempts: 4},
+		SignalRewrite: "TERM:INT", Oneshot: true,
+		Restart: Restart{Strategy: RestartOnFailure, Backoff: 500 * time.Millisecond, Attempts: 4, MinUptime: 0, MaxBackoff: time.Minute},
 		Healthiness: Healthiness{HTTPEndpoint: "https://localhost:8443/health", TCPEndpoint: "[::1]:5432",
 			FilePath: "/run/up", Command: "test -f /run/up", MaxFailed: -1, Interval: 2 * time.Second,
 			Timeout: 300 * time.Millisecond, StartTimeout: time.Minute, Notify: true},
@@ -316,6 +319,10 @@ func TestLoadProblems(t *testing.T) {
 		{"infinite cpu", svc("[resource-limit]\ncpu = inf"), "svc.toml", 3, "resource-limit.cpu", "not a usable number"},
 		{"negative pids-max", svc("[resource-limit]\npids-max = -1"), "svc.toml", 3, "resource-limit.pids-max", "out of range"},
 		{"both timestamp spellings", svc("stdout-should-append-timestamp-to-filename = true\nstdout_should_append_timestamp_to_filename = true"), "svc.toml", 3, "stdout_should_append_timestamp_to_filename", "two spellings"},
+		{"oneshot with always", svc("oneshot = true\n[restart]\nstrategy = \"always\""), "svc.toml", 4, "restart.strategy", `"always" cannot be used with oneshot = true (line 2)`},
+		{"oneshot as a string", svc("oneshot = \"yes\""), "svc.toml", 2, "oneshot", "must be a boolean"},
+		{"min-uptime as a number", svc("[restart]\nmin-uptime = 10"), "svc.toml", 3, "restart.min-uptime", "must be a string holding a duration"},
+		{"max-backoff at the top level", svc("max-backoff = \"1s\""), "svc.toml", 2, "max-backoff", "it belongs under [restart]"},
 		{"restart as a string", svc("restart = \"always\""), "svc.toml", 2, "restart", "must be a table, not a string"},
 		{"array of tables", svc("[[restart]]\nstrategy = \"always\""), "svc.toml", 2, "restart", "must be a table, not an array"},
 		{"TOML syntax error", svc("[restart\nstrategy = \"always\""), "svc.toml", 2, "", "invalid TOML"},

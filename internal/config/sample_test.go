@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files")
@@ -52,7 +53,7 @@ func TestSampleServiceValidates(t *testing.T) {
 		"stdout":      s.Stdout == "/var/logs/hello_world_svc/stdout.log" && s.StdoutRotateSize == 100_000_000,
 		"user":        s.User == User{Set: true, IsName: true, Name: "alice"},
 		"working-dir": s.WorkingDirectory == "/tmp/",
-		"restart":     s.Restart == Restart{Strategy: RestartNever},
+		"restart":     s.Restart == Restart{Strategy: RestartNever, MinUptime: 10 * time.Second, MaxBackoff: 10 * time.Second} && !s.Oneshot,
 		"healthiness": s.Healthiness.HTTPEndpoint == "http://localhost:8080/healthcheck" &&
 			s.Healthiness.FilePath == "/var/myservice/up" &&
 			s.Healthiness.Command == "curl -s http://localhost:8080/healthcheck" && s.Healthiness.MaxFailed == 3,

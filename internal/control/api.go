@@ -36,6 +36,12 @@ type ServiceStatus struct {
 	// runs. Direct output is not seen by horust and not counted.
 	OutputCopied  uint64 `json:"output_copied_bytes,omitempty"`
 	OutputDropped uint64 `json:"output_dropped_bytes,omitempty"`
+	// QuickExits counts the runs in a row that ended within min-uptime;
+	// from 2 on the service is in a crash loop and its restarts wait.
+	QuickExits int `json:"quick_exits,omitempty"`
+	// NextStart is when a service waiting to start (start-delay, backoff,
+	// crash loop) starts; zero when it is not waiting.
+	NextStart time.Time `json:"next_start,omitzero"`
 	// Reason says why the service is in its state, when there is something
 	// to say ("dependency 'db' failed", "killed: out of memory (limit 100 MiB)").
 	Reason string `json:"reason,omitempty"`

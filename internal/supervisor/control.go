@@ -228,6 +228,12 @@ func (l *Loop) status(i int, now time.Time) control.ServiceStatus {
 		HealthFailures: s.HealthFailsTotal,
 		Reason:         s.Reason,
 	}
+	if s.State == Starting && !s.Due.IsZero() {
+		st.NextStart = s.Due
+	}
+	if st.QuickExits = s.QuickExits; s.QuickExits >= 2 && !st.NextStart.IsZero() {
+		st.Reason = fmt.Sprintf("crash loop: %d quick exits in a row, next start in %s", s.QuickExits, st.NextStart.Sub(now).Round(100*time.Millisecond))
+	}
 	if s.Exit.Valid {
 		code := s.Exit.Code
 		st.LastExitCode = &code

@@ -397,9 +397,13 @@ func (l *Loop) completeExit(i int, now time.Time) {
 	if reason != "" {
 		attrs = append(attrs, "reason", reason)
 	}
-	if ev == EvExitFail && s.Intent != intentStop && s.Intent != intentRestart {
+	switch {
+	case ev == EvExitFail && s.Intent != intentStop && s.Intent != intentRestart && s.QuickExits > 0 && quickRun(s.cfg, s.run, now):
+		// In a crash loop: said once per loop (actCrashLoop), not per run.
+		l.log.Debug("service failed", attrs...)
+	case ev == EvExitFail && s.Intent != intentStop && s.Intent != intentRestart:
 		l.log.Warn("service failed", attrs...)
-	} else {
+	default:
 		l.log.Info("service exited", attrs...)
 	}
 	l.apply(i, input{ev: ev, exit: e, why: reason}, now)
@@ -495,6 +499,9 @@ func (l *Loop) perform(i int, a action, now time.Time) {
 		}
 	case actProbe:
 		l.startChecks(s, now)
+	case actCrashLoop:
+		l.log.Warn("service is in a crash loop: its runs end within min-uptime; restarts wait 100ms, doubling up to max-backoff, until a run lasts min-uptime",
+			"service", s.cfg.Name, "min_uptime", s.cfg.Restart.MinUptime.String(), "max_backoff", s.cfg.Restart.MaxBackoff.String(), "exit_code", s.Exit.Code)
 	}
 }
 
@@ -645,7 +652,8 @@ func (l *Loop) advanceOne(i int, now time.Time) {
 	}
 }
 
-// ExitCode is horust's exit code once Run returned (DESIGN decision 2): in
+// ExitCode is horust's exit code once Run returned (docs/design.md, exit
+// codes): in
 // one-shot mode the command's (128+N for signal N; 127 when the program was
 // not found, 126 when it could not be executed); otherwise 0, or 101 when
 // some service ended FinishedFailed and failedIs101 is set.

@@ -963,3 +963,54 @@ func TestRequestsDuringAStopAreKept(t *testing.T) {
 		})
 	})
 }
+
+func TestCrashLoopBacksOff(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var logs strings.Builder
+		f := newFakeOS(t)
+		runFor := time.Duration(0)
+		f.behave["a"] = func(p *fakeProc) {
+			f.mu.Lock()
+			d := runFor
+			f.mu.Unlock()
+			exitAfter(d, 1)(p)
+		}
+		h := start(t, f, Options{Log: slog.New(slog.NewTextHandler(&syncWriter{w: &logs}, nil))}, svc("a", func(s *config.Service) {
+			s.Restart = config.Restart{Strategy: config.RestartAlways, MinUptime: config.DefaultMinUptime, MaxBackoff: config.DefaultMaxBackoff}
+		}))
+		h.advance(5 * time.Second)
+		ms := time.Millisecond
+		want := durations(0, 0, 100*ms, 300*ms, 700*ms, 1500*ms, 3100*ms)
+		if got := f.starts("a"); !slices.Equal(got, want) {
+			t.Fatalf("starts at %v, want %v", got, want)
+		}
+		st, _ := h.loop.Get(context.Background(), "a")
+		if st.State != "STARTING" || st.QuickExits != 7 || !strings.Contains(st.Reason, "crash loop: 7 quick exits in a row, next start in 1.3s") {
+			t.Fatalf("status while waiting: %+v", st)
+		}
+		if want := f.t0.Add(6300 * ms); !st.NextStart.Equal(want) {
+			t.Fatalf("next start %v, want %v", st.NextStart, want)
+		}
+		if n := strings.Count(logs.String(), "crash loop"); n != 1 {
+			t.Fatalf("%d crash-loop log lines, want one per loop:\n%s", n, logs.String())
+		}
+		if strings.Contains(logs.String(), "level=WARN msg=\"service failed\"") && strings.Count(logs.String(), "level=WARN msg=\"service failed\"") > 1 {
+			t.Fatalf("a warning per run of the loop:\n%s", logs.String())
+		}
+		// The next run lasts min-uptime: the loop is over, and the run
+		// after it starts at once.
+		f.mu.Lock()
+		runFor = 10 * time.Second
+		f.mu.Unlock()
+		h.advance(1300*ms + 10*time.Second)
+		n := len(f.starts("a"))
+		if got := f.starts("a")[n-1]; got != 16300*ms {
+			t.Fatalf("starts %v: want the restart right after the 10 s run, at 16.3s", f.starts("a"))
+		}
+		if st, _ := h.loop.Get(context.Background(), "a"); st.QuickExits != 0 || st.State != "RUNNING" {
+			t.Fatalf("after a long run: %+v", st)
+		}
+		h.signal(syscall.SIGTERM)
+		h.waitExit()
+	})
+}

@@ -1,6 +1,7 @@
 package supervisor
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"syscall"
@@ -214,6 +215,82 @@ func TestStep(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestCrashLoop(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	guard := func(s *config.Service) {
+		s.Restart = config.Restart{Strategy: config.RestartAlways, MinUptime: 10 * time.Second, MaxBackoff: time.Second}
+	}
+	t.Run("delays: 0, 100, 200, 400, 800 ms, then the cap", func(t *testing.T) {
+		c := svc("s", guard)
+		r := run{State: Running, Reached: true, StartedAt: t0}
+		var delays []time.Duration
+		var loops int
+		for range 7 {
+			var acts []action
+			r, acts = step(c, r, input{ev: EvExitFail, exit: exitInfo{Valid: true, Code: 1}}, t0, false)
+			loops += strings.Count(fmt.Sprint(acts), "crash-loop")
+			r, _ = step(c, r, input{ev: EvDepsReady}, t0, false)
+			delays = append(delays, r.Due.Sub(t0))
+			if r.Due.IsZero() {
+				delays[len(delays)-1] = 0
+			}
+			r, _ = step(c, r, input{ev: EvSpawned, pid: 1}, t0, false)
+		}
+		want := durations(0, 100*time.Millisecond, 200*time.Millisecond, 400*time.Millisecond, 800*time.Millisecond, time.Second, time.Second)
+		if !slices.Equal(delays, want) {
+			t.Fatalf("delays %v, want %v", delays, want)
+		}
+		if loops != 1 {
+			t.Fatalf("crash-loop action %d times, want once per loop", loops)
+		}
+	})
+	t.Run("a run that lasts min-uptime resets the loop", func(t *testing.T) {
+		c := svc("s", guard)
+		r := run{State: Running, Reached: true, StartedAt: t0, QuickExits: 5}
+		r, _ = step(c, r, input{ev: EvExitFail}, t0.Add(10*time.Second), false)
+		if r.QuickExits != 0 || r.State != Initial {
+			t.Fatalf("%+v: want a restart with the count reset", r)
+		}
+		r, acts := step(c, r, input{ev: EvDepsReady}, t0, false)
+		if !slices.Equal(acts, []action{actStart}) {
+			t.Fatalf("actions %v, want an immediate start", acts)
+		}
+	})
+	t.Run("on top of start-delay and backoff", func(t *testing.T) {
+		c := svc("s", guard, func(s *config.Service) { s.StartDelay = time.Second; s.Restart.Backoff = 2 * time.Second })
+		r, _ := step(c, run{State: Initial, Attempts: 1, QuickExits: 3}, input{ev: EvDepsReady}, t0, false)
+		if got := r.Due.Sub(t0); got != 3200*time.Millisecond {
+			t.Fatalf("delay %v, want 1s + 2s × 1 + 200ms", got)
+		}
+	})
+	t.Run("min-uptime 0s turns it off", func(t *testing.T) {
+		c := svc("s", guard, func(s *config.Service) { s.Restart.MinUptime = 0 })
+		r := run{State: Running, Reached: true, StartedAt: t0, QuickExits: 0}
+		for range 5 {
+			r, _ = step(c, r, input{ev: EvExitFail}, t0, false)
+			var acts []action
+			r, acts = step(c, r, input{ev: EvDepsReady}, t0, false)
+			if !slices.Equal(acts, []action{actStart}) || r.QuickExits != 0 {
+				t.Fatalf("%+v %v: want immediate restarts", r, acts)
+			}
+			r, _ = step(c, r, input{ev: EvSpawned, pid: 1}, t0, false)
+		}
+	})
+	t.Run("a stop or restart asked for is not a crash", func(t *testing.T) {
+		c := svc("s", guard)
+		r, _ := step(c, run{State: InKilling, Intent: intentRestart, StartedAt: t0, QuickExits: 4}, input{ev: EvExitOK}, t0, false)
+		if r.QuickExits != 0 {
+			t.Fatalf("quick exits %d after a requested restart", r.QuickExits)
+		}
+	})
+	t.Run("start request forgets the loop", func(t *testing.T) {
+		r, _ := step(svc("s", guard), run{State: FinishedFailed, QuickExits: 4}, input{ev: EvStartReq}, t0, false)
+		if r.QuickExits != 0 {
+			t.Fatalf("quick exits %d", r.QuickExits)
+		}
+	})
 }
 
 func TestClassify(t *testing.T) {

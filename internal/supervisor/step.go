@@ -39,12 +39,15 @@ type run struct {
 	PID   int
 	// Due is the service's one deadline: the start (Starting), the
 	// start-timeout (Started), the SIGKILL (InKilling). Zero when none.
-	Due       time.Time
-	Attempts  int  // failed starts in a row (DESIGN decision 6)
-	Restarts  int  // starts after the first one
-	Reached   bool // this run reached Running
-	Intent    intent
-	SigKilled bool // SIGKILL was sent to this run
+	Due      time.Time
+	Attempts int // failed starts in a row (docs/design.md, restarts)
+	// QuickExits counts the runs in a row that ended before min-uptime: a
+	// crash loop, whose restarts are delayed (see crashDelay).
+	QuickExits int
+	Restarts   int  // starts after the first one
+	Reached    bool // this run reached Running
+	Intent     intent
+	SigKilled  bool // SIGKILL was sent to this run
 	// HealthFails counts failed rounds of checks in a row;
 	// HealthFailsTotal every failed round since horust started.
 	HealthFails      int
@@ -58,15 +61,16 @@ type run struct {
 type action uint8
 
 const (
-	actStart   action = iota // fork and exec now
-	actSignal                // send the termination signal to the run
-	actKill                  // send SIGKILL to the run
-	actFailed                // entered Failed while running normally: failure strategy, die-if-failed
-	actRelease               // finished for good: free the service's resources
-	actProbe                 // the run needs health: start its checks
+	actStart     action = iota // fork and exec now
+	actSignal                  // send the termination signal to the run
+	actKill                    // send SIGKILL to the run
+	actFailed                  // entered Failed while running normally: failure strategy, die-if-failed
+	actRelease                 // finished for good: free the service's resources
+	actProbe                   // the run needs health: start its checks
+	actCrashLoop               // a crash loop began: say so, once per loop
 )
 
-var actionNames = [...]string{"start", "signal", "kill", "failed", "release", "probe"}
+var actionNames = [...]string{"start", "signal", "kill", "failed", "release", "probe", "crash-loop"}
 
 func (a action) String() string { return actionNames[a] }
 
@@ -98,7 +102,7 @@ func step(c *config.Service, r run, in input, now time.Time, shuttingDown bool) 
 		switch in.ev {
 		case EvDepsReady:
 			r.Intent, r.SigKilled, r.Reached = intentNone, false, false
-			if d := c.StartDelay + c.Restart.Backoff*time.Duration(r.Attempts); d > 0 {
+			if d := c.StartDelay + c.Restart.Backoff*time.Duration(r.Attempts) + crashDelay(c, r.QuickExits); d > 0 {
 				r.Due = now.Add(d)
 			} else {
 				r.Due = time.Time{}
@@ -140,6 +144,7 @@ func step(c *config.Service, r run, in input, now time.Time, shuttingDown bool) 
 		case EvSpawnFailed:
 			r.Reason = in.why
 			r.Exit = exitInfo{}
+			acts = countQuick(c, &r, true, acts)
 		case EvHealthy:
 			if from == Started {
 				r.Reached, r.Attempts, r.Due = true, 0, time.Time{}
@@ -152,6 +157,11 @@ func step(c *config.Service, r run, in input, now time.Time, shuttingDown bool) 
 				follow = input{ev: EvKill, intent: intentUnhealthy, why: fmt.Sprintf("unhealthy: %d failed checks in a row", r.HealthFails)}
 			}
 		case EvExitOK, EvExitFail:
+			if r.Intent == intentStop || r.Intent == intentRestart {
+				r.QuickExits = 0 // stopped on purpose: not a crash
+			} else {
+				acts = countQuick(c, &r, quickRun(c, r, now), acts)
+			}
 			r.PID, r.Due, r.StartedAt, r.Exit = 0, time.Time{}, time.Time{}, in.exit
 			if in.why != "" {
 				r.Reason = in.why
@@ -220,15 +230,55 @@ func step(c *config.Service, r run, in input, now time.Time, shuttingDown bool) 
 	}
 }
 
-// rearm makes a finished service startable again (horustctl start/restart).
+// rearm makes a finished service startable again (horustctl start/restart):
+// a start asked for by a person is not delayed by an earlier crash loop.
 func rearm(r run) run {
 	r.Restarts++
-	r.Attempts, r.Intent, r.SigKilled, r.Reason = 0, intentNone, false, ""
+	r.Attempts, r.QuickExits, r.Intent, r.SigKilled, r.Reason = 0, 0, intentNone, false, ""
 	return r
 }
 
+// Crash-loop guard (docs/design.md, crash loops): the first delayed restart
+// waits crashStep, each further one twice as long, up to max-backoff.
+const crashStep = 100 * time.Millisecond
+
+// quickRun reports whether the run that just ended lasted less than
+// min-uptime (never, when min-uptime is 0: the guard is off).
+func quickRun(c *config.Service, r run, now time.Time) bool {
+	return c.Restart.MinUptime > 0 && !r.StartedAt.IsZero() && now.Sub(r.StartedAt) < c.Restart.MinUptime
+}
+
+// countQuick counts a run that ended (or a start that failed) towards the
+// crash loop, or resets the count after a run that lasted min-uptime. The
+// second quick run in a row begins a loop: the first restart that waits.
+func countQuick(c *config.Service, r *run, quick bool, acts []action) []action {
+	if !quick || c.Restart.MinUptime <= 0 {
+		r.QuickExits = 0
+		return acts
+	}
+	r.QuickExits++
+	if r.QuickExits == 2 {
+		acts = append(acts, actCrashLoop)
+	}
+	return acts
+}
+
+// crashDelay is the crash loop's part of the delay before the next start
+// after quick quick runs in a row: none after the first (one crash is
+// recovered at once), then 100 ms, 200 ms, 400 ms, ... up to max-backoff.
+func crashDelay(c *config.Service, quick int) time.Duration {
+	if c.Restart.MinUptime <= 0 || quick < 2 {
+		return 0
+	}
+	d := crashStep
+	for i := 2; i < quick && d < c.Restart.MaxBackoff; i++ {
+		d *= 2
+	}
+	return min(d, c.Restart.MaxBackoff)
+}
+
 // decide is the restart decision once a run is over (Success or Failed in
-// r.State), DESIGN decision 6: a failure before the run reached Running is a
+// r.State), as docs/design.md says of restarts: a failure before the run reached Running is a
 // failed start; failed starts are retried whatever the strategy while
 // attempts remain, and when they run out the service is FinishedFailed.
 func decide(c *config.Service, r *run, shuttingDown bool) input {
