@@ -179,3 +179,89 @@ func readStamps(t *testing.T, file string) []time.Time {
 	}
 	return out
 }
+
+// TestJobs: oneshot = true, "run the migration, then start the app".
+func TestJobs(t *testing.T) {
+	t.Run("a job gates its dependent", func(t *testing.T) {
+		tmp := t.TempDir()
+		order := filepath.Join(tmp, "order")
+		h := startHorust(t, runOpts{files: map[string]string{
+			// The job takes a while and appends when it is done.
+			"migrate.toml": svc("/bin/sh -c 'sleep 0.5; echo migrated >> "+order+"'", "oneshot = true"),
+			"app.toml":     svc(role("append-sleep", order, "app"), `start-after = ["migrate.toml"]`),
+		}})
+		h.waitState("app.toml", 20*time.Second, "RUNNING")
+		eventually(t, 10*time.Second, "the app's line", func() bool { return lines(order) == 2 })
+		if got := readFile(order); got != "migrated\napp\n" {
+			t.Fatalf("order %q: the app started before the job finished", got)
+		}
+		if st := h.state("migrate.toml"); st != "FINISHED" {
+			t.Fatalf("the job is %s, want FINISHED", st)
+		}
+	})
+	t.Run("a failing job with attempts 2 runs 3 times and fails its dependent", func(t *testing.T) {
+		tmp := t.TempDir()
+		runs := filepath.Join(tmp, "runs")
+		h := startHorust(t, runOpts{env: []string{"HORUST_LOG=error"}, files: map[string]string{
+			"migrate.toml": svc(role("append", runs, "run", "3"), "oneshot = true", "[restart]", "attempts = 2"),
+			"app.toml":     svc(role("sleep"), `start-after = ["migrate.toml"]`),
+		}})
+		if code := h.wait(30 * time.Second); code != 0 {
+			t.Fatalf("horust exit code %d, want 0", code)
+		}
+		if n := lines(runs); n != 3 {
+			t.Fatalf("the job ran %d times, want 3", n)
+		}
+		log := h.stderr.String()
+		for _, want := range []string{"service=migrate.toml reason=\"exited with code 3; gave up after 3 failed starts\" exit_code=3", "service=app.toml reason=\"dependency 'migrate.toml' failed\"\n"} {
+			if !strings.Contains(log, want) {
+				t.Errorf("the log does not say %s:\n%s", want, log)
+			}
+		}
+	})
+	t.Run("oneshot with strategy always is refused", func(t *testing.T) {
+		h := startHorust(t, runOpts{files: map[string]string{
+			"job.toml": svc("/bin/true", "oneshot = true", "[restart]", `strategy = "always"`),
+		}})
+		if code := h.wait(20 * time.Second); code != 1 {
+			t.Fatalf("exit code %d, want 1", code)
+		}
+		if errOut := h.stderr.String(); !strings.Contains(errOut, "job.toml:4: restart.strategy") || !strings.Contains(errOut, "oneshot") {
+			t.Fatalf("the error does not name file, line and key:\n%s", errOut)
+		}
+	})
+	t.Run("--validate marks jobs", func(t *testing.T) {
+		h := startHorust(t, runOpts{args: []string{"--validate"}, files: map[string]string{
+			"migrate.toml": svc("/bin/true", "oneshot = true"),
+			"app.toml":     svc("/bin/true", `start-after = ["migrate.toml"]`),
+		}})
+		if code := h.wait(20 * time.Second); code != 0 {
+			t.Fatalf("exit code %d: %s", code, h.stderr)
+		}
+		out := h.stdout.String()
+		if !strings.Contains(out, "1. migrate.toml  (job: up once it has exited successfully)") || !strings.Contains(out, "2. app.toml  (after migrate.toml)") {
+			t.Fatalf("--validate:\n%s", out)
+		}
+	})
+}
+
+// TestHonestFailureLines: a start that failed is never logged with an exit
+// code, and every failed service says why.
+func TestHonestFailureLines(t *testing.T) {
+	h := startHorust(t, runOpts{env: []string{"HORUST_LOG=error"}, files: map[string]string{
+		"missing.toml": svc("/nonexistent/horust-e2e-prog"),
+		"killed.toml":  svc("/bin/sh -c 'kill -KILL $$$$'"),
+	}})
+	if code := h.wait(20 * time.Second); code != 0 {
+		t.Fatalf("exit code %d", code)
+	}
+	log := h.stderr.String()
+	for _, want := range []string{
+		"service=missing.toml reason=\"could not start /nonexistent/horust-e2e-prog: no such file or directory\"\n",
+		"service=killed.toml reason=\"killed by SIGKILL\" exit_code=137\n",
+	} {
+		if !strings.Contains(log, want) {
+			t.Errorf("the log lacks %q:\n%s", want, log)
+		}
+	}
+}

@@ -341,6 +341,9 @@ func printOrder(w io.Writer, svcs []*config.Service) {
 	fmt.Fprintf(w, "%d service(s), in start order:\n", len(svcs))
 	for i, s := range svcs {
 		line := fmt.Sprintf("%3d. %s", i+1, s.Name)
+		if s.Oneshot {
+			line += "  (job: up once it has exited successfully)"
+		}
 		if len(s.StartAfter) > 0 {
 			line += "  (after " + strings.Join(s.StartAfter, ", ") + ")"
 		}

@@ -290,7 +290,7 @@ func (l *Loop) answerWaiters(now time.Time) {
 				met = met && s.State.Terminal()
 			default: // running
 				switch {
-				case s.State == Running || s.State == Finished:
+				case up(s.State, s.cfg.Oneshot):
 				case s.State == FinishedFailed:
 					err = fmt.Errorf("%w: '%s' is FINISHEDFAILED", control.ErrUnreachable, s.cfg.Name)
 				case l.shutdown != notShuttingDown:

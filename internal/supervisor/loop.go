@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -495,7 +496,11 @@ func (l *Loop) perform(i int, a action, now time.Time) {
 		l.stopChecks(s)
 		l.opt.OS.Release(s.cfg)
 		if s.State == FinishedFailed && !(l.opt.OneShot && s.Exit.Valid) {
-			l.log.Error("service finished failed", "service", s.cfg.Name, "reason", s.Reason, "exit_code", s.Exit.Code)
+			attrs := []any{"service", s.cfg.Name, "reason", s.Reason}
+			if s.Exit.Valid { // a start that failed has no exit code
+				attrs = append(attrs, "exit_code", s.Exit.Code)
+			}
+			l.log.Error("service finished failed", attrs...)
 		}
 	case actProbe:
 		l.startChecks(s, now)
@@ -568,13 +573,22 @@ func (l *Loop) start(i int, now time.Time) {
 		s.drained = true
 		s.spawnErr = err
 		l.log.Error("failed spawning the process", "service", s.cfg.Name, "err", err)
-		l.apply(i, input{ev: EvSpawnFailed, why: err.Error()}, now)
+		l.apply(i, input{ev: EvSpawnFailed, why: couldNotStart(err)}, now)
 		return
 	}
 	s.proc = p
 	l.pids[p.Pid()] = i
 	l.log.Info("service started", "service", s.cfg.Name, "pid", p.Pid())
 	l.apply(i, input{ev: EvSpawned, pid: p.Pid()}, now)
+}
+
+// couldNotStart is the reason of a start that failed: "could not start
+// /x/prog: no such file or directory", "could not start: invalid command".
+func couldNotStart(err error) string {
+	if msg := err.Error(); strings.HasPrefix(msg, "start ") {
+		return "could not " + msg
+	}
+	return "could not start: " + err.Error()
 }
 
 // onFailed applies the failure strategy of a service that entered Failed,
@@ -621,9 +635,9 @@ func (l *Loop) advanceOne(i int, now time.Time) {
 		}
 		ready := true
 		for _, j := range s.deps {
-			switch d := l.svcs[j]; d.State {
-			case Running, Finished:
-			case FinishedFailed:
+			switch d := l.svcs[j]; {
+			case up(d.State, d.cfg.Oneshot):
+			case d.State == FinishedFailed:
 				l.apply(i, input{ev: EvDepFailed, why: fmt.Sprintf("dependency '%s' failed", d.cfg.Name)}, now)
 				return
 			default:

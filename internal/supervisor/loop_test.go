@@ -1014,3 +1014,67 @@ func TestCrashLoopBacksOff(t *testing.T) {
 		h.waitExit()
 	})
 }
+
+func TestJobs(t *testing.T) {
+	job := func(s *config.Service) { s.Oneshot = true }
+	t.Run("a job gates its dependent until it succeeds", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			f := newFakeOS(t)
+			f.behave["migrate"] = exitAfter(2*time.Second, 0)
+			h := start(t, f, Options{}, svc("migrate", job), svc("app", func(s *config.Service) { s.StartAfter = []string{"migrate"} }))
+			h.advance(1999 * time.Millisecond)
+			h.wantState("migrate", "RUNNING")
+			h.wantState("app", "INITIAL")
+			h.advance(time.Millisecond)
+			h.wantState("migrate", "FINISHED")
+			if got := f.starts("app"); !slices.Equal(got, durations(2*time.Second)) {
+				t.Fatalf("app started at %v, want when the job finished", got)
+			}
+			h.signal(syscall.SIGTERM)
+			h.waitExit()
+		})
+	})
+	t.Run("a failing job with attempts 2 runs 3 times and fails its dependent", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			f := newFakeOS(t)
+			f.behave["migrate"] = exitAfter(time.Second, 3)
+			h := start(t, f, Options{}, svc("migrate", job, func(s *config.Service) { s.Restart.Attempts = 2 }),
+				svc("app", func(s *config.Service) { s.StartAfter = []string{"migrate"} }))
+			h.advance(10 * time.Second)
+			h.waitExit()
+			if got := len(f.starts("migrate")); got != 3 {
+				t.Fatalf("the job ran %d times, want 3", got)
+			}
+			if m, a := h.loop.svcs[0], h.loop.svcs[1]; m.State != FinishedFailed || a.State != FinishedFailed || len(f.starts("app")) != 0 {
+				t.Fatalf("job %s, app %s (%d starts): want both FinishedFailed, app never started", m.State, a.State, len(f.starts("app")))
+			}
+			if r := h.loop.svcs[1].Reason; r != "dependency 'migrate' failed" {
+				t.Fatalf("app's reason %q", r)
+			}
+		})
+	})
+	t.Run("wait --for running waits for the job to finish", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			f := newFakeOS(t)
+			f.behave["migrate"] = exitAfter(time.Second, 0)
+			h := start(t, f, Options{}, svc("migrate", job), svc("keep"))
+			done := make(chan error, 1)
+			go func() {
+				_, err := h.loop.Wait(context.Background(), []string{"migrate"}, control.WaitRunning)
+				done <- err
+			}()
+			synctest.Wait()
+			select {
+			case <-done:
+				t.Fatal("wait answered while the job runs")
+			default:
+			}
+			h.advance(time.Second)
+			if err := <-done; err != nil {
+				t.Fatal(err)
+			}
+			h.signal(syscall.SIGTERM)
+			h.waitExit()
+		})
+	})
+}

@@ -90,6 +90,45 @@ func TestStep(t *testing.T) {
 					t.Fatalf("%+v: want pid 42, reached, attempts reset", r)
 				}
 			}},
+		{name: "a job spawned is running but not up, and keeps its failed starts", cfg: base(func(s *config.Service) { s.Oneshot = true }), r: run{State: Starting, Attempts: 2},
+			in: input{ev: EvSpawned, pid: 42}, want: Running,
+			check: func(t *testing.T, r run) {
+				if r.Reached || r.Attempts != 2 {
+					t.Fatalf("%+v: a job reaches nothing before it succeeds", r)
+				}
+			}},
+		{name: "a job's unsuccessful exit is a failed start", cfg: base(func(s *config.Service) { s.Oneshot = true; s.Restart.Attempts = 2 }),
+			r: run{State: Running, Attempts: 1}, in: input{ev: EvExitFail}, want: Initial, acts: []action{actFailed},
+			check: func(t *testing.T, r run) {
+				if r.Attempts != 2 {
+					t.Fatalf("attempts %d, want 2", r.Attempts)
+				}
+			}},
+		{name: "a job out of attempts is FinishedFailed", cfg: base(func(s *config.Service) { s.Oneshot = true; s.Restart.Attempts = 2; s.Restart.Strategy = config.RestartOnFailure }),
+			r: run{State: Running, Attempts: 2}, in: input{ev: EvExitFail}, want: FinishedFailed, acts: []action{actFailed, actRelease}},
+		{name: "a job's success finishes it", cfg: base(func(s *config.Service) { s.Oneshot = true; s.Restart.Strategy = config.RestartOnFailure }),
+			r: run{State: Running, Attempts: 1}, in: input{ev: EvExitOK}, want: Finished, acts: []action{actRelease}},
+		{name: "a failure says how the run ended", cfg: base(), r: run{State: Running, Reached: true},
+			in: input{ev: EvExitFail, exit: exitInfo{Valid: true, Code: 3}}, want: FinishedFailed, acts: []action{actFailed, actRelease},
+			check: func(t *testing.T, r run) {
+				if r.Reason != "exited with code 3" {
+					t.Fatalf("reason %q", r.Reason)
+				}
+			}},
+		{name: "a death by signal says which", cfg: base(), r: run{State: Running, Reached: true},
+			in: input{ev: EvExitFail, exit: exitInfo{Valid: true, Code: 137, Signal: syscall.SIGKILL}}, want: FinishedFailed, acts: []action{actFailed, actRelease},
+			check: func(t *testing.T, r run) {
+				if r.Reason != "killed by SIGKILL" {
+					t.Fatalf("reason %q", r.Reason)
+				}
+			}},
+		{name: "a kill's reason is kept", cfg: base(), r: run{State: InKilling, Reached: true, Intent: intentUnhealthy, Reason: "unhealthy: 3 failed checks in a row"},
+			in: input{ev: EvExitFail, exit: exitInfo{Valid: true, Code: 143, Signal: syscall.SIGTERM}}, want: FinishedFailed, acts: []action{actFailed, actRelease},
+			check: func(t *testing.T, r run) {
+				if r.Reason != "unhealthy: 3 failed checks in a row" {
+					t.Fatalf("reason %q", r.Reason)
+				}
+			}},
 		{name: "spawned with checks waits for them", cfg: base(withChecks), r: run{State: Starting},
 			in: input{ev: EvSpawned, pid: 42}, want: Started, acts: []action{actProbe}},
 		{name: "spawned with start-timeout sets the deadline", cfg: base(withChecks, func(s *config.Service) { s.Healthiness.StartTimeout = 3 * time.Second }),
@@ -291,6 +330,17 @@ func TestCrashLoop(t *testing.T) {
 			t.Fatalf("quick exits %d", r.QuickExits)
 		}
 	})
+}
+
+func TestUp(t *testing.T) {
+	for s := range numStates {
+		for _, job := range []bool{false, true} {
+			want := s == Finished || s == Running && !job
+			if got := up(s, job); got != want {
+				t.Errorf("up(%s, oneshot %t) = %t, want %t", s, job, got, want)
+			}
+		}
+	}
 }
 
 func TestClassify(t *testing.T) {

@@ -32,6 +32,15 @@ type exitInfo struct {
 	Signal syscall.Signal // the signal, when it died of one
 }
 
+// String says how the run ended: "exited with code 3", "killed by
+// SIGKILL".
+func (e exitInfo) String() string {
+	if e.Signal != 0 {
+		return "killed by SIG" + signalName(e.Signal)
+	}
+	return fmt.Sprintf("exited with code %d", e.Code)
+}
+
 // run is the state of one service as the loop owns it. step only reads and
 // returns it; the loop keeps the rest (process handles, probes) beside it.
 type run struct {
@@ -147,7 +156,12 @@ func step(c *config.Service, r run, in input, now time.Time, shuttingDown bool) 
 			acts = countQuick(c, &r, true, acts)
 		case EvHealthy:
 			if from == Started {
-				r.Reached, r.Attempts, r.Due = true, 0, time.Time{}
+				r.Due = time.Time{}
+				// A job is up only once it has succeeded: until then
+				// every unsuccessful exit is a failed start.
+				if !c.Oneshot {
+					r.Reached, r.Attempts = true, 0
+				}
 			}
 			r.HealthFails = 0
 		case EvUnhealthy:
@@ -163,8 +177,12 @@ func step(c *config.Service, r run, in input, now time.Time, shuttingDown bool) 
 				acts = countQuick(c, &r, quickRun(c, r, now), acts)
 			}
 			r.PID, r.Due, r.StartedAt, r.Exit = 0, time.Time{}, time.Time{}, in.exit
-			if in.why != "" {
+			switch {
+			case in.why != "":
 				r.Reason = in.why
+			case in.ev == EvExitFail && r.Reason == "":
+				// A failure always says why, at least how it ended.
+				r.Reason = in.exit.String()
 			}
 		case EvStop:
 			switch from {
@@ -291,9 +309,6 @@ func decide(c *config.Service, r *run, shuttingDown bool) input {
 		r.Attempts++
 		if r.Attempts > int(c.Restart.Attempts) {
 			why := r.Reason
-			if why == "" {
-				why = "failed to start"
-			}
 			if c.Restart.Attempts > 0 {
 				why = fmt.Sprintf("%s; gave up after %d failed starts", why, r.Attempts)
 			}
