@@ -104,7 +104,11 @@ func TestStep(t *testing.T) {
 					t.Fatalf("attempts %d, want 2", r.Attempts)
 				}
 			}},
-		{name: "a job out of attempts is FinishedFailed", cfg: base(func(s *config.Service) { s.Oneshot = true; s.Restart.Attempts = 2; s.Restart.Strategy = config.RestartOnFailure }),
+		{name: "a job out of attempts is FinishedFailed", cfg: base(func(s *config.Service) {
+			s.Oneshot = true
+			s.Restart.Attempts = 2
+			s.Restart.Strategy = config.RestartOnFailure
+		}),
 			r: run{State: Running, Attempts: 2}, in: input{ev: EvExitFail}, want: FinishedFailed, acts: []action{actFailed, actRelease}},
 		{name: "a job's success finishes it", cfg: base(func(s *config.Service) { s.Oneshot = true; s.Restart.Strategy = config.RestartOnFailure }),
 			r: run{State: Running, Attempts: 1}, in: input{ev: EvExitOK}, want: Finished, acts: []action{actRelease}},
