@@ -48,7 +48,7 @@ type loaded struct {
 // Load loads the services from every path (a directory: its *.toml entries,
 // not recursive, in name order; or one file), templates each file with the
 // environment, decodes it, applies the defaults, validates everything, and
-// returns the services in start order (see StartOrder). On any problem it
+// returns the services in start order (see startOrder). On any problem it
 // returns nil and a Problems error listing every problem found in every
 // file.
 func Load(paths []string, opts Options) ([]*Service, error) {
@@ -283,19 +283,11 @@ func cycles(all []loaded) []Problem {
 		"these services would each wait for the other to stop first")
 }
 
-// StartOrder sorts services topologically by start-after, so that every
+// startOrder sorts services topologically by start-after, so that every
 // service comes after the services it starts after; ties are broken by
 // name. Names that match no service and references to itself are ignored
 // here (Load reports them). A cycle is reported as a Problem that prints
-// it ("a.toml -> b.toml -> a.toml").
-func StartOrder(svcs []*Service) ([]*Service, error) {
-	order, probs := startOrder(svcs, func(*Service, string) int { return 0 })
-	if len(probs) > 0 {
-		return nil, probs
-	}
-	return order, nil
-}
-
+// it ("a.toml -> b.toml -> a.toml"), at the line lineOf gives.
 func startOrder(svcs []*Service, lineOf func(*Service, string) int) ([]*Service, Problems) {
 	edges := func(s *Service) []string { return s.StartAfter }
 	order, rest := topo(svcs, edges)
