@@ -199,11 +199,10 @@ func supervise(c *cli, log *slog.Logger, stdout, stderr io.Writer) (int, error) 
 	}
 	loop := supervisor.New(opt)
 	if notify != nil {
-		go notify.Serve(ctx, func(m health.NotifyMessage) {
-			// From uses what the socket recorded of the sender when the
-			// message arrived: a short-lived sender may be gone by now.
-			loop.Notify(supervisor.NotifyMessage{PID: m.PID, Ready: m.Ready, Status: m.Status}, func(_, mainPID int) bool { return m.From(mainPID) })
-		})
+		// The loop judges the sender with m.From, by what the socket
+		// recorded when the message arrived: a short-lived sender may be
+		// gone by now.
+		go notify.Serve(ctx, loop.Notify)
 		defer notify.Close()
 	}
 

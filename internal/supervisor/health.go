@@ -263,23 +263,15 @@ func (l *Loop) healthResult(s *service, now time.Time) {
 	l.apply(s.idx, input{ev: EvHealthy}, now)
 }
 
-// NotifyMessage is one sd_notify datagram, as the notify socket reads it.
-type NotifyMessage struct {
-	PID    int
-	Ready  bool
-	Status string
+// Notify hands a message of the notify socket to the loop. It is called
+// from the notify socket's goroutine.
+func (l *Loop) Notify(m health.NotifyMessage) {
+	l.send(msgNotify{m: m})
 }
 
-// Notify hands a notify message to the loop. owner reports whether pid
-// belongs to the run whose main process is mainPID. It is called from the
-// notify socket's goroutine.
-func (l *Loop) Notify(m NotifyMessage, owner func(pid, mainPID int) bool) {
-	l.send(msgNotify{m: m, owner: owner})
-}
-
+// msgNotify is a message of the notify socket.
 type msgNotify struct {
-	m     NotifyMessage
-	owner func(pid, mainPID int) bool
+	m health.NotifyMessage
 }
 
 func (l *Loop) onNotify(n msgNotify, now time.Time) {
@@ -287,7 +279,7 @@ func (l *Loop) onNotify(n msgNotify, now time.Time) {
 		if !s.cfg.Healthiness.Notify || s.proc == nil || !s.State.alive() {
 			continue
 		}
-		if n.m.PID != s.PID && (n.owner == nil || !n.owner(n.m.PID, s.PID)) {
+		if !n.m.From(s.PID) {
 			continue
 		}
 		if n.m.Status != "" {

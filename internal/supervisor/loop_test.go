@@ -17,6 +17,7 @@ import (
 
 	"github.com/horust-go/horust/internal/config"
 	"github.com/horust-go/horust/internal/control"
+	"github.com/horust-go/horust/internal/health"
 )
 
 // harness runs a loop on a fake OS inside a synctest bubble.
@@ -617,10 +618,10 @@ func TestNotify(t *testing.T) {
 		h.advance(time.Hour)
 		h.wantState("a", "STARTED")
 		pid := h.loop.svcs[0].PID
-		h.loop.Notify(NotifyMessage{PID: 99999, Ready: true}, func(int, int) bool { return false })
+		h.loop.Notify(health.NotifyMessage{PID: 99999, Ready: true})
 		synctest.Wait()
 		h.wantState("a", "STARTED")
-		h.loop.Notify(NotifyMessage{PID: pid, Ready: true, Status: "serving"}, nil)
+		h.loop.Notify(health.NotifyMessage{PID: pid, Ready: true, Status: "serving"})
 		synctest.Wait()
 		h.wantState("a", "RUNNING")
 		h.wantState("b", "RUNNING")
