@@ -56,7 +56,7 @@ func TestRestartStrategies(t *testing.T) {
 		{name: "never after exit 0", strategy: "never", code: "0", final: "FINISHED"},
 		{name: "never after exit 1", strategy: "never", code: "1", final: "FINISHEDFAILED"},
 		// Without checks the run reached Running: its failure is not a
-		// failed start, so attempts do not apply (DESIGN decision 6).
+		// failed start, so attempts do not apply (docs/design.md, Lifecycle).
 		{name: "never after exit 1 once running ignores attempts", strategy: "never", code: "1", attempts: 3, final: "FINISHEDFAILED"},
 	}
 	for _, tc := range cases {
