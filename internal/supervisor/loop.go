@@ -78,7 +78,7 @@ type Loop struct {
 	pids   map[int]int      // main pid → service
 	checks map[int]checkRef // health-check command pid → its round
 
-	inbox chan any
+	inbox chan message
 	done  chan struct{} // closed when Run returns
 	ctx   context.Context
 	stop  context.CancelFunc
@@ -96,7 +96,7 @@ type Loop struct {
 type service struct {
 	idx int
 	cfg *config.Service
-	run
+	record
 	proc    proc.Process
 	gen     uint64 // incremented at every start; stale messages carry an older one
 	drained bool   // the current run's output is all copied
@@ -142,7 +142,7 @@ func New(opt Options) *Loop {
 		byName: make(map[string]int, len(opt.Services)),
 		pids:   make(map[int]int, len(opt.Services)),
 		checks: make(map[int]checkRef),
-		inbox:  make(chan any, 64),
+		inbox:  make(chan message, 64),
 		done:   make(chan struct{}),
 		ctx:    ctx,
 		stop:   cancel,
@@ -229,7 +229,7 @@ func (l *Loop) Run(sigs Signals) {
 		case sig := <-sigs.Other:
 			l.onSignal(sig, time.Now())
 		case m := <-l.inbox:
-			l.onMessage(m, time.Now())
+			m.handle(l, time.Now())
 		case <-l.timer.C:
 			l.timerAt = time.Time{}
 			l.onTimer(time.Now())
@@ -255,7 +255,7 @@ func (l *Loop) finished() bool {
 
 // send delivers a message to the loop from a leaf goroutine. It gives up
 // when the loop has returned.
-func (l *Loop) send(m any) bool {
+func (l *Loop) send(m message) bool {
 	select {
 	case l.inbox <- m:
 		return true
@@ -390,7 +390,7 @@ func (l *Loop) completeExit(i int, now time.Time) {
 	s := l.svcs[i]
 	e, reason := s.pending.exit, s.pending.reason
 	s.pending = nil
-	ev := classify(s.cfg, s.run, e)
+	ev := classify(s.cfg, s.record, e)
 	attrs := []any{"service", s.cfg.Name, "pid", s.PID, "exit_code", e.Code}
 	if e.Signal != 0 {
 		attrs = append(attrs, "signal", config.SignalName(e.Signal))
@@ -399,7 +399,7 @@ func (l *Loop) completeExit(i int, now time.Time) {
 		attrs = append(attrs, "reason", reason)
 	}
 	switch {
-	case ev == EvExitFail && s.Intent != intentStop && s.Intent != intentRestart && s.QuickExits > 0 && quickRun(s.cfg, s.run, now):
+	case ev == EvExitFail && s.Intent != intentStop && s.Intent != intentRestart && s.QuickExits > 0 && quickRun(s.cfg, s.record, now):
 		// In a crash loop: said once per loop (actCrashLoop), not per run.
 		l.log.Debug("service failed", attrs...)
 	case ev == EvExitFail && s.Intent != intentStop && s.Intent != intentRestart:
@@ -471,8 +471,8 @@ func (l *Loop) armTimer(now time.Time) {
 func (l *Loop) apply(i int, in input, now time.Time) {
 	s := l.svcs[i]
 	from := s.State
-	r, acts := step(s.cfg, s.run, in, now, l.shutdown != notShuttingDown)
-	s.run = r
+	r, acts := step(s.cfg, s.record, in, now, l.shutdown != notShuttingDown)
+	s.record = r
 	if r.State != from {
 		l.log.Debug("state changed", "service", s.cfg.Name, "event", in.ev.String(), "from", from.String(), "state", r.State.String())
 	}
@@ -486,9 +486,9 @@ func (l *Loop) perform(i int, a action, now time.Time) {
 	switch a {
 	case actStart:
 		l.start(i, now)
-	case actSignal:
+	case actTermSignal:
 		l.signal(s, l.termSignal(s))
-	case actKill:
+	case actSIGKILL:
 		l.signal(s, syscall.SIGKILL)
 	case actFailed:
 		l.onFailed(i, now)

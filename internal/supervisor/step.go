@@ -41,9 +41,11 @@ func (e exitInfo) String() string {
 	return fmt.Sprintf("exited with code %d", e.Code)
 }
 
-// run is the state of one service as the loop owns it. step only reads and
-// returns it; the loop keeps the rest (process handles, probes) beside it.
-type run struct {
+// record is what step knows of one service, over all its runs: the state,
+// the current run (pid, deadline, intent) and the counters that span runs
+// (failed starts, quick exits, restarts). step only reads and returns it;
+// the loop keeps the handles (process, generation, probes) beside it.
+type record struct {
 	State State
 	PID   int
 	// Due is the service's one deadline: the start (Starting), the
@@ -70,16 +72,16 @@ type run struct {
 type action uint8
 
 const (
-	actStart     action = iota // fork and exec now
-	actSignal                  // send the termination signal to the run
-	actKill                    // send SIGKILL to the run
-	actFailed                  // entered Failed while running normally: failure strategy, die-if-failed
-	actRelease                 // finished for good: free the service's resources
-	actProbe                   // the run needs health: start its checks
-	actCrashLoop               // a crash loop began: say so, once per loop
+	actStart      action = iota // fork and exec now
+	actTermSignal               // send the termination signal to the run
+	actSIGKILL                  // send SIGKILL to the run
+	actFailed                   // entered Failed while running normally: failure strategy, die-if-failed
+	actRelease                  // finished for good: free the service's resources
+	actProbe                    // the run needs health: start its checks
+	actCrashLoop                // a crash loop began: say so, once per loop
 )
 
-var actionNames = [...]string{"start", "signal", "kill", "failed", "release", "probe", "crash-loop"}
+var actionNames = [...]string{"start", "term-signal", "SIGKILL", "failed", "release", "probe", "crash-loop"}
 
 func (a action) String() string { return actionNames[a] }
 
@@ -98,7 +100,7 @@ type input struct {
 // events lead to another at once (an exit to the restart decision, a start
 // without checks to Running, too many failed checks to a kill): step follows
 // them in the same call.
-func step(c *config.Service, r run, in input, now time.Time, shuttingDown bool) (run, []action) {
+func step(c *config.Service, r record, in input, now time.Time, shuttingDown bool) (record, []action) {
 	var acts []action
 	for {
 		to, ok := next(r.State, in.ev)
@@ -129,7 +131,7 @@ func step(c *config.Service, r run, in input, now time.Time, shuttingDown bool) 
 				r.Intent = intentStartTimeout
 				r.Reason = fmt.Sprintf("not healthy within start-timeout (%s)", c.Healthiness.StartTimeout)
 				r.Due = now.Add(c.Termination.Wait)
-				acts = append(acts, actSignal)
+				acts = append(acts, actTermSignal)
 			case InKilling:
 				// SIGKILL stays armed until the exit is seen: a SIGKILL that
 				// failed (horust out of file descriptors) or that a process
@@ -137,7 +139,7 @@ func step(c *config.Service, r run, in input, now time.Time, shuttingDown bool) 
 				// again at the next deadline.
 				r.Due = now.Add(killRetry)
 				r.SigKilled = true
-				acts = append(acts, actKill)
+				acts = append(acts, actSIGKILL)
 			}
 		case EvSpawned:
 			r.PID, r.StartedAt, r.Reason = in.pid, now, ""
@@ -193,20 +195,20 @@ func step(c *config.Service, r run, in input, now time.Time, shuttingDown bool) 
 			case Started, Running:
 				r.Intent = intentStop
 				r.Due = now.Add(c.Termination.Wait)
-				acts = append(acts, actSignal)
+				acts = append(acts, actTermSignal)
 			case InKilling:
 				r.Intent = intentStop
 			}
 		case EvKill:
 			r.Intent, r.Reason = in.intent, in.why
 			r.Due = now.Add(c.Termination.Wait)
-			acts = append(acts, actSignal)
+			acts = append(acts, actTermSignal)
 		case EvRestartReq:
 			switch from {
 			case Started, Running:
 				r.Intent = intentRestart
 				r.Due = now.Add(c.Termination.Wait)
-				acts = append(acts, actSignal)
+				acts = append(acts, actTermSignal)
 			case InKilling:
 				// Also over a stop in progress: the stop is carried out,
 				// then the service runs again (never a request answered
@@ -225,7 +227,7 @@ func step(c *config.Service, r run, in input, now time.Time, shuttingDown bool) 
 			}
 		case EvForceKill:
 			r.Intent, r.SigKilled, r.Due = intentStop, true, now.Add(killRetry)
-			acts = append(acts, actKill)
+			acts = append(acts, actSIGKILL)
 		case EvRestart:
 			r.Restarts++
 			r.Intent, r.SigKilled = intentNone, false
@@ -250,7 +252,7 @@ func step(c *config.Service, r run, in input, now time.Time, shuttingDown bool) 
 
 // rearm makes a finished service startable again (horustctl start/restart):
 // a start asked for by a person is not delayed by an earlier crash loop.
-func rearm(r run) run {
+func rearm(r record) record {
 	r.Restarts++
 	r.Attempts, r.QuickExits, r.Intent, r.SigKilled, r.Reason = 0, 0, intentNone, false, ""
 	return r
@@ -262,14 +264,14 @@ const crashStep = 100 * time.Millisecond
 
 // quickRun reports whether the run that just ended lasted less than
 // min-uptime (never, when min-uptime is 0: the guard is off).
-func quickRun(c *config.Service, r run, now time.Time) bool {
+func quickRun(c *config.Service, r record, now time.Time) bool {
 	return c.Restart.MinUptime > 0 && !r.StartedAt.IsZero() && now.Sub(r.StartedAt) < c.Restart.MinUptime
 }
 
 // countQuick counts a run that ended (or a start that failed) towards the
 // crash loop, or resets the count after a run that lasted min-uptime. The
 // second quick run in a row begins a loop: the first restart that waits.
-func countQuick(c *config.Service, r *run, quick bool, acts []action) []action {
+func countQuick(c *config.Service, r *record, quick bool, acts []action) []action {
 	if !quick || c.Restart.MinUptime <= 0 {
 		r.QuickExits = 0
 		return acts
@@ -299,7 +301,7 @@ func crashDelay(c *config.Service, quick int) time.Duration {
 // r.State), as docs/design.md says of restarts: a failure before the run reached Running is a
 // failed start; failed starts are retried whatever the strategy while
 // attempts remain, and when they run out the service is FinishedFailed.
-func decide(c *config.Service, r *run, shuttingDown bool) input {
+func decide(c *config.Service, r *record, shuttingDown bool) input {
 	switch {
 	case shuttingDown || r.Intent == intentStop:
 		return input{ev: EvFinish}
@@ -333,7 +335,7 @@ func decide(c *config.Service, r *run, shuttingDown bool) input {
 // horustctl stop or restart) and that ended of the termination signal horust
 // sent it (or with 128+that signal, as a JVM does) stopped cleanly; one that
 // needed SIGKILL did not.
-func classify(c *config.Service, r run, e exitInfo) Event {
+func classify(c *config.Service, r record, e exitInfo) Event {
 	switch r.Intent {
 	case intentUnhealthy, intentStartTimeout:
 		return EvExitFail
