@@ -246,21 +246,22 @@ func (l *Loop) roundDone(s *service, now time.Time) {
 	l.healthResult(s, now)
 }
 
-// healthResult turns the current health of a run into an event: healthy
-// needs the last round to pass (when there are checks) and READY=1 (with
-// notify).
+// healthResult turns the current health of a run into an event.
 func (l *Loop) healthResult(s *service, now time.Time) {
-	if s.probe.last == -1 {
+	switch {
+	case s.probe.last == -1:
 		l.apply(s.idx, input{ev: EvUnhealthy}, now)
-		return
+	case s.healthy():
+		l.apply(s.idx, input{ev: EvHealthy}, now)
 	}
-	if s.cfg.Healthiness.Notify && !s.ready {
-		return
-	}
-	if s.cfg.Healthiness.HasChecks() && s.probe.last != 1 {
-		return
-	}
-	l.apply(s.idx, input{ev: EvHealthy}, now)
+}
+
+// healthy reports whether the current run is healthy: its last round of
+// checks passed (when it has checks) and READY=1 arrived (with notify). It
+// is the one place that says so.
+func (s *service) healthy() bool {
+	h := s.cfg.Healthiness
+	return (!h.Notify || s.ready) && (!h.HasChecks() || s.probe.last == 1)
 }
 
 // Notify hands a message of the notify socket to the loop. It is called
@@ -288,7 +289,7 @@ func (l *Loop) onNotify(n msgNotify, now time.Time) {
 		if n.m.Ready && !s.ready {
 			s.ready = true
 			l.log.Info("service sent READY=1", "service", s.cfg.Name, "pid", n.m.PID)
-			if s.State == Started && (!s.cfg.Healthiness.HasChecks() || s.probe.last == 1) {
+			if s.State == Started && s.healthy() {
 				l.apply(s.idx, input{ev: EvHealthy}, now)
 			}
 		}
