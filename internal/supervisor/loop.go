@@ -506,7 +506,7 @@ func (l *Loop) perform(i int, a action, now time.Time) {
 		l.startChecks(s, now)
 	case actCrashLoop:
 		l.log.Warn("service is in a crash loop: its runs end within min-uptime; restarts wait 100ms, doubling up to max-backoff, until a run lasts min-uptime",
-			"service", s.cfg.Name, "min_uptime", s.cfg.Restart.MinUptime.String(), "max_backoff", s.cfg.Restart.MaxBackoff.String(), "exit_code", s.Exit.Code)
+			"service", s.cfg.Name, "min_uptime", s.cfg.Restart.MinUptime.String(), "max_backoff", s.cfg.Restart.MaxBackoff.String(), "reason", s.Reason)
 	}
 }
 
