@@ -505,8 +505,12 @@ func (l *Loop) perform(i int, a action, now time.Time) {
 	case actProbe:
 		l.startChecks(s, now)
 	case actCrashLoop:
+		why := s.Reason
+		if why == "" && s.Exit.Valid {
+			why = s.Exit.String() // a quick run that exited successfully
+		}
 		l.log.Warn("service is in a crash loop: its runs end within min-uptime; restarts wait 100ms, doubling up to max-backoff, until a run lasts min-uptime",
-			"service", s.cfg.Name, "min_uptime", s.cfg.Restart.MinUptime.String(), "max_backoff", s.cfg.Restart.MaxBackoff.String(), "reason", s.Reason)
+			"service", s.cfg.Name, "min_uptime", s.cfg.Restart.MinUptime.String(), "max_backoff", s.cfg.Restart.MaxBackoff.String(), "reason", why)
 	}
 }
 
