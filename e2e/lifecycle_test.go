@@ -92,8 +92,11 @@ func TestRestartDuringAStop(t *testing.T) {
 	tmp := t.TempDir()
 	got := filepath.Join(tmp, "got")
 	h := startHorust(t, runOpts{files: map[string]string{
-		// Takes a second to stop.
-		"y.toml": svc(role("trap", "TERM", "0", "1s", got)),
+		// Takes 3 s to stop: the restart comes while it stops, even on a
+		// loaded machine.
+		"y.toml": svc(role("trap", "TERM", "0", "3s", got), "[termination]", `wait = "20s"`),
+		// Keeps horust running while y is stopped.
+		"keep.toml": svc(role("sleep")),
 	}})
 	h.waitState("y.toml", 20*time.Second, "RUNNING")
 	first := readPid(t, got) // its TERM handler is installed
@@ -103,10 +106,14 @@ func TestRestartDuringAStop(t *testing.T) {
 	if st := h.state("y.toml"); st != "INKILLING" {
 		t.Fatalf("y is %s right after the stop, want INKILLING", st)
 	}
-	if _, errOut, code := h.ctl("restart", "y.toml"); code != 0 {
+	out, errOut, code := h.ctl("--json", "restart", "y.toml")
+	if code != 0 {
 		t.Fatalf("restart: exit %d: %s", code, errOut)
 	}
-	eventually(t, 20*time.Second, "y to run again", func() bool {
+	if !strings.Contains(out, `"INKILLING"`) {
+		t.Fatalf("the restart was not sent during the stop: %s", out)
+	}
+	eventually(t, 30*time.Second, "y to run again", func() bool {
 		st := h.status("y.toml")
 		return st.State == "RUNNING" && st.PID != first
 	})
