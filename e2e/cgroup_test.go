@@ -672,7 +672,7 @@ func TestCgroupLimitThatCannotBeApplied(t *testing.T) {
 			}
 			switch tc.state {
 			case "FINISHEDFAILED":
-				if want := "resource limits: " + problem; st.Reason != want {
+				if want := "could not start: resource limits: " + problem; st.Reason != want {
 					t.Errorf("status reason %q, want %q", st.Reason, want)
 				}
 				if _, err := os.Stat(started); !errors.Is(err, fs.ErrNotExist) {

@@ -879,7 +879,7 @@ func TestControlMetricsAndReadyz(t *testing.T) {
 	addr := ctlFreeAddr(t)
 	base := "http://" + addr
 	h := startHorust(t, runOpts{args: []string{"--http-addr", addr}, files: map[string]string{
-		"ctl-count.toml": svc(role("ctl-count", runs, strconv.Itoa(wantRuns)), "[restart]", `strategy = "on-failure"`, `backoff = "0s"`),
+		"ctl-count.toml": svc(role("ctl-count", runs, strconv.Itoa(wantRuns)), "[restart]", `strategy = "on-failure"`, `backoff = "0s"`, `min-uptime = "0s"`),
 		"ctl-ready.toml": svc(role("sleep"), "[healthiness]", fmt.Sprintf("file-path = %q", up), `interval = "100ms"`),
 	}})
 	h.waitState("ctl-ready.toml", 10*time.Second, "STARTED")

@@ -306,7 +306,7 @@ func TestHealthHangingCommandCheck(t *testing.T) {
 	h := healthStart(t, map[string]string{
 		"hh-hang.toml": svc(role("sleep"), "[healthiness]", `command = "sleep `+hangArg+`"`,
 			`interval = "100ms"`, `timeout = "300ms"`),
-		"hh-crash.toml": svc(role("exit", "1", "50ms"), "[restart]", `strategy = "always"`),
+		"hh-crash.toml": svc(role("exit", "1", "50ms"), "[restart]", `strategy = "always"`, `min-uptime = "0s"`),
 	}, "HORUST_LOG=warn")
 	horustPid := h.cmd.Process.Pid
 	h.waitState("hh-hang.toml", 10*time.Second, "STARTED")

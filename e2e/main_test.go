@@ -40,12 +40,24 @@ func runTests(m *testing.M) int {
 	// binary must be reachable by them.
 	_ = os.Chmod(dir, 0o755)
 	for _, b := range []struct{ out, pkg string }{{"horust", "../cmd/horust"}, {"horustctl", "../cmd/horustctl"}} {
-		cmd := exec.Command("go", "build", "-o", filepath.Join(dir, b.out), b.pkg)
+		args := []string{"build", "-o", filepath.Join(dir, b.out)}
+		if raceEnabled && b.out == "horust" {
+			// The suite under -race checks horust under the race detector
+			// too. (horustctl is a short-lived client with one goroutine
+			// of interest; a race build of it only slows every call.)
+			args = append(args, "-race")
+		}
+		cmd := exec.Command("go", append(args, b.pkg)...)
 		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 		if err := cmd.Run(); err != nil {
 			fmt.Fprintf(os.Stderr, "building %s: %v\n", b.pkg, err)
 			return 1
 		}
+	}
+	if raceEnabled {
+		// A race-detector binary sleeps 1 s at exit by default, waiting
+		// for late reports: horust exits in every test.
+		os.Setenv("GORACE", strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
 	}
 	horustBin = filepath.Join(dir, "horust")
 	horustctlBin = filepath.Join(dir, "horustctl")
@@ -57,7 +69,18 @@ func runTests(m *testing.M) int {
 	// A copy other users can execute (the go test binary may live in a
 	// private temp directory).
 	selfBin = filepath.Join(dir, "player")
-	if err := copyFile(self, selfBin, 0o755); err != nil {
+	if testing.CoverMode() != "" {
+		// Under go test -cover this binary is instrumented, and each
+		// service it plays would print a GOCOVERDIR warning into the
+		// output the tests check (services get a clean environment): the
+		// player is then built without coverage.
+		cmd := exec.Command("go", "test", "-c", "-o", selfBin, ".")
+		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+		if err := cmd.Run(); err != nil {
+			fmt.Fprintf(os.Stderr, "building the player: %v\n", err)
+			return 1
+		}
+	} else if err := copyFile(self, selfBin, 0o755); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}

@@ -2,6 +2,6 @@
 
 package e2e
 
-// raceEnabled is true when the tests run under the race detector: the soak
-// then runs a race-instrumented horust.
+// raceEnabled: the suite runs under the race detector, and builds horust
+// with it too (the soak then runs a race-instrumented horust).
 const raceEnabled = true

@@ -56,7 +56,7 @@ func TestRestartStrategies(t *testing.T) {
 		{name: "never after exit 0", strategy: "never", code: "0", final: "FINISHED"},
 		{name: "never after exit 1", strategy: "never", code: "1", final: "FINISHEDFAILED"},
 		// Without checks the run reached Running: its failure is not a
-		// failed start, so attempts do not apply (DESIGN decision 6).
+		// failed start, so attempts do not apply (docs/design.md, Lifecycle).
 		{name: "never after exit 1 once running ignores attempts", strategy: "never", code: "1", attempts: 3, final: "FINISHEDFAILED"},
 	}
 	for _, tc := range cases {
@@ -162,7 +162,8 @@ func TestRestartAttemptsAndBackoff(t *testing.T) {
 		// A loaded machine may be late; still well under one backoff.
 		late = 300 * time.Millisecond
 	)
-	restart := []string{"[restart]", `strategy = "%s"`, fmt.Sprintf("backoff = %q", backoff.String()), fmt.Sprintf("attempts = %d", attempts)}
+	// The crash-loop guard is off: these tests measure backoff alone.
+	restart := []string{"[restart]", `strategy = "%s"`, fmt.Sprintf("backoff = %q", backoff.String()), fmt.Sprintf("attempts = %d", attempts), `min-uptime = "0s"`}
 	restartWith := func(strategy string) []string {
 		r := append([]string(nil), restart...)
 		r[1] = fmt.Sprintf(r[1], strategy)
@@ -260,7 +261,7 @@ func TestRestartAttemptsAndBackoff(t *testing.T) {
 func TestRestartWithoutBackoffIsFast(t *testing.T) {
 	runs := filepath.Join(t.TempDir(), "runs")
 	h := startHorust(t, runOpts{files: map[string]string{
-		"restart-fast.toml": svc(role("append", runs, "run", "0"), "[restart]", `strategy = "always"`, `backoff = "0s"`,
+		"restart-fast.toml": svc(role("append", runs, "run", "0"), "[restart]", `strategy = "always"`, `backoff = "0s"`, `min-uptime = "0s"`,
 			"[environment]", restartNoRaceExitSleep),
 	}})
 	began := time.Now()

@@ -115,7 +115,7 @@ func TestSoakThousandRestartsLeakNothing(t *testing.T) {
 	}
 	addr := soakFreeAddr(t)
 	h := startHorust(t, runOpts{args: []string{"--http-addr", addr}, files: map[string]string{
-		service: svc("/bin/sh "+script, "[restart]", `strategy = "always"`, `backoff = "0s"`),
+		service: svc("/bin/sh "+script, "[restart]", `strategy = "always"`, `backoff = "0s"`, `min-uptime = "0s"`),
 	}})
 	hpid := h.cmd.Process.Pid
 

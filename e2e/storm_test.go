@@ -11,7 +11,8 @@ import (
 )
 
 // stormFiles are n services that exit at once and are restarted at once,
-// forever: a storm of SIGCHLD for as long as horust runs.
+// forever (the crash-loop guard is off): a storm of SIGCHLD for as long as
+// horust runs.
 func stormFiles(n int) map[string]string {
 	files := map[string]string{}
 	for i := range n {
@@ -19,6 +20,7 @@ func stormFiles(n int) map[string]string {
 [restart]
 strategy = "always"
 backoff = "0s"
+min-uptime = "0s"
 `)
 	}
 	return files

@@ -298,7 +298,7 @@ func TestTerminationGrandchildrenDie(t *testing.T) {
 
 func TestTerminationForwardsSignals(t *testing.T) {
 	// Each process gets each forwarded signal exactly once, whether the
-	// cgroup or the process group is the unit (DESIGN decision 5).
+	// cgroup or the process group is the unit (docs/design.md).
 	for _, tc := range []struct {
 		name string
 		args []string

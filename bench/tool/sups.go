@@ -121,7 +121,9 @@ func render(sup string, svcs []svc, dir string, k *knobs) (*setup, error) {
 			if s.restart {
 				strategy = "always"
 			}
-			fmt.Fprintf(&b, "\n[restart]\nstrategy = \"%s\"\nbackoff = \"0s\"\nattempts = 0\n\n[termination]\nsignal = \"TERM\"\nwait = \"5s\"\n", strategy)
+			// min-uptime = "0s": the raw restart rate, without horust's
+			// crash-loop guard (peers have none either).
+			fmt.Fprintf(&b, "\n[restart]\nstrategy = \"%s\"\nbackoff = \"0s\"\nattempts = 0\nmin-uptime = \"0s\"\n\n[termination]\nsignal = \"TERM\"\nwait = \"5s\"\n", strategy)
 			if err = writeFile(st, filepath.Join(dir, "services", s.name+".toml"), b.String(), 0o644); err != nil {
 				return nil, err
 			}

@@ -18,6 +18,7 @@ import (
 	runtimedebug "runtime/debug"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -93,30 +94,16 @@ func supervise(c *cli, log *slog.Logger, stdout, stderr io.Writer) (int, error) 
 	// thread per signal (about half a millisecond in all); it runs while the
 	// configuration loads, and the first start waits for it: no SIGCHLD may
 	// be missed.
-	sigs, subscribed := subscribe(len(c.command) > 0)
+	oneShot := len(c.command) > 0
+	sigs, subscribed := subscribe(oneShot)
 	global, err := config.LoadGlobal(c.configPath)
 	if err != nil {
 		return 1, fatal(fmt.Errorf("failed loading configuration: %s\n%w", c.configPath, err))
 	}
 	failedIs101 := c.unsuccessfulExitFinishedFailed || global.UnsuccessfulExitFinishedFailed
-
-	cwd, err := os.Getwd()
+	svcs, err := loadServices(c)
 	if err != nil {
-		return 1, fatal(fmt.Errorf("current directory: %w", err))
-	}
-	var svcs []*config.Service
-	oneShot := len(c.command) > 0
-	if oneShot {
-		s, err := config.OneShot(c.command, cwd)
-		if err != nil {
-			return 2, exitError{2, err}
-		}
-		svcs = []*config.Service{s}
-	} else {
-		svcs, err = config.Load(c.servicesPaths, config.Options{Cwd: cwd})
-		if err != nil {
-			return 1, fatal(fmt.Errorf("failed loading services from %s:\n%w", strings.Join(c.servicesPaths, ", "), err))
-		}
+		return 1, err
 	}
 	if c.validate {
 		printOrder(stdout, svcs)
@@ -138,23 +125,13 @@ func supervise(c *cli, log *slog.Logger, stdout, stderr io.Writer) (int, error) 
 			return 1, fatal(fmt.Errorf("--http-addr: %w", err))
 		}
 	}
-
 	if os.Getpid() != 1 {
 		if err := proc.SetSubreaper(); err != nil {
 			log.Warn("cannot become a child subreaper: orphans of services will not be reaped by horust", "err", err)
 		}
 	}
-
-	var cgroups *cgroup.Manager
-	if !oneShot {
-		cgroups, err = cgroup.Open(cgroup.Options{Disabled: c.noCgroups, IgnoreErrors: c.ignoreResourceErrors})
-		if err != nil {
-			log.Warn("cgroups unavailable: the process group is the unit of a service", "err", err)
-			cgroups = nil
-		}
-	}
 	outputs := logs.NewOutputs(os.Stdout, os.Stderr, c.logPrefix)
-	sys, err := proc.NewSystem(proc.SystemOptions{Log: log, Outputs: outputs, Cgroups: cgroups, Env: os.Environ()})
+	sys, err := newSystem(c, log, outputs, oneShot)
 	if err != nil {
 		return 1, fatal(err)
 	}
@@ -186,59 +163,24 @@ func supervise(c *cli, log *slog.Logger, stdout, stderr io.Writer) (int, error) 
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var notify *health.NotifySocket
-	for _, s := range svcs {
-		if s.Healthiness.Notify {
-			notify, err = health.ListenNotify(fmt.Sprintf("horust-notify-%d-%d", os.Getpid(), time.Now().UnixNano()))
-			if err != nil {
-				return 1, fatal(fmt.Errorf("notify socket: %w", err))
-			}
-			notify.Log = log
-			opt.NotifySocket = notify.Addr()
-			break
-		}
+	notify, err := listenNotify(svcs, log)
+	if err != nil {
+		return 1, fatal(err)
+	}
+	if notify != nil {
+		opt.NotifySocket = notify.Addr()
+		defer notify.Close()
 	}
 	loop := supervisor.New(opt)
 	if notify != nil {
-		go notify.Serve(ctx, func(m health.NotifyMessage) {
-			// From uses what the socket recorded of the sender when the
-			// message arrived: a short-lived sender may be gone by now.
-			loop.Notify(supervisor.NotifyMessage{PID: m.PID, Ready: m.Ready, Status: m.Status}, func(_, mainPID int) bool { return m.From(mainPID) })
-		})
-		defer notify.Close()
+		// The loop judges the sender with m.From, by what the socket
+		// recorded when the message arrived: a short-lived sender may be
+		// gone by now.
+		go notify.Serve(ctx, loop.Notify)
 	}
-
-	srvOpt := control.ServerOptions{Backend: loop, Log: log, Version: version}
-	served := make(chan struct{}, 2)
+	var served sync.WaitGroup
 	sockPath := filepath.Join(udsFolder, control.SocketName(os.Getpid()))
-	listen := func() net.Listener {
-		ln, err := control.ListenUnix(sockPath, c.udsMode, udsGID(c.udsGroup, log))
-		if err != nil {
-			log.Error("control socket unavailable; horustctl cannot reach this horust", "path", sockPath, "err", err)
-			served <- struct{}{}
-		}
-		return ln
-	}
-	serve := func(ln net.Listener) {
-		if ln != nil {
-			_ = control.Serve(ctx, ln, srvOpt)
-			served <- struct{}{}
-		}
-	}
-	if oneShot {
-		// A one-shot command need not wait for the socket.
-		go func() { serve(listen()) }()
-	} else {
-		// Services may call horustctl as soon as they run: the socket is
-		// there before the first start.
-		ln := listen()
-		go serve(ln)
-	}
-	if probeLn != nil {
-		go func() { _ = control.ServeProbes(ctx, probeLn, srvOpt); served <- struct{}{} }()
-	} else {
-		served <- struct{}{}
-	}
+	serveControl(ctx, &served, c, log, sockPath, probeLn, oneShot, control.ServerOptions{Backend: loop, Log: log, Version: version})
 
 	<-subscribed
 	loop.Run(sigs)
@@ -250,9 +192,91 @@ func supervise(c *cli, log *slog.Logger, stdout, stderr io.Writer) (int, error) 
 		log.Error("some service output could not be written before exit")
 	}
 	cancel()
-	<-served
-	<-served
+	served.Wait()
 	return loop.ExitCode(failedIs101), nil
+}
+
+// loadServices is the one service of one-shot mode, or the services of
+// the service files in start order.
+func loadServices(c *cli) ([]*config.Service, error) {
+	cwd, err := os.Getwd()
+	if err != nil {
+		return nil, fatal(fmt.Errorf("current directory: %w", err))
+	}
+	if len(c.command) > 0 {
+		s, err := config.OneShot(c.command, cwd)
+		if err != nil {
+			return nil, exitError{2, err}
+		}
+		return []*config.Service{s}, nil
+	}
+	svcs, err := config.Load(c.servicesPaths, config.Options{Cwd: cwd})
+	if err != nil {
+		return nil, fatal(fmt.Errorf("failed loading services from %s:\n%w", strings.Join(c.servicesPaths, ", "), err))
+	}
+	return svcs, nil
+}
+
+// newSystem is the real OS boundary of the loop, with the services'
+// cgroups where they can be used (not in one-shot mode).
+func newSystem(c *cli, log *slog.Logger, outputs *logs.Outputs, oneShot bool) (*proc.System, error) {
+	var cgroups *cgroup.Manager
+	if !oneShot {
+		var err error
+		cgroups, err = cgroup.Open(cgroup.Options{Disabled: c.noCgroups, IgnoreErrors: c.ignoreResourceErrors})
+		if err != nil {
+			log.Warn("cgroups unavailable: the process group is the unit of a service", "err", err)
+			cgroups = nil
+		}
+	}
+	return proc.NewSystem(proc.SystemOptions{Log: log, Outputs: outputs, Cgroups: cgroups, Env: os.Environ()})
+}
+
+// listenNotify opens the notify socket when a service uses notify = true;
+// nil otherwise.
+func listenNotify(svcs []*config.Service, log *slog.Logger) (*health.NotifySocket, error) {
+	for _, s := range svcs {
+		if s.Healthiness.Notify {
+			notify, err := health.ListenNotify(fmt.Sprintf("horust-notify-%d-%d", os.Getpid(), time.Now().UnixNano()))
+			if err != nil {
+				return nil, fmt.Errorf("notify socket: %w", err)
+			}
+			notify.Log = log
+			return notify, nil
+		}
+	}
+	return nil, nil
+}
+
+// serveControl serves the control API on the Unix socket sockPath and, with
+// --http-addr (probeLn), the probes, each in a goroutine of served, until
+// ctx ends. A socket that cannot be created is logged: the services still
+// run. In service mode the socket exists before it returns, since services
+// may call horustctl as soon as they run; a one-shot command does not wait
+// for it.
+func serveControl(ctx context.Context, served *sync.WaitGroup, c *cli, log *slog.Logger, sockPath string, probeLn net.Listener, oneShot bool, opt control.ServerOptions) {
+	listen := func() net.Listener {
+		ln, err := control.ListenUnix(sockPath, c.udsMode, udsGID(c.udsGroup, log))
+		if err != nil {
+			log.Error("control socket unavailable; horustctl cannot reach this horust", "path", sockPath, "err", err)
+			return nil
+		}
+		return ln
+	}
+	serve := func(ln net.Listener) {
+		if ln != nil {
+			_ = control.Serve(ctx, ln, opt)
+		}
+	}
+	if oneShot {
+		served.Go(func() { serve(listen()) })
+	} else {
+		ln := listen()
+		served.Go(func() { serve(ln) })
+	}
+	if probeLn != nil {
+		served.Go(func() { _ = control.ServeProbes(ctx, probeLn, opt) })
+	}
 }
 
 // subscribe asks for every signal horust handles, in the background; the
@@ -375,6 +399,9 @@ func printOrder(w io.Writer, svcs []*config.Service) {
 	fmt.Fprintf(w, "%d service(s), in start order:\n", len(svcs))
 	for i, s := range svcs {
 		line := fmt.Sprintf("%3d. %s", i+1, s.Name)
+		if s.Oneshot {
+			line += "  (job: up once it has exited successfully)"
+		}
 		if len(s.StartAfter) > 0 {
 			line += "  (after " + strings.Join(s.StartAfter, ", ") + ")"
 		}

@@ -90,6 +90,7 @@ func (d *decoder) fields(t *table, prefix string, known map[string]field) {
 // is the top level).
 var homes = map[string][]string{
 	"strategy": {"restart", "failure"}, "backoff": {"restart"}, "attempts": {"restart"},
+	"min-uptime": {"restart"}, "max-backoff": {"restart"},
 	"http-endpoint": {"healthiness"}, "tcp-endpoint": {"healthiness"}, "file-path": {"healthiness"},
 	"max-failed": {"healthiness"}, "interval": {"healthiness"}, "timeout": {"healthiness"},
 	"start-timeout": {"healthiness"}, "notify": {"healthiness"},
@@ -103,7 +104,7 @@ var homes = map[string][]string{
 	"stderr-rotate-size": {""}, "stderr-rotate-keep": {""},
 	"stdout-should-append-timestamp-to-filename": {""}, "stdout-prefix": {""},
 	"stdout-timestamps": {""}, "start-delay": {""}, "start-after": {""}, "shutdown-after": {""},
-	"signal-rewrite": {""},
+	"signal-rewrite": {""}, "oneshot": {""},
 }
 
 // elsewhere explains where key belongs when it is a known key of another
@@ -337,6 +338,7 @@ func (d *decoder) decodeTop(root *table, svc *Service) {
 	var hasCommand bool
 	appendTS := map[string]*value{}
 	resources := map[string]*value{}
+	var oneshot, strategy *value
 	d.fields(root, "", map[string]field{
 		"name": func(k string, v *value) {
 			var s string
@@ -382,12 +384,17 @@ func (d *decoder) decodeTop(root *table, svc *Service) {
 		},
 		"stdout-prefix":     func(k string, v *value) { d.boolean(k, v, &svc.Prefix) },
 		"stdout-timestamps": func(k string, v *value) { d.boolean(k, v, &svc.Timestamps) },
-		"start-delay":       func(k string, v *value) { d.duration(k, v, &svc.StartDelay) },
-		"start-after":       func(k string, v *value) { d.names(k, v, &svc.StartAfter) },
-		"shutdown-after":    func(k string, v *value) { d.names(k, v, &svc.ShutdownAfter) },
-		"signal-rewrite":    func(k string, v *value) { d.str(k, v, &svc.SignalRewrite) },
+		"oneshot": func(k string, v *value) {
+			oneshot = v
+			d.boolean(k, v, &svc.Oneshot)
+		},
+		"start-delay":    func(k string, v *value) { d.duration(k, v, &svc.StartDelay) },
+		"start-after":    func(k string, v *value) { d.names(k, v, &svc.StartAfter) },
+		"shutdown-after": func(k string, v *value) { d.names(k, v, &svc.ShutdownAfter) },
+		"signal-rewrite": func(k string, v *value) { d.str(k, v, &svc.SignalRewrite) },
 		"restart": func(k string, v *value) {
 			if d.typeIs(k, v, kindTable, "") {
+				strategy = v.table.get("strategy")
 				d.restart(k, v.table, &svc.Restart)
 			}
 		},
@@ -429,6 +436,13 @@ func (d *decoder) decodeTop(root *table, svc *Service) {
 	}
 	d.exclusive(appendTS, "stdout-should-append-timestamp-to-filename", "stdout_should_append_timestamp_to_filename")
 	d.exclusive(resources, "resource-limit", "resource")
+	if svc.Oneshot && svc.Restart.Strategy == RestartAlways {
+		at := strategy
+		if at == nil {
+			at = oneshot
+		}
+		d.problem(at, "restart.strategy", "\"always\" cannot be used with oneshot = true (line %d): a job runs until it succeeds; use \"on-failure\" with attempts to retry it", oneshot.line)
+	}
 }
 
 // exclusive reports two spellings of the same key given together.
@@ -468,7 +482,9 @@ func (d *decoder) restart(prefix string, t *table, r *Restart) {
 				r.Strategy = RestartStrategy(s)
 			}
 		},
-		"backoff": func(k string, v *value) { d.duration(k, v, &r.Backoff) },
+		"backoff":     func(k string, v *value) { d.duration(k, v, &r.Backoff) },
+		"min-uptime":  func(k string, v *value) { d.duration(k, v, &r.MinUptime) },
+		"max-backoff": func(k string, v *value) { d.duration(k, v, &r.MaxBackoff) },
 		"attempts": func(k string, v *value) {
 			if n, ok := d.integer(k, v, 0, math.MaxUint32); ok {
 				r.Attempts = uint32(n)

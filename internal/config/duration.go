@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -100,35 +99,6 @@ func ParseDuration(s string) (time.Duration, error) {
 		i = skipBlanks(s, i)
 	}
 	return total, nil
-}
-
-// FormatDuration formats d in the short form ParseDuration reads back, with
-// units from days down to nanoseconds: "0s", "500ms", "1m 30s", "1d 2h".
-func FormatDuration(d time.Duration) string {
-	if d == 0 {
-		return "0s"
-	}
-	sign := ""
-	u := uint64(d)
-	if d < 0 {
-		sign = "-"
-		u = -u
-	}
-	var parts []string
-	for _, unit := range []struct {
-		name string
-		len  uint64
-	}{
-		{"d", uint64(24 * time.Hour)}, {"h", uint64(time.Hour)}, {"m", uint64(time.Minute)},
-		{"s", uint64(time.Second)}, {"ms", uint64(time.Millisecond)}, {"us", uint64(time.Microsecond)},
-		{"ns", 1},
-	} {
-		if n := u / unit.len; n > 0 {
-			parts = append(parts, strconv.FormatUint(n, 10)+unit.name)
-			u %= unit.len
-		}
-	}
-	return sign + strings.Join(parts, " ")
 }
 
 func isDigit(c byte) bool       { return c >= '0' && c <= '9' }

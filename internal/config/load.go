@@ -19,6 +19,12 @@ type Options struct {
 	Cwd       string                      // default working-directory; "" = os.Getwd()
 }
 
+// The defaults of the crash-loop guard, as Docker's restart policy.
+const (
+	DefaultMinUptime  = 10 * time.Second
+	DefaultMaxBackoff = 10 * time.Second
+)
+
 // Default returns a Service with every default of the original applied, and
 // an empty name and command.
 func Default(cwd string) *Service {
@@ -26,7 +32,7 @@ func Default(cwd string) *Service {
 		WorkingDirectory: cwd,
 		Stdout:           "STDOUT",
 		Stderr:           "STDERR",
-		Restart:          Restart{Strategy: RestartNever},
+		Restart:          Restart{Strategy: RestartNever, MinUptime: DefaultMinUptime, MaxBackoff: DefaultMaxBackoff},
 		Healthiness:      Healthiness{MaxFailed: 3, Interval: time.Second, Timeout: time.Second},
 		Failure:          Failure{SuccessfulExitCodes: []int{0}, Strategy: FailureIgnore},
 		Termination:      Termination{Signal: syscall.SIGTERM, Wait: 5 * time.Second},
@@ -43,7 +49,7 @@ type loaded struct {
 // Load loads the services from every path (a directory: its *.toml entries,
 // not recursive, in name order; or one file), templates each file with the
 // environment, decodes it, applies the defaults, validates everything, and
-// returns the services in start order (see StartOrder). On any problem it
+// returns the services in start order (see startOrder). On any problem it
 // returns nil and a Problems error listing every problem found in every
 // file.
 func Load(paths []string, opts Options) ([]*Service, error) {
@@ -345,19 +351,11 @@ func cycles(all []loaded) []Problem {
 		"these services would each wait for the other to stop first")
 }
 
-// StartOrder sorts services topologically by start-after, so that every
+// startOrder sorts services topologically by start-after, so that every
 // service comes after the services it starts after; ties are broken by
 // name. Names that match no service and references to itself are ignored
 // here (Load reports them). A cycle is reported as a Problem that prints
-// it ("a.toml -> b.toml -> a.toml").
-func StartOrder(svcs []*Service) ([]*Service, error) {
-	order, probs := startOrder(svcs, func(*Service, string) int { return 0 })
-	if len(probs) > 0 {
-		return nil, probs
-	}
-	return order, nil
-}
-
+// it ("a.toml -> b.toml -> a.toml"), at the line lineOf gives.
 func startOrder(svcs []*Service, lineOf func(*Service, string) int) ([]*Service, Problems) {
 	edges := func(s *Service) []string { return s.StartAfter }
 	order, rest := topo(svcs, edges)

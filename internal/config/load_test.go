@@ -63,7 +63,7 @@ func TestDefault(t *testing.T) {
 		WorkingDirectory: "/srv",
 		Stdout:           "STDOUT",
 		Stderr:           "STDERR",
-		Restart:          Restart{Strategy: RestartNever},
+		Restart:          Restart{Strategy: RestartNever, MinUptime: 10 * time.Second, MaxBackoff: 10 * time.Second},
 		Healthiness:      Healthiness{MaxFailed: 3, Interval: time.Second, Timeout: time.Second},
 		Failure:          Failure{SuccessfulExitCodes: []int{0}, Strategy: FailureIgnore},
 		Termination:      Termination{Signal: syscall.SIGTERM, Wait: 5 * time.Second},
@@ -109,11 +109,14 @@ start-delay = "1m 30s"
 start-after = ["db.toml"]
 shutdown-after = ["db.toml"]
 signal-rewrite = "TERM:INT"
+oneshot = true
 
 [restart]
 strategy = "on-failure"
 backoff = "500ms"
 attempts = 4
+min-uptime = "0s"
+max-backoff = "1m"
 
 [healthiness]
 http-endpoint = "https://localhost:8443/health"
@@ -162,8 +165,8 @@ pids-max = 1_000
 		StdoutRotateSize: 115343360, StdoutRotateKeep: 3, StderrRotateSize: 1500, StderrRotateKeep: 2,
 		AppendTimestamp: true, Prefix: true, Timestamps: true,
 		StartDelay: 90 * time.Second, StartAfter: []string{"db.toml"}, ShutdownAfter: []string{"db.toml"},
-		SignalRewrite: "TERM:INT",
-		Restart:       Restart{Strategy: RestartOnFailure, Backoff: 500 * time.Millisecond, Attempts: 4},
+		SignalRewrite: "TERM:INT", Oneshot: true,
+		Restart: Restart{Strategy: RestartOnFailure, Backoff: 500 * time.Millisecond, Attempts: 4, MinUptime: 0, MaxBackoff: time.Minute},
 		Healthiness: Healthiness{HTTPEndpoint: "https://localhost:8443/health", TCPEndpoint: "[::1]:5432",
 			FilePath: "/run/up", Command: "test -f /run/up", MaxFailed: -1, Interval: 2 * time.Second,
 			Timeout: 300 * time.Millisecond, StartTimeout: time.Minute, Notify: true},
@@ -316,6 +319,10 @@ func TestLoadProblems(t *testing.T) {
 		{"infinite cpu", svc("[resource-limit]\ncpu = inf"), "svc.toml", 3, "resource-limit.cpu", "not a usable number"},
 		{"negative pids-max", svc("[resource-limit]\npids-max = -1"), "svc.toml", 3, "resource-limit.pids-max", "out of range"},
 		{"both timestamp spellings", svc("stdout-should-append-timestamp-to-filename = true\nstdout_should_append_timestamp_to_filename = true"), "svc.toml", 3, "stdout_should_append_timestamp_to_filename", "two spellings"},
+		{"oneshot with always", svc("oneshot = true\n[restart]\nstrategy = \"always\""), "svc.toml", 4, "restart.strategy", `"always" cannot be used with oneshot = true (line 2)`},
+		{"oneshot as a string", svc("oneshot = \"yes\""), "svc.toml", 2, "oneshot", "must be a boolean"},
+		{"min-uptime as a number", svc("[restart]\nmin-uptime = 10"), "svc.toml", 3, "restart.min-uptime", "must be a string holding a duration"},
+		{"max-backoff at the top level", svc("max-backoff = \"1s\""), "svc.toml", 2, "max-backoff", "it belongs under [restart]"},
 		{"restart as a string", svc("restart = \"always\""), "svc.toml", 2, "restart", "must be a table, not a string"},
 		{"array of tables", svc("[[restart]]\nstrategy = \"always\""), "svc.toml", 2, "restart", "must be a table, not an array"},
 		{"TOML syntax error", svc("[restart\nstrategy = \"always\""), "svc.toml", 2, "", "invalid TOML"},
@@ -669,7 +676,7 @@ func TestStartOrder(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := StartOrder(tt.svcs)
+			got, err := startOrderOf(tt.svcs)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -681,13 +688,13 @@ func TestStartOrder(t *testing.T) {
 	t.Run("cycle", func(t *testing.T) {
 		a, b, c := mk("a.toml", "b.toml"), mk("b.toml", "a.toml"), mk("c.toml", "a.toml")
 		a.File = "/x/a.toml"
-		_, err := StartOrder([]*Service{c, b, a})
+		_, err := startOrderOf([]*Service{c, b, a})
 		if err == nil || err.Error() != "/x/a.toml: start-after: dependency cycle a.toml -> b.toml -> a.toml: these services would each wait for the other to start first" {
 			t.Fatalf("got %v", err)
 		}
 	})
 	t.Run("two cycles", func(t *testing.T) {
-		_, err := StartOrder([]*Service{mk("a", "b"), mk("b", "a"), mk("c", "d"), mk("d", "c")})
+		_, err := startOrderOf([]*Service{mk("a", "b"), mk("b", "a"), mk("c", "d"), mk("d", "c")})
 		var probs Problems
 		if !errors.As(err, &probs) || len(probs) != 2 ||
 			!strings.Contains(probs[0].Msg, "a -> b -> a") || !strings.Contains(probs[1].Msg, "c -> d -> c") {
@@ -797,4 +804,13 @@ func TestOneShot(t *testing.T) {
 			t.Errorf("OneShot(%q) accepted", bad)
 		}
 	}
+}
+
+// startOrderOf is startOrder without lines, as the order tests call it.
+func startOrderOf(svcs []*Service) ([]*Service, error) {
+	order, probs := startOrder(svcs, func(*Service, string) int { return 0 })
+	if len(probs) > 0 {
+		return nil, probs
+	}
+	return order, nil
 }

@@ -8,7 +8,7 @@ import (
 	"github.com/horust-go/horust/internal/shell"
 )
 
-// OneShot builds the service of `horust -- args...` (DESIGN decision 11).
+// OneShot builds the service of `horust -- args...` (docs/design.md).
 // Several arguments are the exact argv (Argv), and Command is them joined by
 // spaces, for display. One argument that contains a blank is a command line,
 // split by shell rules (the original's documented form

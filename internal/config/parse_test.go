@@ -78,33 +78,6 @@ func TestParseDurationErrors(t *testing.T) {
 	}
 }
 
-func TestFormatDuration(t *testing.T) {
-	tests := []struct {
-		in   time.Duration
-		want string
-	}{
-		{0, "0s"},
-		{500 * time.Millisecond, "500ms"},
-		{90 * time.Second, "1m 30s"},
-		{5 * time.Second, "5s"},
-		{26*time.Hour + 1500*time.Microsecond, "1d 2h 1ms 500us"},
-		{-2 * time.Second, "-2s"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.want, func(t *testing.T) {
-			if got := FormatDuration(tt.in); got != tt.want {
-				t.Fatalf("FormatDuration(%v) = %q, want %q", tt.in, got, tt.want)
-			}
-			if tt.in >= 0 {
-				back, err := ParseDuration(tt.want)
-				if err != nil || back != tt.in {
-					t.Fatalf("ParseDuration(%q) = %v, %v; want %v", tt.want, back, err, tt.in)
-				}
-			}
-		})
-	}
-}
-
 func TestParseSize(t *testing.T) {
 	tests := []struct {
 		in   string
@@ -154,26 +127,6 @@ func TestParseSizeErrors(t *testing.T) {
 			}
 			if !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("ParseSize(%q) error %q does not contain %q", tt.in, err, tt.want)
-			}
-		})
-	}
-}
-
-func TestFormatSize(t *testing.T) {
-	tests := []struct {
-		in   uint64
-		want string
-	}{
-		{0, "0 B"}, {50, "50 B"}, {1500, "1500 B"}, {2000, "2 KB"}, {1024, "1 KiB"},
-		{100 << 20, "100 MiB"}, {100_000_000, "100 MB"}, {12345, "12345 B"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.want, func(t *testing.T) {
-			if got := FormatSize(tt.in); got != tt.want {
-				t.Fatalf("FormatSize(%d) = %q, want %q", tt.in, got, tt.want)
-			}
-			if back, err := ParseSize(tt.want); err != nil || back != tt.in {
-				t.Fatalf("ParseSize(%q) = %d, %v; want %d", tt.want, back, err, tt.in)
 			}
 		})
 	}

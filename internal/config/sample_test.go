@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files")
@@ -47,18 +48,18 @@ func TestSampleServiceValidates(t *testing.T) {
 	// The original's sample values (spec 5.11).
 	checks := map[string]bool{
 		"command":     s.Command == "/bin/bash -c 'echo hello world'",
-		"start-delay": FormatDuration(s.StartDelay) == "2s",
+		"start-delay": s.StartDelay == 2*time.Second,
 		"start-after": reflect.DeepEqual(s.StartAfter, []string{"database", "backend.toml"}),
 		"stdout":      s.Stdout == "/var/logs/hello_world_svc/stdout.log" && s.StdoutRotateSize == 100_000_000,
 		"user":        s.User == User{Set: true, IsName: true, Name: "alice"},
 		"working-dir": s.WorkingDirectory == "/tmp/",
-		"restart":     s.Restart == Restart{Strategy: RestartNever},
+		"restart":     s.Restart == Restart{Strategy: RestartNever, MinUptime: 10 * time.Second, MaxBackoff: 10 * time.Second} && !s.Oneshot,
 		"healthiness": s.Healthiness.HTTPEndpoint == "http://localhost:8080/healthcheck" &&
 			s.Healthiness.FilePath == "/var/myservice/up" &&
 			s.Healthiness.Command == "curl -s http://localhost:8080/healthcheck" && s.Healthiness.MaxFailed == 3,
 		"failure":     reflect.DeepEqual(s.Failure, Failure{SuccessfulExitCodes: []int{0, 1, 255}, Strategy: FailureIgnore}),
 		"environment": reflect.DeepEqual(s.Environment, Environment{ReExport: []string{"PATH", "DB_PASS"}, Additional: map[string]string{"key": "value"}}),
-		"termination": SignalName(s.Termination.Signal) == "TERM" && FormatDuration(s.Termination.Wait) == "10s" &&
+		"termination": SignalName(s.Termination.Signal) == "TERM" && s.Termination.Wait == 10*time.Second &&
 			reflect.DeepEqual(s.Termination.DieIfFailed, []string{"db.toml"}),
 		"resource": s.Resource == Resource{CPU: 0.5, Memory: 100 << 20, PidsMax: 100},
 	}

@@ -31,6 +31,11 @@ type Service struct {
 	Prefix          bool // stdout-prefix: "<name> | " before every line on horust's stdout/stderr (new)
 	Timestamps      bool // stdout-timestamps: an RFC 3339 time before every prefixed line (new)
 
+	// Oneshot (oneshot, new) marks a job: it counts as up for start-after
+	// only once it has exited successfully, and every unsuccessful exit is
+	// a failed start (docs/design.md, jobs).
+	Oneshot bool
+
 	StartDelay    time.Duration // start-delay, before every start
 	StartAfter    []string      // start-after
 	ShutdownAfter []string      // shutdown-after
@@ -67,6 +72,12 @@ type Restart struct {
 	Strategy RestartStrategy // default never
 	Backoff  time.Duration   // default 0s
 	Attempts uint32          // default 0
+	// MinUptime (min-uptime, new, default 10s): a run shorter than this is
+	// quick; quick runs in a row are a crash loop, whose restarts are
+	// delayed. 0 turns the guard off (docs/design.md, crash loops).
+	MinUptime time.Duration
+	// MaxBackoff (max-backoff, new, default 10s) caps the crash-loop delay.
+	MaxBackoff time.Duration
 }
 
 // Healthiness is the [healthiness] table.

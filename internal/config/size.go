@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
-	"strconv"
 	"strings"
 )
 
@@ -63,23 +62,4 @@ func ParseSize(s string) (uint64, error) {
 		return 0, errors.New("size is too large (more than 2^64-1 bytes)")
 	}
 	return n.Uint64(), nil
-}
-
-// FormatSize formats n with the unit that divides it exactly and gives the
-// smallest number ("100 MiB", "100 MB", "1500 B"); sizes that no unit
-// divides are given in bytes ("12345 B"). ParseSize reads the result back.
-func FormatSize(n uint64) string {
-	best, bestUnit := n, "B"
-	for _, u := range []struct {
-		name string
-		v    uint64
-	}{
-		{"KB", 1e3}, {"KiB", 1 << 10}, {"MB", 1e6}, {"MiB", 1 << 20}, {"GB", 1e9}, {"GiB", 1 << 30},
-		{"TB", 1e12}, {"TiB", 1 << 40}, {"PB", 1e15}, {"PiB", 1 << 50},
-	} {
-		if n != 0 && n%u.v == 0 && n/u.v < best {
-			best, bestUnit = n/u.v, u.name
-		}
-	}
-	return strconv.FormatUint(best, 10) + " " + bestUnit
 }

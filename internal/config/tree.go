@@ -97,8 +97,6 @@ type syntaxError struct {
 	Msg       string
 }
 
-func (e *syntaxError) Error() string { return e.Msg }
-
 // parseTOML parses a TOML document into a tree of positioned values. The
 // document is first decoded by go-toml proper, which enforces all of TOML
 // (syntax, duplicate keys, redefined tables) and gives the line and column

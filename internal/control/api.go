@@ -36,6 +36,12 @@ type ServiceStatus struct {
 	// runs. Direct output is not seen by horust and not counted.
 	OutputCopied  uint64 `json:"output_copied_bytes,omitempty"`
 	OutputDropped uint64 `json:"output_dropped_bytes,omitempty"`
+	// QuickExits counts the runs in a row that ended within min-uptime;
+	// from 2 on the service is in a crash loop and its restarts wait.
+	QuickExits int `json:"quick_exits,omitempty"`
+	// NextStart is when a service waiting to start (start-delay, backoff,
+	// crash loop) starts; zero when it is not waiting.
+	NextStart time.Time `json:"next_start,omitzero"`
 	// Reason says why the service is in its state, when there is something
 	// to say ("dependency 'db' failed", "killed: out of memory (limit 100 MiB)").
 	Reason string `json:"reason,omitempty"`
@@ -75,13 +81,16 @@ type Backend interface {
 	List(ctx context.Context) ([]ServiceStatus, error)
 	// Get returns one service, or ErrNotFound.
 	Get(ctx context.Context, name string) (ServiceStatus, error)
-	// Start starts a FINISHED or FINISHEDFAILED service again (no-op otherwise).
+	// Start starts a FINISHED or FINISHEDFAILED service again; a service
+	// being stopped runs again once the stop is done (no-op otherwise).
 	Start(ctx context.Context, name string) (ServiceStatus, error)
 	// Stop stops a service for good: it ends FINISHED, or FINISHEDFAILED if
 	// it had to be killed.
 	Stop(ctx context.Context, name string) (ServiceStatus, error)
 	// Restart stops a running service and starts it again whatever its
-	// restart strategy; a finished one is started.
+	// restart strategy; a finished one is started, and one being stopped
+	// runs again once the stop is done. During shutdown both are refused
+	// with ErrShuttingDown.
 	Restart(ctx context.Context, name string) (ServiceStatus, error)
 	// Signal sends sig to the service's processes.
 	Signal(ctx context.Context, name string, sig syscall.Signal) error

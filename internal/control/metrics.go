@@ -114,6 +114,16 @@ func writeServiceMetrics(e *expo, version string, list []ServiceStatus) {
 			e.sample("horust_service_start_time_seconds", float64(st.StartedAt.UnixNano())/1e9, "service", st.Name)
 		}
 	}
+	e.family("horust_service_quick_exits", "gauge", "Runs of the service in a row that ended within min-uptime; 2 or more is a crash loop.")
+	for _, st := range list {
+		e.sample("horust_service_quick_exits", float64(st.QuickExits), "service", st.Name)
+	}
+	e.family("horust_service_next_start_time_seconds", "gauge", "When a service waiting to start (start-delay, backoff, crash loop) starts, in seconds since the Unix epoch.")
+	for _, st := range list {
+		if !st.NextStart.IsZero() {
+			e.sample("horust_service_next_start_time_seconds", float64(st.NextStart.UnixNano())/1e9, "service", st.Name)
+		}
+	}
 	e.family("horust_service_health_check_failures_total", "counter", "Failed rounds of health checks of the service since horust started.")
 	for _, st := range list {
 		e.sample("horust_service_health_check_failures_total", float64(st.HealthFailures), "service", st.Name)

@@ -67,6 +67,7 @@ func TestMetricsParseAndFollowTheServices(t *testing.T) {
 	b := newMemBackend(
 		ServiceStatus{Name: "web", State: "RUNNING", PID: 10, StartedAt: started, HealthFailures: 4, Health: "healthy"},
 		ServiceStatus{Name: "job/x", State: "FINISHEDFAILED", LastExitCode: &code, LastSignal: "KILL"},
+		ServiceStatus{Name: "loop", State: "STARTING", QuickExits: 6, NextStart: time.Unix(1700000200, 0)},
 	)
 	ts := startServer(t, b, ServerOptions{Version: "9.9.9"})
 
@@ -85,6 +86,9 @@ func TestMetricsParseAndFollowTheServices(t *testing.T) {
 		{"horust_service_start_time_seconds", map[string]string{"service": "web"}, 1700000123.5},
 		{"horust_service_health_check_failures_total", map[string]string{"service": "web"}, 4},
 		{"horust_build_info", map[string]string{"version": "9.9.9"}, 1},
+		{"horust_service_quick_exits", map[string]string{"service": "loop"}, 6},
+		{"horust_service_quick_exits", map[string]string{"service": "web"}, 0},
+		{"horust_service_next_start_time_seconds", map[string]string{"service": "loop"}, 1700000200},
 	}
 	for _, c := range checks {
 		got, ok := value(mfs, c.name, c.labels)
@@ -98,8 +102,11 @@ func TestMetricsParseAndFollowTheServices(t *testing.T) {
 			ones++
 		}
 	}
-	if n := len(mfs["horust_service_state"].GetMetric()); ones != 2 || n != 2*len(States) {
-		t.Errorf("horust_service_state: %d series with %d ones, want %d with 2", n, ones, 2*len(States))
+	if n := len(mfs["horust_service_state"].GetMetric()); ones != 3 || n != 3*len(States) {
+		t.Errorf("horust_service_state: %d series with %d ones, want %d with 3", n, ones, 3*len(States))
+	}
+	if _, ok := value(mfs, "horust_service_next_start_time_seconds", map[string]string{"service": "web"}); ok {
+		t.Error("a running service has a next start time")
 	}
 	if _, ok := value(mfs, "horust_service_last_exit_code", map[string]string{"service": "web"}); ok {
 		t.Error("a service that never exited has a last exit code")

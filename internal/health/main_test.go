@@ -2,6 +2,7 @@ package health
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"io"
 	"net"
@@ -15,6 +16,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/horust-go/horust/internal/config"
 )
 
 // helperEnv, when set, makes the test binary play a helper program instead of
@@ -41,6 +44,8 @@ func TestMain(m *testing.M) {
 		os.Exit(helperNotifyChild())
 	case "http-servers":
 		os.Exit(helperHTTPServers())
+	case "out-of-fds":
+		os.Exit(helperOutOfFDs())
 	default:
 		fmt.Fprintf(os.Stderr, "unknown helper %q\n", mode)
 		os.Exit(2)
@@ -182,6 +187,35 @@ func helperHTTPServers() int {
 	}
 	fmt.Println(strings.Join(addrs, " "))
 	_, _ = io.Copy(io.Discard, os.Stdin)
+	return 0
+}
+
+// helperOutOfFDs runs a tcp and an http check of the address in
+// HORUST_HEALTH_TARGET with no file descriptor left to open, and prints one
+// line per check: whether CouldNotRun holds, then the error.
+func helperOutOfFDs() int {
+	addr := os.Getenv("HORUST_HEALTH_TARGET")
+	// Descriptors 0-2 and the runtime's are open: a limit of 3 leaves none.
+	// The runtime's network poller opens its descriptors at first use:
+	// before the limit, as in a horust that has been running.
+	if l, err := net.Listen("tcp", "127.0.0.1:0"); err == nil {
+		l.Close()
+	}
+	var lim unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &lim); err != nil {
+		fmt.Println("getrlimit:", err)
+		return 1
+	}
+	lim.Cur = 3
+	if err := unix.Setrlimit(unix.RLIMIT_NOFILE, &lim); err != nil {
+		fmt.Println("setrlimit:", err)
+		return 1
+	}
+	p := NewProber()
+	for _, h := range []config.Healthiness{{TCPEndpoint: addr}, {HTTPEndpoint: "http://" + addr + "/"}} {
+		err := p.Check(context.Background(), h)
+		fmt.Printf("%t %v\n", CouldNotRun(err), err)
+	}
 	return 0
 }
 

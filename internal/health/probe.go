@@ -28,6 +28,33 @@ const (
 	userAgent = "horust-health"
 )
 
+// ErrCouldNotRun marks a check that horust itself could not run: horust was
+// out of file descriptors or memory when it opened a socket or a file. Such a
+// check says nothing about the service and must not count as its failure;
+// the error wraps it next to the cause.
+var ErrCouldNotRun = errors.New("horust could not run the check")
+
+// CouldNotRun reports whether err is horust's own lack of a resource (file
+// descriptors, memory, kernel buffers, processes) while it opened a socket
+// or a file or started a check command, rather than an answer of the
+// service. EAGAIN from connect is the exception: that is the service's full
+// backlog.
+func CouldNotRun(err error) bool {
+	if errors.Is(err, ErrCouldNotRun) {
+		return true
+	}
+	for _, errno := range []unix.Errno{unix.EMFILE, unix.ENFILE, unix.ENOMEM, unix.ENOBUFS} {
+		if errors.Is(err, errno) {
+			return true
+		}
+	}
+	var serr *os.SyscallError
+	if errors.As(err, &serr) && serr.Syscall == "connect" {
+		return false
+	}
+	return errors.Is(err, unix.EAGAIN)
+}
+
 // Prober runs the file, http and tcp checks. One serves a whole horust: it is
 // safe for concurrent use and holds one HTTP client whose keep-alive
 // connections are reused from one round of checks to the next.
@@ -72,6 +99,8 @@ func PrepareFile(path string) error {
 
 // Check runs the file, http and tcp checks configured in h, in that order,
 // each bounded by h.Timeout (1s when not set), and stops at the first failure.
+// A check that horust could not run (see CouldNotRun) ends the round with an
+// error that wraps ErrCouldNotRun.
 // The command check is not run here: it is a child process, run by the
 // supervisor loop. Check returns nil when every check passed; otherwise the
 // error names the failed check and its target, for example
@@ -115,6 +144,9 @@ func probe(ctx context.Context, timeout time.Duration, key, target string, check
 	err := check(pctx, target)
 	if err == nil {
 		return nil
+	}
+	if CouldNotRun(err) {
+		return fmt.Errorf("%s %s: %w: %w", key, target, ErrCouldNotRun, err)
 	}
 	// The dialer sets pctx's deadline on the socket, so its timeout
 	// (os.ErrDeadlineExceeded) can come back a moment before pctx reports it.

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -711,5 +712,53 @@ func TestErrorFormat(t *testing.T) {
 	})
 	if err == nil || err.Error() != "tcp-endpoint x:1: boom" {
 		t.Errorf("error = %v", err)
+	}
+}
+
+func TestCouldNotRun(t *testing.T) {
+	cases := []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"socket: too many open files", &net.OpError{Op: "dial", Err: os.NewSyscallError("socket", syscall.EMFILE)}, true},
+		{"socket: file table full", &net.OpError{Op: "dial", Err: os.NewSyscallError("socket", syscall.ENFILE)}, true},
+		{"open: out of memory", &os.PathError{Op: "open", Path: "/x", Err: syscall.ENOMEM}, true},
+		{"fork of a check command: EAGAIN", fmt.Errorf("start /bin/check: %w", syscall.EAGAIN), true},
+		{"connect: EAGAIN is the service's full backlog", &net.OpError{Op: "dial", Err: os.NewSyscallError("connect", syscall.EAGAIN)}, false},
+		{"connection refused", &net.OpError{Op: "dial", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}, false},
+		{"status 503", errors.New("status 503"), false},
+		{"no file", syscall.ENOENT, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := CouldNotRun(tc.err); got != tc.want {
+				t.Fatalf("CouldNotRun(%v) = %t, want %t", tc.err, got, tc.want)
+			}
+		})
+	}
+}
+
+func TestChecksWithoutFileDescriptorsAreNotTheServicesFailure(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	cmd := exec.Command(os.Args[0])
+	cmd.Env = helperEnviron("out-of-fds", "HORUST_HEALTH_TARGET="+l.Addr().String())
+	cmd.Stderr = os.Stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("helper: %v: %s", err, out)
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("helper printed %q, want one line per check", out)
+	}
+	for _, line := range lines {
+		if !strings.HasPrefix(line, "true ") || !strings.Contains(line, ErrCouldNotRun.Error()) || !strings.Contains(line, "too many open files") {
+			t.Errorf("check without fds: %q, want CouldNotRun with the cause", line)
+		}
 	}
 }

@@ -27,6 +27,17 @@ func TestMain(m *testing.M) {
 	if os.Getenv(helperEnv) != "" {
 		os.Exit(helper(os.Args[1:]))
 	}
+	// Under go test -cover the helpers are instrumented too, and without
+	// GOCOVERDIR each prints a warning into the output the tests check.
+	if testing.CoverMode() != "" && os.Getenv("GOCOVERDIR") == "" {
+		dir, err := os.MkdirTemp("", "horust-logs-cover-")
+		if err == nil {
+			os.Setenv("GOCOVERDIR", dir)
+			code := m.Run()
+			os.RemoveAll(dir)
+			os.Exit(code)
+		}
+	}
 	os.Exit(m.Run())
 }
 
@@ -110,7 +121,7 @@ func startWired(t *testing.T, w *Wiring, ops ...string) *child {
 		t.Fatal(err)
 	}
 	p, err := os.StartProcess(exe, append([]string{exe}, ops...), &os.ProcAttr{
-		Env:   []string{helperEnv + "=1", "GORACE=atexit_sleep_ms=0"},
+		Env:   []string{helperEnv + "=1", "GORACE=atexit_sleep_ms=0", "GOCOVERDIR=" + os.Getenv("GOCOVERDIR")},
 		Files: []*os.File{nil, w.Stdout, w.Stderr},
 	})
 	if err != nil {

@@ -41,16 +41,25 @@ func LookPath(name, pathList string) (string, error) {
 // health-check command or an adopted orphan. ok is false when no exited
 // child is left. The supervisor loop calls it until !ok on every SIGCHLD.
 func Reap() (pid int, ws syscall.WaitStatus, ok bool) {
+	pid, ws, _ = reap()
+	return pid, ws, pid > 0
+}
+
+// reap is the one wait4(-1, WNOHANG) of horust: the next exited child
+// (pid > 0), or pid 0 and whether no child is left at all (ECHILD).
+func reap() (pid int, ws syscall.WaitStatus, none bool) {
 	for {
 		var st unix.WaitStatus
 		pid, err := unix.Wait4(-1, &st, unix.WNOHANG, nil)
-		if err == unix.EINTR {
+		switch {
+		case err == unix.EINTR:
 			continue
-		}
-		if err != nil || pid <= 0 {
+		case err == unix.ECHILD:
+			return 0, 0, true
+		case err != nil || pid <= 0:
 			return 0, 0, false
 		}
-		return pid, syscall.WaitStatus(st), true
+		return pid, syscall.WaitStatus(st), false
 	}
 }
 

@@ -58,14 +58,8 @@ func waitDrained(sigs <-chan os.Signal, d time.Duration) bool {
 // drained reaps every exited child and reports whether none is left.
 func drained() bool {
 	for {
-		var st unix.WaitStatus
-		pid, err := unix.Wait4(-1, &st, unix.WNOHANG, nil)
-		switch {
-		case err == unix.EINTR:
-		case err == unix.ECHILD:
-			return true
-		case err != nil, pid == 0:
-			return false
+		if pid, _, none := reap(); pid <= 0 {
+			return none
 		}
 	}
 }

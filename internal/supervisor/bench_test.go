@@ -18,9 +18,9 @@ func BenchmarkStepExitRestart(b *testing.B) {
 	c.Name, c.Command = "bench.toml", "/bin/true"
 	c.Restart.Strategy = config.RestartAlways
 	now := time.Unix(1_700_000_000, 0)
-	running := run{State: Running, PID: 100, Reached: true, StartedAt: now}
+	running := record{State: Running, PID: 100, Reached: true, StartedAt: now}
 	e := exitInfo{Valid: true, Code: 0}
-	cycle := func() (run, []action) {
+	cycle := func() (record, []action) {
 		var all []action
 		r, acts := step(c, running, input{ev: classify(c, running, e), exit: e}, now, false)
 		all = append(all, acts...)
@@ -45,7 +45,7 @@ func BenchmarkStepIgnored(b *testing.B) {
 	c := config.Default("/")
 	c.Name, c.Command = "bench.toml", "/bin/true"
 	now := time.Unix(1_700_000_000, 0)
-	r := run{State: Finished}
+	r := record{State: Finished}
 	in := input{ev: EvExitFail, exit: exitInfo{Valid: true, Code: 1}}
 	if got, acts := step(c, r, in, now, false); got.State != Finished || len(acts) != 0 {
 		b.Fatalf("ignored event changed the run: %s %v", got.State, acts)

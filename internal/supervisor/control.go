@@ -125,28 +125,31 @@ func (l *Loop) Wait(ctx context.Context, names []string, cond control.WaitFor) (
 	return l.ask(ctx, request{kind: reqWait, names: names, cond: cond})
 }
 
-func (l *Loop) onMessage(m any, now time.Time) {
-	switch m := m.(type) {
-	case msgDrained:
-		s := l.svcs[m.svc]
-		if m.gen != s.gen {
-			return
-		}
-		s.drained = true
-		l.settle(m.svc, now)
-	case msgOutputIdle:
-		s := l.svcs[m.svc]
-		if p := s.pending; p != nil && m.gen == s.gen && p.giveUpAt.IsZero() {
-			p.giveUpAt = now.Add(drainGrace)
-		}
-	case msgProbe:
-		l.onProbe(m, now)
-	case msgNotify:
-		l.onNotify(m, now)
-	case request:
-		l.onRequest(m, now)
+// message is what leaf goroutines send the loop: a closed set of types
+// (the msg* types and request), each handled by the loop in its own method.
+type message interface {
+	handle(l *Loop, now time.Time)
+}
+
+func (m msgDrained) handle(l *Loop, now time.Time) {
+	s := l.svcs[m.svc]
+	if m.gen != s.gen {
+		return
+	}
+	s.drained = true
+	l.settle(m.svc, now)
+}
+
+func (m msgOutputIdle) handle(l *Loop, now time.Time) {
+	s := l.svcs[m.svc]
+	if p := s.pending; p != nil && m.gen == s.gen && p.giveUpAt.IsZero() {
+		p.giveUpAt = now.Add(drainGrace)
 	}
 }
+
+func (m msgProbe) handle(l *Loop, now time.Time)  { l.onProbe(m, now) }
+func (m msgNotify) handle(l *Loop, now time.Time) { l.onNotify(m, now) }
+func (r request) handle(l *Loop, now time.Time)   { l.onRequest(r, now) }
 
 func (l *Loop) onRequest(r request, now time.Time) {
 	answer := func(list []control.ServiceStatus, err error) { r.reply <- reply{list: list, err: err} }
@@ -228,6 +231,12 @@ func (l *Loop) status(i int, now time.Time) control.ServiceStatus {
 		HealthFailures: s.HealthFailsTotal,
 		Reason:         s.Reason,
 	}
+	if s.State == Starting && !s.Due.IsZero() {
+		st.NextStart = s.Due
+	}
+	if st.QuickExits = s.QuickExits; s.QuickExits >= 2 && !st.NextStart.IsZero() {
+		st.Reason = fmt.Sprintf("crash loop: %d quick exits in a row, next start in %s", s.QuickExits, st.NextStart.Sub(now).Round(100*time.Millisecond))
+	}
 	if s.Exit.Valid {
 		code := s.Exit.Code
 		st.LastExitCode = &code
@@ -284,7 +293,7 @@ func (l *Loop) answerWaiters(now time.Time) {
 				met = met && s.State.Terminal()
 			default: // running
 				switch {
-				case s.State == Running || s.State == Finished:
+				case up(s.State, s.cfg.Oneshot):
 				case s.State == FinishedFailed:
 					err = fmt.Errorf("%w: '%s' is FINISHEDFAILED", control.ErrUnreachable, s.cfg.Name)
 				case l.shutdown != notShuttingDown:

@@ -31,6 +31,9 @@ type fakeOS struct {
 	behave map[string]func(p *fakeProc)
 	// failStart makes Start of a service fail.
 	failStart map[string]error
+	// failSignal makes the next n Signal calls to a service's runs fail
+	// with EMFILE, as when horust is out of file descriptors.
+	failSignal map[string]int
 }
 
 type fakeExit struct {
@@ -55,7 +58,7 @@ type fakeProc struct {
 func newFakeOS(t *testing.T) *fakeOS {
 	return &fakeOS{
 		t: t, child: make(chan os.Signal, 1), stop: make(chan os.Signal, 1), other: make(chan os.Signal, 1), nextPid: 100, startAt: map[string][]time.Duration{},
-		t0: time.Now(), behave: map[string]func(*fakeProc){}, failStart: map[string]error{},
+		t0: time.Now(), behave: map[string]func(*fakeProc){}, failStart: map[string]error{}, failSignal: map[string]int{},
 	}
 }
 
@@ -87,7 +90,10 @@ func (f *fakeOS) starts(name string) []time.Duration {
 
 func (f *fakeOS) Start(svc *config.Service, o proc.StartOptions) (proc.Process, error) {
 	name := svc.Name
-	if err := f.failStart[name]; err != nil {
+	f.mu.Lock()
+	err := f.failStart[name]
+	f.mu.Unlock()
+	if err != nil {
 		f.record("startfail %s", name)
 		return nil, err
 	}
@@ -124,6 +130,16 @@ func (f *fakeOS) Release(svc *config.Service) { f.record("release %s", svc.Name)
 func (p *fakeProc) Pid() int { return p.pid }
 
 func (p *fakeProc) Signal(sig syscall.Signal) error {
+	p.os.mu.Lock()
+	fail := p.os.failSignal[p.name] > 0
+	if fail {
+		p.os.failSignal[p.name]--
+	}
+	p.os.mu.Unlock()
+	if fail {
+		p.os.record("signalfail %s %s", p.name, config.SignalName(sig))
+		return syscall.EMFILE
+	}
 	p.os.record("signal %s %s", p.name, config.SignalName(sig))
 	p.mu.Lock()
 	defer p.mu.Unlock()

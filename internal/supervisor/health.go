@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/horust-go/horust/internal/config"
+	"github.com/horust-go/horust/internal/health"
 	"github.com/horust-go/horust/internal/proc"
 )
 
@@ -21,11 +22,15 @@ type probeState struct {
 	start    time.Time // start of the current round
 	inFlight int       // parts of the round still running
 	failure  error     // first failure of the current round
-	cmd      proc.Process
-	cmdDue   time.Time // the command check's timeout
-	cmdLate  bool      // the command check was killed at its timeout
-	cmdErr   bool      // the command check could not be started in this run (logged)
-	last     int8      // last round: 0 none yet, 1 healthy, -1 unhealthy
+	// notRun is why a check of the current round could not be run by
+	// horust itself (out of fds or memory): the round then has no result.
+	notRun       error
+	notRunLogged bool // notRun was logged for this run
+	cmd          proc.Process
+	cmdDue       time.Time // the command check's timeout
+	cmdLate      bool      // the command check was killed at its timeout
+	cmdErr       bool      // the command check could not be started in this run (logged)
+	last         int8      // last round: 0 none yet, 1 healthy, -1 unhealthy
 }
 
 // deadline is the probe's next timer deadline, zero for none.
@@ -84,7 +89,7 @@ func (l *Loop) stopChecks(s *service) {
 	if s.probe.cmd != nil {
 		_ = s.probe.cmd.Signal(syscall.SIGKILL)
 	}
-	s.probe = probeState{round: s.probe.round + 1}
+	s.probe = probeState{round: s.probe.round + 1, notRunLogged: s.probe.notRunLogged}
 }
 
 func (l *Loop) probeTimer(i int, now time.Time) {
@@ -95,9 +100,12 @@ func (l *Loop) probeTimer(i int, now time.Time) {
 	}
 	if p.inFlight > 0 {
 		if p.cmd != nil && !p.cmdDue.IsZero() && !p.cmdDue.After(now) {
-			p.cmdDue = time.Time{}
+			// Sent again until the check's exit is seen, as for a service.
+			p.cmdDue = now.Add(killRetry)
 			p.cmdLate = true
-			_ = p.cmd.Signal(syscall.SIGKILL)
+			if err := p.cmd.Signal(syscall.SIGKILL); err != nil {
+				l.log.Debug("killing a timed-out health-check command failed; retried", "service", s.cfg.Name, "err", err)
+			}
 		}
 		return
 	}
@@ -116,7 +124,7 @@ func (l *Loop) startRound(s *service, now time.Time) {
 	}
 	h := s.cfg.Healthiness
 	p.round++
-	p.start, p.next, p.failure, p.inFlight, p.cmdLate = now, time.Time{}, nil, 0, false
+	p.start, p.next, p.failure, p.notRun, p.inFlight, p.cmdLate = now, time.Time{}, nil, nil, 0, false
 	if h.HTTPEndpoint != "" || h.TCPEndpoint != "" || h.FilePath != "" {
 		p.inFlight++
 		if l.opt.Prober == nil {
@@ -139,7 +147,10 @@ func (l *Loop) startRound(s *service, now time.Time) {
 			Environment:      config.Environment{KeepEnv: true},
 		}
 		c, err := l.opt.OS.Start(chk, proc.StartOptions{Check: true})
-		if err != nil {
+		switch {
+		case err != nil && health.CouldNotRun(err):
+			p.notRun = fmt.Errorf("command check: %w", err)
+		case err != nil:
 			// A configuration problem, not a service that is slow: say it
 			// at the default log level, once per run.
 			if !p.cmdErr {
@@ -149,7 +160,7 @@ func (l *Loop) startRound(s *service, now time.Time) {
 			if p.failure == nil {
 				p.failure = fmt.Errorf("command check: %w", err)
 			}
-		} else {
+		default:
 			p.inFlight++
 			p.cmd = c
 			p.cmdDue = now.Add(h.Timeout)
@@ -168,7 +179,11 @@ func (l *Loop) onProbe(m msgProbe, now time.Time) {
 		return
 	}
 	p.inFlight--
-	if m.err != nil && p.failure == nil {
+	switch {
+	case m.err == nil:
+	case health.CouldNotRun(m.err):
+		p.notRun = m.err
+	case p.failure == nil:
 		p.failure = m.err
 	}
 	if p.inFlight == 0 {
@@ -208,6 +223,17 @@ func (l *Loop) roundDone(s *service, now time.Time) {
 	if p.next.Before(now) {
 		p.next = now
 	}
+	if p.failure == nil && p.notRun != nil {
+		// Horust could not run a check: that says nothing about the
+		// service, so the round has no result (docs/design.md, resource
+		// exhaustion). Said once per service until a round runs again.
+		if !p.notRunLogged {
+			p.notRunLogged = true
+			l.log.Warn("health check could not be run by horust; not counted against the service", "service", s.cfg.Name, "err", p.notRun)
+		}
+		return
+	}
+	p.notRunLogged = false
 	healthy := p.failure == nil
 	if healthy {
 		p.last = 1
@@ -220,40 +246,33 @@ func (l *Loop) roundDone(s *service, now time.Time) {
 	l.healthResult(s, now)
 }
 
-// healthResult turns the current health of a run into an event: healthy
-// needs the last round to pass (when there are checks) and READY=1 (with
-// notify).
+// healthResult turns the current health of a run into an event.
 func (l *Loop) healthResult(s *service, now time.Time) {
-	if s.probe.last == -1 {
+	switch {
+	case s.probe.last == -1:
 		l.apply(s.idx, input{ev: EvUnhealthy}, now)
-		return
+	case s.healthy():
+		l.apply(s.idx, input{ev: EvHealthy}, now)
 	}
-	if s.cfg.Healthiness.Notify && !s.ready {
-		return
-	}
-	if s.cfg.Healthiness.HasChecks() && s.probe.last != 1 {
-		return
-	}
-	l.apply(s.idx, input{ev: EvHealthy}, now)
 }
 
-// NotifyMessage is one sd_notify datagram, as the notify socket reads it.
-type NotifyMessage struct {
-	PID    int
-	Ready  bool
-	Status string
+// healthy reports whether the current run is healthy: its last round of
+// checks passed (when it has checks) and READY=1 arrived (with notify). It
+// is the one place that says so.
+func (s *service) healthy() bool {
+	h := s.cfg.Healthiness
+	return (!h.Notify || s.ready) && (!h.HasChecks() || s.probe.last == 1)
 }
 
-// Notify hands a notify message to the loop. owner reports whether pid
-// belongs to the run whose main process is mainPID. It is called from the
-// notify socket's goroutine.
-func (l *Loop) Notify(m NotifyMessage, owner func(pid, mainPID int) bool) {
-	l.send(msgNotify{m: m, owner: owner})
+// Notify hands a message of the notify socket to the loop. It is called
+// from the notify socket's goroutine.
+func (l *Loop) Notify(m health.NotifyMessage) {
+	l.send(msgNotify{m: m})
 }
 
+// msgNotify is a message of the notify socket.
 type msgNotify struct {
-	m     NotifyMessage
-	owner func(pid, mainPID int) bool
+	m health.NotifyMessage
 }
 
 func (l *Loop) onNotify(n msgNotify, now time.Time) {
@@ -261,7 +280,7 @@ func (l *Loop) onNotify(n msgNotify, now time.Time) {
 		if !s.cfg.Healthiness.Notify || s.proc == nil || !s.State.alive() {
 			continue
 		}
-		if n.m.PID != s.PID && (n.owner == nil || !n.owner(n.m.PID, s.PID)) {
+		if !n.m.From(s.PID) {
 			continue
 		}
 		if n.m.Status != "" {
@@ -270,7 +289,7 @@ func (l *Loop) onNotify(n msgNotify, now time.Time) {
 		if n.m.Ready && !s.ready {
 			s.ready = true
 			l.log.Info("service sent READY=1", "service", s.cfg.Name, "pid", n.m.PID)
-			if s.State == Started && (!s.cfg.Healthiness.HasChecks() || s.probe.last == 1) {
+			if s.State == Started && s.healthy() {
 				l.apply(s.idx, input{ev: EvHealthy}, now)
 			}
 		}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -77,7 +78,7 @@ type Loop struct {
 	pids   map[int]int      // main pid → service
 	checks map[int]checkRef // health-check command pid → its round
 
-	inbox chan any
+	inbox chan message
 	done  chan struct{} // closed when Run returns
 	ctx   context.Context
 	stop  context.CancelFunc
@@ -95,7 +96,7 @@ type Loop struct {
 type service struct {
 	idx int
 	cfg *config.Service
-	run
+	record
 	proc    proc.Process
 	gen     uint64 // incremented at every start; stale messages carry an older one
 	drained bool   // the current run's output is all copied
@@ -105,6 +106,8 @@ type service struct {
 	ready        bool
 	notifyStatus string
 	spawnErr     error
+	// signalFailed: a signal to the current run failed (logged once).
+	signalFailed bool
 
 	deps          []int // start-after
 	shutdownAfter []int
@@ -139,7 +142,7 @@ func New(opt Options) *Loop {
 		byName: make(map[string]int, len(opt.Services)),
 		pids:   make(map[int]int, len(opt.Services)),
 		checks: make(map[int]checkRef),
-		inbox:  make(chan any, 64),
+		inbox:  make(chan message, 64),
 		done:   make(chan struct{}),
 		ctx:    ctx,
 		stop:   cancel,
@@ -226,7 +229,7 @@ func (l *Loop) Run(sigs Signals) {
 		case sig := <-sigs.Other:
 			l.onSignal(sig, time.Now())
 		case m := <-l.inbox:
-			l.onMessage(m, time.Now())
+			m.handle(l, time.Now())
 		case <-l.timer.C:
 			l.timerAt = time.Time{}
 			l.onTimer(time.Now())
@@ -252,7 +255,7 @@ func (l *Loop) finished() bool {
 
 // send delivers a message to the loop from a leaf goroutine. It gives up
 // when the loop has returned.
-func (l *Loop) send(m any) bool {
+func (l *Loop) send(m message) bool {
 	select {
 	case l.inbox <- m:
 		return true
@@ -387,7 +390,7 @@ func (l *Loop) completeExit(i int, now time.Time) {
 	s := l.svcs[i]
 	e, reason := s.pending.exit, s.pending.reason
 	s.pending = nil
-	ev := classify(s.cfg, s.run, e)
+	ev := classify(s.cfg, s.record, e)
 	attrs := []any{"service", s.cfg.Name, "pid", s.PID, "exit_code", e.Code}
 	if e.Signal != 0 {
 		attrs = append(attrs, "signal", config.SignalName(e.Signal))
@@ -395,9 +398,13 @@ func (l *Loop) completeExit(i int, now time.Time) {
 	if reason != "" {
 		attrs = append(attrs, "reason", reason)
 	}
-	if ev == EvExitFail && s.Intent != intentStop && s.Intent != intentRestart {
+	switch {
+	case ev == EvExitFail && s.Intent != intentStop && s.Intent != intentRestart && s.QuickExits > 0 && quickRun(s.cfg, s.record, now):
+		// In a crash loop: said once per loop (actCrashLoop), not per run.
+		l.log.Debug("service failed", attrs...)
+	case ev == EvExitFail && s.Intent != intentStop && s.Intent != intentRestart:
 		l.log.Warn("service failed", attrs...)
-	} else {
+	default:
 		l.log.Info("service exited", attrs...)
 	}
 	l.apply(i, input{ev: ev, exit: e, why: reason}, now)
@@ -464,8 +471,8 @@ func (l *Loop) armTimer(now time.Time) {
 func (l *Loop) apply(i int, in input, now time.Time) {
 	s := l.svcs[i]
 	from := s.State
-	r, acts := step(s.cfg, s.run, in, now, l.shutdown != notShuttingDown)
-	s.run = r
+	r, acts := step(s.cfg, s.record, in, now, l.shutdown != notShuttingDown)
+	s.record = r
 	if r.State != from {
 		l.log.Debug("state changed", "service", s.cfg.Name, "event", in.ev.String(), "from", from.String(), "state", r.State.String())
 	}
@@ -479,9 +486,9 @@ func (l *Loop) perform(i int, a action, now time.Time) {
 	switch a {
 	case actStart:
 		l.start(i, now)
-	case actSignal:
+	case actTermSignal:
 		l.signal(s, l.termSignal(s))
-	case actKill:
+	case actSIGKILL:
 		l.signal(s, syscall.SIGKILL)
 	case actFailed:
 		l.onFailed(i, now)
@@ -489,10 +496,21 @@ func (l *Loop) perform(i int, a action, now time.Time) {
 		l.stopChecks(s)
 		l.opt.OS.Release(s.cfg)
 		if s.State == FinishedFailed && !(l.opt.OneShot && s.Exit.Valid) {
-			l.log.Error("service finished failed", "service", s.cfg.Name, "reason", s.Reason, "exit_code", s.Exit.Code)
+			attrs := []any{"service", s.cfg.Name, "reason", s.Reason}
+			if s.Exit.Valid { // a start that failed has no exit code
+				attrs = append(attrs, "exit_code", s.Exit.Code)
+			}
+			l.log.Error("service finished failed", attrs...)
 		}
 	case actProbe:
 		l.startChecks(s, now)
+	case actCrashLoop:
+		why := s.Reason
+		if why == "" && s.Exit.Valid {
+			why = s.Exit.String() // a quick run that exited successfully
+		}
+		l.log.Warn("service is in a crash loop: its runs end within min-uptime; restarts wait 100ms, doubling up to max-backoff, until a run lasts min-uptime",
+			"service", s.cfg.Name, "min_uptime", s.cfg.Restart.MinUptime.String(), "max_backoff", s.cfg.Restart.MaxBackoff.String(), "reason", why)
 	}
 }
 
@@ -505,13 +523,22 @@ func (l *Loop) termSignal(s *service) syscall.Signal {
 	return s.cfg.Termination.Signal
 }
 
+// signal sends sig to the run. A failure is not final: the run's deadline
+// stays armed, and SIGKILL is sent (again) when it passes, so a stop
+// completes once signalling works again. The first failure of a run is
+// logged with its cause; repeats are logged at debug level.
 func (l *Loop) signal(s *service, sig syscall.Signal) {
 	if s.proc == nil {
 		return
 	}
 	l.log.Info("signalling service", "service", s.cfg.Name, "pid", s.PID, "signal", config.SignalName(sig))
 	if err := s.proc.Signal(sig); err != nil {
-		l.log.Error("signal failed", "service", s.cfg.Name, "pid", s.PID, "signal", config.SignalName(sig), "err", err)
+		level := slog.LevelError
+		if s.signalFailed {
+			level = slog.LevelDebug
+		}
+		s.signalFailed = true
+		l.log.Log(l.ctx, level, "signal failed; retried at the service's next deadline", "service", s.cfg.Name, "pid", s.PID, "signal", config.SignalName(sig), "err", err)
 	}
 }
 
@@ -520,7 +547,7 @@ func (l *Loop) start(i int, now time.Time) {
 	s := l.svcs[i]
 	s.gen++
 	gen := s.gen
-	s.drained, s.ready, s.notifyStatus, s.spawnErr = false, false, "", nil
+	s.drained, s.ready, s.notifyStatus, s.spawnErr, s.signalFailed = false, false, "", nil, false
 	if h := s.cfg.Healthiness; h.FilePath != "" && l.opt.PrepareCheckFile != nil {
 		if err := l.opt.PrepareCheckFile(h.FilePath); err != nil {
 			l.log.Error("cannot delete the file-path check's file before the start", "service", s.cfg.Name, "err", err)
@@ -550,13 +577,22 @@ func (l *Loop) start(i int, now time.Time) {
 		s.drained = true
 		s.spawnErr = err
 		l.log.Error("failed spawning the process", "service", s.cfg.Name, "err", err)
-		l.apply(i, input{ev: EvSpawnFailed, why: err.Error()}, now)
+		l.apply(i, input{ev: EvSpawnFailed, why: couldNotStart(err)}, now)
 		return
 	}
 	s.proc = p
 	l.pids[p.Pid()] = i
 	l.log.Info("service started", "service", s.cfg.Name, "pid", p.Pid())
 	l.apply(i, input{ev: EvSpawned, pid: p.Pid()}, now)
+}
+
+// couldNotStart is the reason of a start that failed: "could not start
+// /x/prog: no such file or directory", "could not start: invalid command".
+func couldNotStart(err error) string {
+	if msg := err.Error(); strings.HasPrefix(msg, "start ") {
+		return "could not " + msg
+	}
+	return "could not start: " + err.Error()
 }
 
 // onFailed applies the failure strategy of a service that entered Failed,
@@ -603,9 +639,9 @@ func (l *Loop) advanceOne(i int, now time.Time) {
 		}
 		ready := true
 		for _, j := range s.deps {
-			switch d := l.svcs[j]; d.State {
-			case Running, Finished:
-			case FinishedFailed:
+			switch d := l.svcs[j]; {
+			case up(d.State, d.cfg.Oneshot):
+			case d.State == FinishedFailed:
 				l.apply(i, input{ev: EvDepFailed, why: fmt.Sprintf("dependency '%s' failed", d.cfg.Name)}, now)
 				return
 			default:
@@ -634,7 +670,8 @@ func (l *Loop) advanceOne(i int, now time.Time) {
 	}
 }
 
-// ExitCode is horust's exit code once Run returned (DESIGN decision 2): in
+// ExitCode is horust's exit code once Run returned (docs/design.md, exit
+// codes): in
 // one-shot mode the command's (128+N for signal N; 127 when the program was
 // not found, 126 when it could not be executed); otherwise 0, or 101 when
 // some service ended FinishedFailed and failedIs101 is set.

@@ -3,8 +3,13 @@ package supervisor
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
+	"log/slog"
 	"os"
 	"slices"
+	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"testing/synctest"
@@ -12,6 +17,7 @@ import (
 
 	"github.com/horust-go/horust/internal/config"
 	"github.com/horust-go/horust/internal/control"
+	"github.com/horust-go/horust/internal/health"
 )
 
 // harness runs a loop on a fake OS inside a synctest bubble.
@@ -612,10 +618,10 @@ func TestNotify(t *testing.T) {
 		h.advance(time.Hour)
 		h.wantState("a", "STARTED")
 		pid := h.loop.svcs[0].PID
-		h.loop.Notify(NotifyMessage{PID: 99999, Ready: true}, func(int, int) bool { return false })
+		h.loop.Notify(health.NotifyMessage{PID: 99999, Ready: true})
 		synctest.Wait()
 		h.wantState("a", "STARTED")
-		h.loop.Notify(NotifyMessage{PID: pid, Ready: true, Status: "serving"}, nil)
+		h.loop.Notify(health.NotifyMessage{PID: pid, Ready: true, Status: "serving"})
 		synctest.Wait()
 		h.wantState("a", "RUNNING")
 		h.wantState("b", "RUNNING")
@@ -815,6 +821,261 @@ func TestLeftoversAreStoppedBeforeTheExitCounts(t *testing.T) {
 			if s := h.loop.svcs[0]; s.State != Finished {
 				t.Fatalf("a ended %s; its main process stopped cleanly", s.State)
 			}
+		})
+	})
+}
+
+func TestFailedSignalsAreRetried(t *testing.T) {
+	t.Run("a failed TERM and a failed SIGKILL: the stop still completes", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			f := newFakeOS(t)
+			f.behave["a"] = ignoreTerm
+			f.failSignal["a"] = 2 // TERM fails, the first SIGKILL fails
+			h := start(t, f, Options{}, svc("a", func(s *config.Service) { s.Termination.Wait = 2 * time.Second }))
+			h.signal(syscall.SIGTERM)
+			h.advance(2 * time.Second)
+			h.wantState("a", "INKILLING")
+			if !slices.Contains(f.events(), "signalfail a KILL") {
+				t.Fatalf("no SIGKILL at the wait: %q", f.events())
+			}
+			h.advance(killRetry)
+			if !slices.Contains(f.events(), "signal a KILL") {
+				t.Fatalf("SIGKILL not retried: %q", f.events())
+			}
+			h.waitExit()
+		})
+	})
+	t.Run("a forceful shutdown whose SIGKILL fails retries it", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			f := newFakeOS(t)
+			f.behave["a"] = ignoreTerm
+			h := start(t, f, Options{}, svc("a", func(s *config.Service) { s.Termination.Wait = time.Hour }))
+			h.signal(syscall.SIGTERM)
+			f.mu.Lock()
+			f.failSignal["a"] = 3
+			f.mu.Unlock()
+			h.signal(syscall.SIGINT)
+			h.advance(2 * killRetry)
+			if h.exited() {
+				t.Fatalf("exited while every SIGKILL failed: %q", f.events())
+			}
+			h.advance(killRetry)
+			h.waitExit()
+			if got := h.loop.svcs[0].Exit.Signal; got != syscall.SIGKILL {
+				t.Fatalf("exit signal %v, want KILL", got)
+			}
+		})
+	})
+}
+
+func TestChecksHorustCouldNotRunAreNoResult(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var logs strings.Builder
+		f := newFakeOS(t)
+		f.behave["a (health check)"] = exitAfter(0, 0)
+		h := start(t, f, Options{Log: slog.New(slog.NewTextHandler(&syncWriter{w: &logs}, nil))}, svc("a", func(s *config.Service) {
+			s.Healthiness.Command = "check"
+			s.Healthiness.MaxFailed = 1
+		}))
+		h.wantState("a", "RUNNING")
+		// Horust runs out of file descriptors: no check command can start.
+		f.mu.Lock()
+		f.failStart["a (health check)"] = fmt.Errorf("start /bin/check: %w", syscall.EMFILE)
+		f.mu.Unlock()
+		h.advance(10 * time.Second)
+		st, _ := h.loop.Get(context.Background(), "a")
+		if st.State != "RUNNING" || st.HealthFailures != 0 || slices.Contains(f.events(), "signal a TERM") {
+			t.Fatalf("checks horust could not run counted against the service: %+v, events %q", st, f.events())
+		}
+		if n := strings.Count(logs.String(), "could not be run by horust"); n != 1 {
+			t.Fatalf("logged %d times, want once:\n%s", n, logs.String())
+		}
+		if !strings.Contains(logs.String(), "too many open files") {
+			t.Fatalf("the cause is not logged:\n%s", logs.String())
+		}
+		// A real failure still counts.
+		f.mu.Lock()
+		delete(f.failStart, "a (health check)")
+		f.behave["a (health check)"] = exitAfter(0, 1)
+		f.mu.Unlock()
+		h.advance(time.Second)
+		if !slices.Contains(f.events(), "signal a TERM") {
+			t.Fatalf("a failing check no longer kills: %q", f.events())
+		}
+		h.signal(syscall.SIGTERM)
+		h.waitExit()
+	})
+}
+
+// syncWriter serializes writes of log lines from the loop and the test.
+type syncWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (s *syncWriter) Write(b []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(b)
+}
+
+func TestRequestsDuringAStopAreKept(t *testing.T) {
+	for _, req := range []string{"restart", "start"} {
+		t.Run(req+" while stopping runs again after the stop", func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				f := newFakeOS(t)
+				f.behave["y"] = trapTerm(time.Second, 0)
+				h := start(t, f, Options{}, svc("y"))
+				ctx := context.Background()
+				if _, err := h.loop.Stop(ctx, "y"); err != nil {
+					t.Fatal(err)
+				}
+				synctest.Wait()
+				h.wantState("y", "INKILLING")
+				ask := h.loop.Restart
+				if req == "start" {
+					ask = h.loop.Start
+				}
+				if _, err := ask(ctx, "y"); err != nil {
+					t.Fatal(err)
+				}
+				h.advance(time.Second)
+				h.wantState("y", "RUNNING")
+				if got := len(f.starts("y")); got != 2 {
+					t.Fatalf("%d starts, want 2: %q", got, f.events())
+				}
+				h.signal(syscall.SIGTERM)
+				h.advance(time.Second)
+				h.waitExit()
+			})
+		})
+	}
+	t.Run("restart during shutdown is refused with the reason", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			f := newFakeOS(t)
+			f.behave["y"] = trapTerm(time.Second, 0)
+			h := start(t, f, Options{}, svc("y"))
+			h.signal(syscall.SIGTERM)
+			if _, err := h.loop.Restart(context.Background(), "y"); !errors.Is(err, control.ErrShuttingDown) {
+				t.Fatalf("restart during shutdown: %v, want ErrShuttingDown", err)
+			}
+			h.advance(time.Second)
+			h.waitExit()
+		})
+	})
+}
+
+func TestCrashLoopBacksOff(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var logs strings.Builder
+		f := newFakeOS(t)
+		runFor := time.Duration(0)
+		f.behave["a"] = func(p *fakeProc) {
+			f.mu.Lock()
+			d := runFor
+			f.mu.Unlock()
+			exitAfter(d, 1)(p)
+		}
+		h := start(t, f, Options{Log: slog.New(slog.NewTextHandler(&syncWriter{w: &logs}, nil))}, svc("a", func(s *config.Service) {
+			s.Restart = config.Restart{Strategy: config.RestartAlways, MinUptime: config.DefaultMinUptime, MaxBackoff: config.DefaultMaxBackoff}
+		}))
+		h.advance(5 * time.Second)
+		ms := time.Millisecond
+		want := durations(0, 0, 100*ms, 300*ms, 700*ms, 1500*ms, 3100*ms)
+		if got := f.starts("a"); !slices.Equal(got, want) {
+			t.Fatalf("starts at %v, want %v", got, want)
+		}
+		st, _ := h.loop.Get(context.Background(), "a")
+		if st.State != "STARTING" || st.QuickExits != 7 || !strings.Contains(st.Reason, "crash loop: 7 quick exits in a row, next start in 1.3s") {
+			t.Fatalf("status while waiting: %+v", st)
+		}
+		if want := f.t0.Add(6300 * ms); !st.NextStart.Equal(want) {
+			t.Fatalf("next start %v, want %v", st.NextStart, want)
+		}
+		if n := strings.Count(logs.String(), "crash loop"); n != 1 {
+			t.Fatalf("%d crash-loop log lines, want one per loop:\n%s", n, logs.String())
+		}
+		if strings.Contains(logs.String(), "level=WARN msg=\"service failed\"") && strings.Count(logs.String(), "level=WARN msg=\"service failed\"") > 1 {
+			t.Fatalf("a warning per run of the loop:\n%s", logs.String())
+		}
+		// The next run lasts min-uptime: the loop is over, and the run
+		// after it starts at once.
+		f.mu.Lock()
+		runFor = 10 * time.Second
+		f.mu.Unlock()
+		h.advance(1300*ms + 10*time.Second)
+		n := len(f.starts("a"))
+		if got := f.starts("a")[n-1]; got != 16300*ms {
+			t.Fatalf("starts %v: want the restart right after the 10 s run, at 16.3s", f.starts("a"))
+		}
+		if st, _ := h.loop.Get(context.Background(), "a"); st.QuickExits != 0 || st.State != "RUNNING" {
+			t.Fatalf("after a long run: %+v", st)
+		}
+		h.signal(syscall.SIGTERM)
+		h.waitExit()
+	})
+}
+
+func TestJobs(t *testing.T) {
+	job := func(s *config.Service) { s.Oneshot = true }
+	t.Run("a job gates its dependent until it succeeds", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			f := newFakeOS(t)
+			f.behave["migrate"] = exitAfter(2*time.Second, 0)
+			h := start(t, f, Options{}, svc("migrate", job), svc("app", func(s *config.Service) { s.StartAfter = []string{"migrate"} }))
+			h.advance(1999 * time.Millisecond)
+			h.wantState("migrate", "RUNNING")
+			h.wantState("app", "INITIAL")
+			h.advance(time.Millisecond)
+			h.wantState("migrate", "FINISHED")
+			if got := f.starts("app"); !slices.Equal(got, durations(2*time.Second)) {
+				t.Fatalf("app started at %v, want when the job finished", got)
+			}
+			h.signal(syscall.SIGTERM)
+			h.waitExit()
+		})
+	})
+	t.Run("a failing job with attempts 2 runs 3 times and fails its dependent", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			f := newFakeOS(t)
+			f.behave["migrate"] = exitAfter(time.Second, 3)
+			h := start(t, f, Options{}, svc("migrate", job, func(s *config.Service) { s.Restart.Attempts = 2 }),
+				svc("app", func(s *config.Service) { s.StartAfter = []string{"migrate"} }))
+			h.advance(10 * time.Second)
+			h.waitExit()
+			if got := len(f.starts("migrate")); got != 3 {
+				t.Fatalf("the job ran %d times, want 3", got)
+			}
+			if m, a := h.loop.svcs[0], h.loop.svcs[1]; m.State != FinishedFailed || a.State != FinishedFailed || len(f.starts("app")) != 0 {
+				t.Fatalf("job %s, app %s (%d starts): want both FinishedFailed, app never started", m.State, a.State, len(f.starts("app")))
+			}
+			if r := h.loop.svcs[1].Reason; r != "dependency 'migrate' failed" {
+				t.Fatalf("app's reason %q", r)
+			}
+		})
+	})
+	t.Run("wait --for running waits for the job to finish", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			f := newFakeOS(t)
+			f.behave["migrate"] = exitAfter(time.Second, 0)
+			h := start(t, f, Options{}, svc("migrate", job), svc("keep"))
+			done := make(chan error, 1)
+			go func() {
+				_, err := h.loop.Wait(context.Background(), []string{"migrate"}, control.WaitRunning)
+				done <- err
+			}()
+			synctest.Wait()
+			select {
+			case <-done:
+				t.Fatal("wait answered while the job runs")
+			default:
+			}
+			h.advance(time.Second)
+			if err := <-done; err != nil {
+				t.Fatal(err)
+			}
+			h.signal(syscall.SIGTERM)
+			h.waitExit()
 		})
 	})
 }

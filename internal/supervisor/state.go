@@ -37,6 +37,14 @@ func (s State) API() string { return strings.ToUpper(s.String()) }
 // Terminal reports whether the service is done for good.
 func (s State) Terminal() bool { return s == Finished || s == FinishedFailed }
 
+// up reports whether a service in state s counts as up for the services
+// that start after it (and for horustctl wait --for running and /readyz): a
+// job once it has finished successfully, any other service once it is
+// Running or Finished.
+func up(s State, oneshot bool) bool {
+	return s == Finished || s == Running && !oneshot
+}
+
 // alive reports whether the service has a process.
 func (s State) alive() bool { return s == Started || s == Running || s == InKilling }
 
@@ -45,7 +53,7 @@ type Event uint8
 
 // The events.
 const (
-	EvDepsReady   Event = iota // every start-after dependency is Running or Finished
+	EvDepsReady   Event = iota // every start-after dependency is up (see up)
 	EvDepFailed                // a start-after dependency ended FinishedFailed
 	EvDue                      // the service's deadline passed
 	EvSpawned                  // the process started
@@ -115,7 +123,8 @@ var transitions = [numStates]map[Event]State{
 		EvDue:        InKilling, // the wait passed: SIGKILL
 		EvForceKill:  InKilling,
 		EvStop:       InKilling, // now stopping for good
-		EvRestartReq: InKilling, // now restarting
+		EvRestartReq: InKilling, // now restarting, also after a stop
+		EvStartReq:   InKilling, // run again once the stop is done
 		EvExitOK:     Success,
 		EvExitFail:   Failed,
 	},

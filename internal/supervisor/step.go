@@ -9,6 +9,10 @@ import (
 	"github.com/horust-go/horust/internal/config"
 )
 
+// killRetry is how often SIGKILL is sent again to a run whose exit has not
+// been seen since the last one.
+const killRetry = time.Second
+
 // intent is why horust is stopping a run.
 type intent uint8
 
@@ -28,19 +32,33 @@ type exitInfo struct {
 	Signal syscall.Signal // the signal, when it died of one
 }
 
-// run is the state of one service as the loop owns it. step only reads and
-// returns it; the loop keeps the rest (process handles, probes) beside it.
-type run struct {
+// String says how the run ended: "exited with code 3", "killed by
+// SIGKILL".
+func (e exitInfo) String() string {
+	if e.Signal != 0 {
+		return "killed by SIG" + signalName(e.Signal)
+	}
+	return fmt.Sprintf("exited with code %d", e.Code)
+}
+
+// record is what step knows of one service, over all its runs: the state,
+// the current run (pid, deadline, intent) and the counters that span runs
+// (failed starts, quick exits, restarts). step only reads and returns it;
+// the loop keeps the handles (process, generation, probes) beside it.
+type record struct {
 	State State
 	PID   int
 	// Due is the service's one deadline: the start (Starting), the
 	// start-timeout (Started), the SIGKILL (InKilling). Zero when none.
-	Due       time.Time
-	Attempts  int  // failed starts in a row (DESIGN decision 6)
-	Restarts  int  // starts after the first one
-	Reached   bool // this run reached Running
-	Intent    intent
-	SigKilled bool // SIGKILL was sent to this run
+	Due      time.Time
+	Attempts int // failed starts in a row (docs/design.md, restarts)
+	// QuickExits counts the runs in a row that ended before min-uptime: a
+	// crash loop, whose restarts are delayed (see crashDelay).
+	QuickExits int
+	Restarts   int  // starts after the first one
+	Reached    bool // this run reached Running
+	Intent     intent
+	SigKilled  bool // SIGKILL was sent to this run
 	// HealthFails counts failed rounds of checks in a row;
 	// HealthFailsTotal every failed round since horust started.
 	HealthFails      int
@@ -54,15 +72,16 @@ type run struct {
 type action uint8
 
 const (
-	actStart   action = iota // fork and exec now
-	actSignal                // send the termination signal to the run
-	actKill                  // send SIGKILL to the run
-	actFailed                // entered Failed while running normally: failure strategy, die-if-failed
-	actRelease               // finished for good: free the service's resources
-	actProbe                 // the run needs health: start its checks
+	actStart      action = iota // fork and exec now
+	actTermSignal               // send the termination signal to the run
+	actSIGKILL                  // send SIGKILL to the run
+	actFailed                   // entered Failed while running normally: failure strategy, die-if-failed
+	actRelease                  // finished for good: free the service's resources
+	actProbe                    // the run needs health: start its checks
+	actCrashLoop                // a crash loop began: say so, once per loop
 )
 
-var actionNames = [...]string{"start", "signal", "kill", "failed", "release", "probe"}
+var actionNames = [...]string{"start", "term-signal", "SIGKILL", "failed", "release", "probe", "crash-loop"}
 
 func (a action) String() string { return actionNames[a] }
 
@@ -81,7 +100,7 @@ type input struct {
 // events lead to another at once (an exit to the restart decision, a start
 // without checks to Running, too many failed checks to a kill): step follows
 // them in the same call.
-func step(c *config.Service, r run, in input, now time.Time, shuttingDown bool) (run, []action) {
+func step(c *config.Service, r record, in input, now time.Time, shuttingDown bool) (record, []action) {
 	var acts []action
 	for {
 		to, ok := next(r.State, in.ev)
@@ -94,7 +113,7 @@ func step(c *config.Service, r run, in input, now time.Time, shuttingDown bool) 
 		switch in.ev {
 		case EvDepsReady:
 			r.Intent, r.SigKilled, r.Reached = intentNone, false, false
-			if d := c.StartDelay + c.Restart.Backoff*time.Duration(r.Attempts); d > 0 {
+			if d := c.StartDelay + c.Restart.Backoff*time.Duration(r.Attempts) + crashDelay(c, r.QuickExits); d > 0 {
 				r.Due = now.Add(d)
 			} else {
 				r.Due = time.Time{}
@@ -112,11 +131,15 @@ func step(c *config.Service, r run, in input, now time.Time, shuttingDown bool) 
 				r.Intent = intentStartTimeout
 				r.Reason = fmt.Sprintf("not healthy within start-timeout (%s)", c.Healthiness.StartTimeout)
 				r.Due = now.Add(c.Termination.Wait)
-				acts = append(acts, actSignal)
+				acts = append(acts, actTermSignal)
 			case InKilling:
-				r.Due = time.Time{}
+				// SIGKILL stays armed until the exit is seen: a SIGKILL that
+				// failed (horust out of file descriptors) or that a process
+				// in uninterruptible sleep has not acted on yet is sent
+				// again at the next deadline.
+				r.Due = now.Add(killRetry)
 				r.SigKilled = true
-				acts = append(acts, actKill)
+				acts = append(acts, actSIGKILL)
 			}
 		case EvSpawned:
 			r.PID, r.StartedAt, r.Reason = in.pid, now, ""
@@ -132,9 +155,15 @@ func step(c *config.Service, r run, in input, now time.Time, shuttingDown bool) 
 		case EvSpawnFailed:
 			r.Reason = in.why
 			r.Exit = exitInfo{}
+			acts = countQuick(c, &r, true, acts)
 		case EvHealthy:
 			if from == Started {
-				r.Reached, r.Attempts, r.Due = true, 0, time.Time{}
+				r.Due = time.Time{}
+				// A job is up only once it has succeeded: until then
+				// every unsuccessful exit is a failed start.
+				if !c.Oneshot {
+					r.Reached, r.Attempts = true, 0
+				}
 			}
 			r.HealthFails = 0
 		case EvUnhealthy:
@@ -144,9 +173,18 @@ func step(c *config.Service, r run, in input, now time.Time, shuttingDown bool) 
 				follow = input{ev: EvKill, intent: intentUnhealthy, why: fmt.Sprintf("unhealthy: %d failed checks in a row", r.HealthFails)}
 			}
 		case EvExitOK, EvExitFail:
+			if r.Intent == intentStop || r.Intent == intentRestart {
+				r.QuickExits = 0 // stopped on purpose: not a crash
+			} else {
+				acts = countQuick(c, &r, quickRun(c, r, now), acts)
+			}
 			r.PID, r.Due, r.StartedAt, r.Exit = 0, time.Time{}, time.Time{}, in.exit
-			if in.why != "" {
+			switch {
+			case in.why != "":
 				r.Reason = in.why
+			case in.ev == EvExitFail && r.Reason == "":
+				// A failure always says why, at least how it ended.
+				r.Reason = in.exit.String()
 			}
 		case EvStop:
 			switch from {
@@ -157,32 +195,39 @@ func step(c *config.Service, r run, in input, now time.Time, shuttingDown bool) 
 			case Started, Running:
 				r.Intent = intentStop
 				r.Due = now.Add(c.Termination.Wait)
-				acts = append(acts, actSignal)
+				acts = append(acts, actTermSignal)
 			case InKilling:
 				r.Intent = intentStop
 			}
 		case EvKill:
 			r.Intent, r.Reason = in.intent, in.why
 			r.Due = now.Add(c.Termination.Wait)
-			acts = append(acts, actSignal)
+			acts = append(acts, actTermSignal)
 		case EvRestartReq:
 			switch from {
 			case Started, Running:
 				r.Intent = intentRestart
 				r.Due = now.Add(c.Termination.Wait)
-				acts = append(acts, actSignal)
+				acts = append(acts, actTermSignal)
 			case InKilling:
-				if r.Intent != intentStop {
-					r.Intent = intentRestart
-				}
+				// Also over a stop in progress: the stop is carried out,
+				// then the service runs again (never a request answered
+				// and dropped).
+				r.Intent = intentRestart
 			default: // Finished, FinishedFailed
 				r = rearm(r)
 			}
 		case EvStartReq:
-			r = rearm(r)
+			if from == InKilling {
+				// A start while a stop is in progress: run again once
+				// the stop is done.
+				r.Intent = intentRestart
+			} else {
+				r = rearm(r)
+			}
 		case EvForceKill:
-			r.Intent, r.SigKilled, r.Due = intentStop, true, time.Time{}
-			acts = append(acts, actKill)
+			r.Intent, r.SigKilled, r.Due = intentStop, true, now.Add(killRetry)
+			acts = append(acts, actSIGKILL)
 		case EvRestart:
 			r.Restarts++
 			r.Intent, r.SigKilled = intentNone, false
@@ -205,18 +250,58 @@ func step(c *config.Service, r run, in input, now time.Time, shuttingDown bool) 
 	}
 }
 
-// rearm makes a finished service startable again (horustctl start/restart).
-func rearm(r run) run {
+// rearm makes a finished service startable again (horustctl start/restart):
+// a start asked for by a person is not delayed by an earlier crash loop.
+func rearm(r record) record {
 	r.Restarts++
-	r.Attempts, r.Intent, r.SigKilled, r.Reason = 0, intentNone, false, ""
+	r.Attempts, r.QuickExits, r.Intent, r.SigKilled, r.Reason = 0, 0, intentNone, false, ""
 	return r
 }
 
+// Crash-loop guard (docs/design.md, crash loops): the first delayed restart
+// waits crashStep, each further one twice as long, up to max-backoff.
+const crashStep = 100 * time.Millisecond
+
+// quickRun reports whether the run that just ended lasted less than
+// min-uptime (never, when min-uptime is 0: the guard is off).
+func quickRun(c *config.Service, r record, now time.Time) bool {
+	return c.Restart.MinUptime > 0 && !r.StartedAt.IsZero() && now.Sub(r.StartedAt) < c.Restart.MinUptime
+}
+
+// countQuick counts a run that ended (or a start that failed) towards the
+// crash loop, or resets the count after a run that lasted min-uptime. The
+// second quick run in a row begins a loop: the first restart that waits.
+func countQuick(c *config.Service, r *record, quick bool, acts []action) []action {
+	if !quick || c.Restart.MinUptime <= 0 {
+		r.QuickExits = 0
+		return acts
+	}
+	r.QuickExits++
+	if r.QuickExits == 2 {
+		acts = append(acts, actCrashLoop)
+	}
+	return acts
+}
+
+// crashDelay is the crash loop's part of the delay before the next start
+// after quick quick runs in a row: none after the first (one crash is
+// recovered at once), then 100 ms, 200 ms, 400 ms, ... up to max-backoff.
+func crashDelay(c *config.Service, quick int) time.Duration {
+	if c.Restart.MinUptime <= 0 || quick < 2 {
+		return 0
+	}
+	d := crashStep
+	for i := 2; i < quick && d < c.Restart.MaxBackoff; i++ {
+		d *= 2
+	}
+	return min(d, c.Restart.MaxBackoff)
+}
+
 // decide is the restart decision once a run is over (Success or Failed in
-// r.State), DESIGN decision 6: a failure before the run reached Running is a
+// r.State), as docs/design.md says of restarts: a failure before the run reached Running is a
 // failed start; failed starts are retried whatever the strategy while
 // attempts remain, and when they run out the service is FinishedFailed.
-func decide(c *config.Service, r *run, shuttingDown bool) input {
+func decide(c *config.Service, r *record, shuttingDown bool) input {
 	switch {
 	case shuttingDown || r.Intent == intentStop:
 		return input{ev: EvFinish}
@@ -226,9 +311,6 @@ func decide(c *config.Service, r *run, shuttingDown bool) input {
 		r.Attempts++
 		if r.Attempts > int(c.Restart.Attempts) {
 			why := r.Reason
-			if why == "" {
-				why = "failed to start"
-			}
 			if c.Restart.Attempts > 0 {
 				why = fmt.Sprintf("%s; gave up after %d failed starts", why, r.Attempts)
 			}
@@ -253,7 +335,7 @@ func decide(c *config.Service, r *run, shuttingDown bool) input {
 // horustctl stop or restart) and that ended of the termination signal horust
 // sent it (or with 128+that signal, as a JVM does) stopped cleanly; one that
 // needed SIGKILL did not.
-func classify(c *config.Service, r run, e exitInfo) Event {
+func classify(c *config.Service, r record, e exitInfo) Event {
 	switch r.Intent {
 	case intentUnhealthy, intentStartTimeout:
 		return EvExitFail
