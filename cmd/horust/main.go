@@ -21,6 +21,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/horust-go/horust/internal/buildinfo"
 	"github.com/horust-go/horust/internal/cgroup"
 	"github.com/horust-go/horust/internal/config"
 	"github.com/horust-go/horust/internal/control"
@@ -30,9 +31,6 @@ import (
 	"github.com/horust-go/horust/internal/supervisor"
 	"golang.org/x/sys/unix"
 )
-
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "0.1.0-dev"
 
 // sweepGrace is how long the final sweep waits after SIGTERM before SIGKILL.
 const sweepGrace = 2 * time.Second
@@ -70,7 +68,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stdout, config.SampleService())
 		return 0
 	case c.version:
-		fmt.Fprintf(stdout, "horust %s\n", version)
+		fmt.Fprintln(stdout, buildinfo.String("horust"))
 		return 0
 	}
 	log := newLogger(stderr)
@@ -207,7 +205,7 @@ func supervise(c *cli, log *slog.Logger, stdout, stderr io.Writer) (int, error) 
 		defer notify.Close()
 	}
 
-	srvOpt := control.ServerOptions{Backend: loop, Log: log, Version: version}
+	srvOpt := control.ServerOptions{Backend: loop, Log: log, Version: buildinfo.Version()}
 	served := make(chan struct{}, 2)
 	sockPath := filepath.Join(udsFolder, control.SocketName(os.Getpid()))
 	listen := func() net.Listener {
