@@ -24,7 +24,7 @@ import (
 // before it (a container killed by podman exits 137, not with horust's code).
 const podmanGrace = 30
 
-// podman runs podman as root with its own storage under a temporary folder,
+// podman runs podman as root with its own storage and state under a temporary folder,
 // the runc runtime (crun refuses a hybrid cgroup layout), no default ulimits
 // (setting RLIMIT_NPROC may be refused), and no network.
 type podman struct {
@@ -46,7 +46,8 @@ func newPodman(t *testing.T) *podman {
 	}
 	dir := t.TempDir()
 	p := &podman{t: t, dir: dir, conf: filepath.Join(dir, "containers.conf")}
-	conf := "[containers]\ndefault_ulimits = []\n\n[engine]\nruntime = \"runc\"\ncgroup_manager = \"cgroupfs\"\nevents_logger = \"file\"\n"
+	conf := fmt.Sprintf("[containers]\ndefault_ulimits = []\n\n[engine]\nruntime = \"runc\"\ncgroup_manager = \"cgroupfs\"\n"+
+		"events_logger = \"file\"\ntmp_dir = %q\nvolume_path = %q\n", filepath.Join(dir, "tmp"), filepath.Join(dir, "volumes"))
 	if err := os.WriteFile(p.conf, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
 	}
