@@ -4,7 +4,8 @@
 #
 #   docker build -t horust .                        # services mode (the default target)
 #   docker build --target oneshot -t horust-oneshot .
-#   docker build --build-arg VERSION=1.2.3 -t horust:1.2.3 .
+#   docker build --build-arg VERSION=$(git describe --tags --always) \
+#                --build-arg COMMIT=$(git rev-parse HEAD) -t horust .
 #
 # The binaries are /horust and /horustctl; copy them into your own image with
 #   COPY --from=horust /horust /horustctl /
@@ -18,11 +19,12 @@ COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
 ARG VERSION=dev
-# Static binaries: no cgo, no libc. CI builds with the same flags and checks
-# that the results are static.
+ARG COMMIT=unknown
+# Static binaries: no cgo, no libc; the release build's flags, which CI checks
+# (scripts/release --check-dockerfile).
 ENV CGO_ENABLED=0
-RUN go build -trimpath -ldflags "-s -w -X main.version=${VERSION}" -o /out/horust ./cmd/horust \
- && go build -trimpath -ldflags "-s -w -X main.version=${VERSION}" -o /out/horustctl ./cmd/horustctl
+RUN go build -trimpath -buildvcs=false -ldflags "-s -w -X github.com/horust-go/horust/internal/buildinfo.version=${VERSION} -X github.com/horust-go/horust/internal/buildinfo.commit=${COMMIT}" -o /out/horust ./cmd/horust \
+ && go build -trimpath -buildvcs=false -ldflags "-s -w -X github.com/horust-go/horust/internal/buildinfo.version=${VERSION} -X github.com/horust-go/horust/internal/buildinfo.commit=${COMMIT}" -o /out/horustctl ./cmd/horustctl
 
 # The runtime: a small base with a shell, because services are usually
 # commands such as "/bin/sh -c '...'". horust itself needs nothing from it.

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # bench/run.sh — horust against its peers, side by side, in one run.
 #
-#   sudo bench/run.sh            full run (~20 min): writes docs/benchmarks.md (generated part) and docs/benchmarks.png
+#   sudo bench/run.sh            full run (~20 min): writes docs/benchmarks.md (the generated summary),
+#                                docs/benchmark-tables.md and docs/benchmarks.png
 #   sudo bench/run.sh --smoke    quick check of the whole matrix (< 3 min): writes only to the results directory
 #
 # It installs the peers from Debian packages (tini dumb-init s6 runit supervisor), builds horust
@@ -107,10 +108,10 @@ echo "uptime at end: $(uptime)" >>"$OUT/versions.txt"
 
 # ---- report
 if ((WRITE_DOCS)); then
-	"$OUT/bin/hbench" report -out "$OUT" -md docs/benchmarks.md -png docs/benchmarks.png
-	echo "wrote docs/benchmarks.md and docs/benchmarks.png" >&2
+	"$OUT/bin/hbench" report -out "$OUT" -md docs/benchmarks.md -tables docs/benchmark-tables.md -png docs/benchmarks.png
+	echo "wrote docs/benchmarks.md (summary), docs/benchmark-tables.md and docs/benchmarks.png" >&2
 else
 	[[ -f $OUT/benchmarks.md ]] || cp docs/benchmarks.md "$OUT/benchmarks.md" 2>/dev/null || true
-	"$OUT/bin/hbench" report -out "$OUT" -md "$OUT/benchmarks.md" -png "$OUT/benchmarks.png"
-	echo "wrote $OUT/benchmarks.md and $OUT/benchmarks.png" >&2
+	"$OUT/bin/hbench" report -out "$OUT" -md "$OUT/benchmarks.md" -tables "$OUT/benchmark-tables.md" -png "$OUT/benchmarks.png"
+	echo "wrote $OUT/benchmarks.md (summary), $OUT/benchmark-tables.md and $OUT/benchmarks.png" >&2
 fi

@@ -95,7 +95,7 @@ Options:
                                the unit that termination reaches)
   --validate                   check the configuration, print the start order, exit
   --sample-service             print a sample service file with every option, exit
-  --version                    print the version, exit
+  -V, --version                print the version, the commit and the Go version, exit
   -h, --help                   print this help, exit
 
 Environment:
@@ -128,6 +128,7 @@ func parseArgs(args []string, stderr io.Writer) (*cli, error) {
 	fs.BoolVar(&c.sampleService, "sample-service", false, "")
 	fs.BoolVar(&c.validate, "validate", false, "")
 	fs.BoolVar(&c.version, "version", false, "")
+	fs.BoolVar(&c.version, "V", false, "")
 	fs.BoolVar(&c.logPrefix, "log-prefix", false, "")
 	fs.BoolVar(&c.ignoreResourceErrors, "ignore-resource-errors", false, "")
 	fs.BoolVar(&c.noCgroups, "no-cgroups", false, "")

@@ -22,6 +22,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/horust-go/horust/internal/buildinfo"
 	"github.com/horust-go/horust/internal/cgroup"
 	"github.com/horust-go/horust/internal/config"
 	"github.com/horust-go/horust/internal/control"
@@ -31,9 +32,6 @@ import (
 	"github.com/horust-go/horust/internal/supervisor"
 	"golang.org/x/sys/unix"
 )
-
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "0.1.0-dev"
 
 // sweepGrace is how long the final sweep waits after SIGTERM before SIGKILL.
 const sweepGrace = 2 * time.Second
@@ -71,7 +69,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stdout, config.SampleService())
 		return 0
 	case c.version:
-		fmt.Fprintf(stdout, "horust %s\n", version)
+		fmt.Fprintln(stdout, buildinfo.String("horust"))
 		return 0
 	}
 	log := newLogger(stderr)
@@ -180,7 +178,7 @@ func supervise(c *cli, log *slog.Logger, stdout, stderr io.Writer) (int, error) 
 	}
 	var served sync.WaitGroup
 	sockPath := filepath.Join(udsFolder, control.SocketName(os.Getpid()))
-	serveControl(ctx, &served, c, log, sockPath, probeLn, oneShot, control.ServerOptions{Backend: loop, Log: log, Version: version})
+	serveControl(ctx, &served, c, log, sockPath, probeLn, oneShot, control.ServerOptions{Backend: loop, Log: log, Version: buildinfo.Version()})
 
 	<-subscribed
 	loop.Run(sigs)

@@ -11,6 +11,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/horust-go/horust/internal/buildinfo"
 	"github.com/horust-go/horust/internal/control"
 	"github.com/spf13/cobra"
 )
@@ -84,7 +85,7 @@ func (a *app) root() *cobra.Command {
 			"Without --socket-path or --pid, the folder must hold exactly one horust socket. " +
 			"When the default folder has none, $XDG_RUNTIME_DIR/horust and the temporary " +
 			"directory's horust-<uid> folder are searched too (where a horust that is not root puts it).",
-		Version:       buildVersion(),
+		Version:       buildinfo.String("horustctl"),
 		Args:          cobra.NoArgs,
 		SilenceErrors: true,
 		SilenceUsage:  true,
@@ -95,8 +96,8 @@ func (a *app) root() *cobra.Command {
 			a.dirSet = cmd.Flags().Changed("uds-folder-path")
 		},
 	}
-	root.SetVersionTemplate("horustctl {{.Version}}\n")
-	root.Flags().BoolP("version", "V", false, "print the version and exit")
+	root.SetVersionTemplate("{{.Version}}\n")
+	root.Flags().BoolP("version", "V", false, "print the version, the commit and the Go version, and exit")
 	pf := root.PersistentFlags()
 	pf.IntVarP(&a.pid, "pid", "p", 0, "talk to the horust with this process id (<uds-folder-path>/horust-<PID>.sock)")
 	pf.StringVarP(&a.dir, "uds-folder-path", "u", control.DefaultSocketDir, "folder where horust puts its socket")

@@ -3,26 +3,8 @@
 // waits for them in scripts and asks horust to shut down.
 package main
 
-import (
-	"os"
-	"runtime/debug"
-)
-
-// version is set at build time with -ldflags "-X main.version=...".
-var version = ""
+import "os"
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
-}
-
-// buildVersion is version, or the module's version when built with go
-// install, or "dev".
-func buildVersion() string {
-	if version != "" {
-		return version
-	}
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-		return bi.Main.Version
-	}
-	return "dev"
 }

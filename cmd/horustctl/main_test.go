@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -24,7 +25,14 @@ import (
 // bin is the horustctl built once for all tests.
 var bin string
 
-const testVersion = "1.2.3-test"
+// The version and commit stamped into the test build, as the release build does.
+const (
+	testVersion = "1.2.3-test"
+	testCommit  = "0123456789abcdef0123456789abcdef01234567"
+)
+
+// wantVersion is what --version prints for the test build.
+var wantVersion = "horustctl " + testVersion + " (commit " + testCommit + ", " + runtime.Version() + " " + runtime.GOOS + "/" + runtime.GOARCH + ")\n"
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "horustctl-test")
@@ -33,7 +41,9 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	bin = filepath.Join(dir, "horustctl")
-	out, err := exec.Command("go", "build", "-ldflags", "-X main.version="+testVersion, "-o", bin, ".").CombinedOutput()
+	out, err := exec.Command("go", "build", "-ldflags",
+		"-X github.com/horust-go/horust/internal/buildinfo.version="+testVersion+
+			" -X github.com/horust-go/horust/internal/buildinfo.commit="+testCommit, "-o", bin, ".").CombinedOutput()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "building horustctl: %v\n%s", err, out)
 		os.Exit(1)
@@ -293,8 +303,8 @@ func TestCommands(t *testing.T) {
 		{name: "unknown flag is a usage error", args: []string{"status", "--bogus"}, code: 2,
 			stderr: "horustctl: unknown flag: --bogus"},
 		{name: "no command is a usage error", args: []string{}, code: 2, stderr: "horustctl: a command is required"},
-		{name: "version", args: []string{"--version"}, stdout: "horustctl " + testVersion + "\n"},
-		{name: "version short flag", args: []string{"-V"}, stdout: "horustctl " + testVersion + "\n"},
+		{name: "version", args: []string{"--version"}, stdout: wantVersion},
+		{name: "version short flag", args: []string{"-V"}, stdout: wantVersion},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
