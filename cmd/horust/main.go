@@ -151,6 +151,14 @@ func supervise(c *cli, log *slog.Logger, stdout, stderr io.Writer) (int, error) 
 		if err != nil {
 			log.Warn("cgroups unavailable: the process group is the unit of a service", "err", err)
 			cgroups = nil
+		} else {
+			removed, err := cgroups.RemoveStale()
+			for _, p := range removed {
+				log.Info("removed the cgroups of a horust that is gone", "path", p)
+			}
+			if err != nil {
+				log.Warn("cannot remove the cgroups of a horust that is gone", "err", err)
+			}
 		}
 	}
 	outputs := logs.NewOutputs(os.Stdout, os.Stderr, c.logPrefix)
