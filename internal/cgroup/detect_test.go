@@ -560,3 +560,14 @@ func TestV2MovesToItsLeafBeforeEnablingAnyController(t *testing.T) {
 		})
 	}
 }
+
+// A read-only bind mount over a writable cgroupfs (as a container engine
+// makes it) hides the writable one: only the mount on top counts.
+func TestTheMountOnTopCounts(t *testing.T) {
+	f := fakeV2(t, "/ctr", "memory")
+	f.mount("/", "", "cgroup2", "ro,nsdelegate")
+	_, err := f.open(t, false).Service("db", config.Resource{Memory: 1 << 20})
+	if err == nil || !strings.Contains(err.Error(), "memory limit: "+f.root+" is mounted read-only") {
+		t.Fatalf("error = %v", err)
+	}
+}
