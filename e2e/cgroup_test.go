@@ -18,6 +18,7 @@ import (
 	"io/fs"
 	"maps"
 	"os"
+	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"slices"
@@ -874,4 +875,34 @@ func TestCgroupANewHorustRemovesWhatAKilledOneLeft(t *testing.T) {
 	if got := cgServicePath(hier, live, liveOwn, "0", keeper); !pidAlive(live.cmd.Process.Pid) || readFile(filepath.Join(hier["0"], got, "cgroup.procs")) == "" {
 		t.Errorf("the running horust's service lost its cgroup %s", got)
 	}
+}
+
+// Out of file descriptors (its soft limit lowered under it with prlimit),
+// horust still stops: a service's cgroup files were opened when its cgroup
+// was made, so the termination signal reaches a daemon that left the
+// service's session, and SIGTERM to horust completes (docs/cgroups.md, "The
+// cgroup is the unit").
+func TestCgroupStopCompletesOutOfFileDescriptors(t *testing.T) {
+	hier := cgRequireHybrid(t)
+	prlimit, err := exec.LookPath("prlimit")
+	if err != nil {
+		t.Skip("prlimit is not installed (util-linux)")
+	}
+	tmp := t.TempDir()
+	name := cgName("fds")
+	daemonFile := filepath.Join(tmp, "daemon")
+	h := cgStart(t, hier, runOpts{env: []string{"HORUST_LOG=warn"}, files: map[string]string{
+		name:            svc(role("daemon", daemonFile), cgQuickKill),
+		cgName("plain"): svc(role("sleep"), cgQuickKill),
+	}})
+	cgMainPid(t, h, name)
+	daemon := readPid(t, daemonFile)
+	cgKillOnCleanup(t, daemon)
+	pid := strconv.Itoa(h.cmd.Process.Pid)
+	if out, err := exec.Command(prlimit, "--pid", pid, "--nofile=3:").CombinedOutput(); err != nil {
+		t.Fatalf("prlimit: %v: %s", err, out)
+	}
+	h.signal(syscall.SIGTERM)
+	h.wait(30 * time.Second)
+	cgWaitDead(t, daemon, "the daemon of a service stopped out of descriptors")
 }

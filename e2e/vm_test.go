@@ -132,7 +132,7 @@ func TestCgroupV2OnARealKernel(t *testing.T) {
 		"-machine", "accel=kvm:tcg", "-m", "512", "-smp", "1",
 		"-kernel", kernel, "-initrd", initrd,
 		"-append", cmdline,
-		"-nographic", "-no-reboot")
+		"-nographic", "-no-reboot", "-nic", "none")
 	var console bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &console, &console
 	err = cmd.Run()

@@ -432,8 +432,14 @@ func (g *Group) Remove() error {
 }
 
 // rmdirTree removes a cgroup and, first, the cgroups a service may have
-// made inside its own (a container runtime run as a service).
+// made inside its own (a container runtime run as a service). A cgroup
+// without children is removed without being read, which needs no free
+// descriptor.
 func rmdirTree(dir string) error {
+	err := unix.Rmdir(dir)
+	if err == nil || !errors.Is(err, unix.EBUSY) && !errors.Is(err, unix.ENOTEMPTY) {
+		return err
+	}
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return err
