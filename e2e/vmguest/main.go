@@ -61,8 +61,8 @@ func main() {
 			n++
 		}
 		sleep()
-	case "spin":
-		for {
+	case "spin": // burn CPU until killed
+		for n := uint64(1); n != 0; n++ {
 		}
 	case "daemon": // FILE: double fork out of the session; the daemon writes its pid to FILE
 		_, err := syscall.ForkExec("/bin/setsid", []string{"setsid", self, "daemon-middle", args[0]}, &syscall.ProcAttr{Files: []uintptr{0, 1, 2}})
