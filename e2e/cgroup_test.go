@@ -906,3 +906,32 @@ func TestCgroupStopCompletesOutOfFileDescriptors(t *testing.T) {
 	h.wait(30 * time.Second)
 	cgWaitDead(t, daemon, "the daemon of a service stopped out of descriptors")
 }
+
+// A service's cgroup removed under horust between two runs: the next start
+// fails with an error that names the cgroup (not the misleading "start
+// ...: no such file or directory" of the program), and the start after it
+// makes a new cgroup and runs.
+func TestCgroupRemovedUnderHorustIsNamedAndMadeAgain(t *testing.T) {
+	hier := cgRequireHybrid(t)
+	tmp := t.TempDir()
+	name := cgName("removed")
+	stamps := filepath.Join(tmp, "stamps")
+	h := cgStart(t, hier, runOpts{env: []string{"HORUST_LOG=warn"}, files: cgKeeper(map[string]string{
+		name: svc(role("restart-stamp", stamps, "1"), `[restart]`, `strategy = "always"`, `backoff = "200ms"`, `attempts = 1000`),
+	})})
+	own := cgHorustOwn(t, h)
+	var dir string
+	eventually(t, 20*time.Second, "the service's cgroup to be removed between two runs", func() bool {
+		dir = filepath.Join(hier["0"], cgServicePath(hier, h, own, "0", name))
+		return unix.Rmdir(dir) == nil
+	})
+	const named = "(the cgroup was removed under horust; the next start makes it again)"
+	eventually(t, 20*time.Second, "the failed start to name the cgroup", func() bool {
+		return strings.Contains(h.stderr.String(), "start in cgroup "+dir) && strings.Contains(h.stderr.String(), named)
+	})
+	runs := strings.Count(readFile(stamps), "start")
+	eventually(t, 20*time.Second, "a run in a new cgroup", func() bool {
+		_, err := os.Stat(dir)
+		return err == nil && strings.Count(readFile(stamps), "start") > runs
+	})
+}
