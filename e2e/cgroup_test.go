@@ -930,6 +930,11 @@ func TestCgroupRemovedUnderHorustIsNamedAndMadeAgain(t *testing.T) {
 		return strings.Contains(h.stderr.String(), "start in cgroup "+dir) && strings.Contains(h.stderr.String(), named)
 	})
 	runs := strings.Count(readFile(stamps), "start")
+	// After a failed spawn the supervisor starts the service again only on
+	// its next event; a restart is that event.
+	if out, errOut, code := h.ctl("restart", name); code != 0 {
+		t.Fatalf("horustctl restart: %d %s %s", code, out, errOut)
+	}
 	eventually(t, 20*time.Second, "a run in a new cgroup", func() bool {
 		_, err := os.Stat(dir)
 		return err == nil && strings.Count(readFile(stamps), "start") > runs
