@@ -5,10 +5,11 @@ package e2e
 // machine's hybrid setup: v1 controllers under /sys/fs/cgroup/<controller>
 // and a v2 tree without controllers. They need root and skip elsewhere.
 //
-// Every horust on the machine shares the parent <own cgroup>/horust/ (other
-// people's tests and benchmarks too), so each service name here is unique
-// to this test process (cgName), and the leftover checks look only at
-// those names.
+// Every horust keeps its services under a parent of its own,
+// <own cgroup>/horust-<pid>-<random>/, next to those of every other horust
+// on the machine (other people's tests and benchmarks too), so each service
+// name here is unique to this test process (cgName), and the leftover
+// checks look only at those names, in every horust's parent.
 
 import (
 	"bufio"
@@ -17,6 +18,7 @@ import (
 	"io/fs"
 	"maps"
 	"os"
+	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"slices"
@@ -197,9 +199,26 @@ func cgParseMembership(text string) map[string]string {
 }
 
 // cgServicePath is the path, inside hierarchy key, of the cgroup of a
-// service of a horust whose own cgroups are own.
-func cgServicePath(own map[string]string, key, escaped string) string {
-	return strings.TrimSuffix(own[key], "/") + "/horust/" + escaped
+// service of the running horust h whose own cgroups are own: under h's
+// parent horust-<pid>-<random>.
+func cgServicePath(hier cgHier, h *horust, own map[string]string, key, escaped string) string {
+	base := strings.TrimSuffix(own[key], "/")
+	parents, _ := filepath.Glob(filepath.Join(hier[key], base, fmt.Sprintf("horust-%d-*", h.cmd.Process.Pid)))
+	if len(parents) != 1 {
+		return fmt.Sprintf("%s/<no single parent of horust %d: %v>/%s", base, h.cmd.Process.Pid, parents, escaped)
+	}
+	return base + "/" + filepath.Base(parents[0]) + "/" + escaped
+}
+
+// cgParents lists the horust parents (horust-<pid>-<random>) under own in
+// every hierarchy.
+func cgParents(h cgHier, own map[string]string) []string {
+	var out []string
+	for mount, key := range h.mounts() {
+		m, _ := filepath.Glob(filepath.Join(mount, own[key], "horust-*-*"))
+		out = append(out, m...)
+	}
+	return out
 }
 
 // cgMounts lists the distinct mount points, with one key of each.
@@ -217,8 +236,7 @@ func (h cgHier) mounts() map[string]string {
 // under the horust parent, in every hierarchy.
 func cgLeftovers(h cgHier, own map[string]string) []string {
 	var left []string
-	for mount, key := range h.mounts() {
-		parent := filepath.Join(mount, own[key], "horust")
+	for _, parent := range cgParents(h, own) {
 		entries, err := os.ReadDir(parent)
 		if err != nil {
 			continue // gone, or never made in this hierarchy
@@ -328,7 +346,7 @@ func TestCgroupServiceStartsInItsCgroupsAndTheyAreGoneAfterExit(t *testing.T) {
 		for key := range hier {
 			want := own[key]
 			if slices.Contains(tc.in, key) {
-				want = cgServicePath(own, key, escape(tc.name))
+				want = cgServicePath(hier, h, own, key, escape(tc.name))
 			}
 			if got[key] != want {
 				t.Errorf("%s: first thing the program saw in hierarchy %s: %q, want %q\n%s", tc.name, key, got[key], want, text)
@@ -454,8 +472,8 @@ func TestCgroupCPULimitHoldsABusyLoopNear20Percent(t *testing.T) {
 		t.Fatal(err)
 	}
 	cpuDir := filepath.Join(hier["cpu"], in["cpu"])
-	if in["cpu"] != cgServicePath(own, "cpu", name) {
-		t.Fatalf("the service is in cpu cgroup %q, want its own %q", in["cpu"], cgServicePath(own, "cpu", name))
+	if in["cpu"] != cgServicePath(hier, h, own, "cpu", name) {
+		t.Fatalf("the service is in cpu cgroup %q, want its own %q", in["cpu"], cgServicePath(hier, h, own, "cpu", name))
 	}
 	// The cgroup's own usage: cpuacct.usage of its v1 cgroup when it has
 	// one of its own; on this machine cpuacct is a hierarchy apart from
@@ -475,7 +493,7 @@ func TestCgroupCPULimitHoldsABusyLoopNear20Percent(t *testing.T) {
 			}
 			return time.Duration(n)
 		}
-		if in["0"] != cgServicePath(own, "0", name) {
+		if in["0"] != cgServicePath(hier, h, own, "0", name) {
 			t.Fatalf("the service is in v2 cgroup %q, want its own", in["0"])
 		}
 		return time.Duration(cgStatKey(t, filepath.Join(hier["0"], in["0"], "cpu.stat"), "usage_usec")) * time.Microsecond
@@ -539,7 +557,7 @@ func TestCgroupDaemonThatLeftItsSessionDiesWithItsService(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if want := cgServicePath(own, "0", name); in["0"] != want {
+			if want := cgServicePath(hier, h, own, "0", name); in["0"] != want {
 				t.Fatalf("the daemon is in %q, want the service's cgroup %q", in["0"], want)
 			}
 			switch how {
@@ -753,7 +771,7 @@ func TestCgroupServicesDieWhenHorustIsKilled(t *testing.T) {
 		// cgroup; without, it stayed in horust's.
 		want := own["memory"]
 		if c.limit {
-			want = cgServicePath(own, "memory", names[c.base])
+			want = cgServicePath(hier, h, own, "memory", names[c.base])
 		}
 		if in["memory"] != want {
 			t.Errorf("%s is in memory cgroup %q, want %q", c.base, in["memory"], want)
@@ -762,7 +780,7 @@ func TestCgroupServicesDieWhenHorustIsKilled(t *testing.T) {
 	h.signal(syscall.SIGKILL)
 	// A killed horust cannot remove its cgroups: the test does, once the
 	// services are gone.
-	t.Cleanup(func() { cgRemoveAfterKill(t, hier, own) })
+	t.Cleanup(func() { cgRemoveAfterKill(t, hier, own, h.cmd.Process.Pid) })
 	for _, c := range cases {
 		cgWaitDead(t, pids[c.base], c.base+" after horust was killed")
 	}
@@ -788,8 +806,8 @@ func cgUID(pid int) (int, error) {
 
 // cgRemoveAfterKill removes the cgroups that a horust killed with SIGKILL
 // could not remove: those of this test process's services, once their
-// processes are gone, and the horust parents if nothing else uses them.
-func cgRemoveAfterKill(t *testing.T, hier cgHier, own map[string]string) {
+// processes are gone, and the parents of the killed horust (pid).
+func cgRemoveAfterKill(t *testing.T, hier cgHier, own map[string]string, pid int) {
 	t.Helper()
 	var left []string
 	eventually(t, 15*time.Second, "the killed horust's cgroups to be removable", func() bool {
@@ -807,7 +825,118 @@ func cgRemoveAfterKill(t *testing.T, hier cgHier, own map[string]string) {
 		}
 		return len(left) == 0
 	})
-	for mount, key := range hier.mounts() {
-		_ = unix.Rmdir(filepath.Join(mount, own[key], "horust")) // busy when another horust uses it
+	for _, p := range cgParents(hier, own) {
+		if strings.HasPrefix(filepath.Base(p), fmt.Sprintf("horust-%d-", pid)) {
+			_ = unix.Rmdir(p)
+		}
 	}
+}
+
+// A horust killed with SIGKILL cannot remove its cgroups, and a daemon of
+// its service survives it there; the next horust in the same cgroup kills
+// the daemon and removes the killed one's parents (docs/cgroups.md,
+// "Instances"), and leaves a running horust's alone.
+func TestCgroupANewHorustRemovesWhatAKilledOneLeft(t *testing.T) {
+	hier := cgRequireHybrid(t)
+	tmp := t.TempDir()
+	name := cgName("left")
+	daemonFile := filepath.Join(tmp, "daemon")
+	keeper := cgName("live")
+	live := cgStart(t, hier, runOpts{files: map[string]string{keeper: svc(role("sleep"))}})
+	liveOwn := cgHorustOwn(t, live)
+	cgMainPid(t, live, keeper)
+	first := startHorust(t, runOpts{files: map[string]string{name: svc(role("daemon", daemonFile))}})
+	own := cgHorustOwn(t, first)
+	cgMainPid(t, first, name)
+	daemon := readPid(t, daemonFile)
+	cgKillOnCleanup(t, daemon)
+	var parents []string
+	for _, p := range cgParents(hier, own) {
+		if strings.HasPrefix(filepath.Base(p), fmt.Sprintf("horust-%d-", first.cmd.Process.Pid)) {
+			parents = append(parents, p)
+		}
+	}
+	if len(parents) == 0 {
+		t.Fatal("the first horust has no parent cgroup")
+	}
+	first.signal(syscall.SIGKILL)
+	first.wait(20 * time.Second)
+	if !pidAlive(daemon) {
+		t.Fatal("the daemon died with its horust: nothing is left for the next one to clean")
+	}
+	second := startHorust(t, runOpts{files: map[string]string{name: svc(role("sleep"))}})
+	cgMainPid(t, second, name)
+	cgWaitDead(t, daemon, "the killed horust's daemon")
+	for _, p := range parents {
+		if _, err := os.Stat(p); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("the killed horust's %s is still there (%v)", p, err)
+		}
+	}
+	if got := cgServicePath(hier, live, liveOwn, "0", keeper); !pidAlive(live.cmd.Process.Pid) || readFile(filepath.Join(hier["0"], got, "cgroup.procs")) == "" {
+		t.Errorf("the running horust's service lost its cgroup %s", got)
+	}
+}
+
+// Out of file descriptors (its soft limit lowered under it with prlimit),
+// horust still stops: a service's cgroup files were opened when its cgroup
+// was made, so the termination signal reaches a daemon that left the
+// service's session, and SIGTERM to horust completes (docs/cgroups.md, "The
+// cgroup is the unit").
+func TestCgroupStopCompletesOutOfFileDescriptors(t *testing.T) {
+	hier := cgRequireHybrid(t)
+	prlimit, err := exec.LookPath("prlimit")
+	if err != nil {
+		t.Skip("prlimit is not installed (util-linux)")
+	}
+	tmp := t.TempDir()
+	name := cgName("fds")
+	daemonFile := filepath.Join(tmp, "daemon")
+	h := cgStart(t, hier, runOpts{env: []string{"HORUST_LOG=warn"}, files: map[string]string{
+		name:            svc(role("daemon", daemonFile), cgQuickKill),
+		cgName("plain"): svc(role("sleep"), cgQuickKill),
+	}})
+	cgMainPid(t, h, name)
+	daemon := readPid(t, daemonFile)
+	cgKillOnCleanup(t, daemon)
+	pid := strconv.Itoa(h.cmd.Process.Pid)
+	if out, err := exec.Command(prlimit, "--pid", pid, "--nofile=3:").CombinedOutput(); err != nil {
+		t.Fatalf("prlimit: %v: %s", err, out)
+	}
+	h.signal(syscall.SIGTERM)
+	h.wait(30 * time.Second)
+	cgWaitDead(t, daemon, "the daemon of a service stopped out of descriptors")
+}
+
+// A service's cgroup removed under horust between two runs: the next start
+// fails with an error that names the cgroup (not the misleading "start
+// ...: no such file or directory" of the program), and the start after it
+// makes a new cgroup and runs.
+func TestCgroupRemovedUnderHorustIsNamedAndMadeAgain(t *testing.T) {
+	hier := cgRequireHybrid(t)
+	tmp := t.TempDir()
+	name := cgName("removed")
+	stamps := filepath.Join(tmp, "stamps")
+	h := cgStart(t, hier, runOpts{env: []string{"HORUST_LOG=warn"}, files: cgKeeper(map[string]string{
+		name: svc(role("restart-stamp", stamps, "1"), `[restart]`, `strategy = "always"`, `backoff = "200ms"`, `attempts = 1000`),
+	})})
+	own := cgHorustOwn(t, h)
+	var dir string
+	eventually(t, 20*time.Second, "the service's cgroup to be removed between two runs", func() bool {
+		dir = filepath.Join(hier["0"], cgServicePath(hier, h, own, "0", name))
+		return unix.Rmdir(dir) == nil
+	})
+	const named = "(the cgroup was removed under horust; the next start makes it again)"
+	eventually(t, 20*time.Second, "the failed start to name the cgroup", func() bool {
+		return strings.Contains(h.stderr.String(), "start in cgroup "+dir) && strings.Contains(h.stderr.String(), named)
+	})
+	runs := strings.Count(readFile(stamps), "start")
+	// After a failed spawn the supervisor starts the service again only on
+	// its next event; a restart is that event.
+	if out, errOut, code := h.ctl("restart", name); code != 0 {
+		t.Fatalf("horustctl restart: %d %s %s", code, out, errOut)
+	}
+	eventually(t, 20*time.Second, "a run in a new cgroup", func() bool {
+		_, err := os.Stat(dir)
+		return err == nil && strings.Count(readFile(stamps), "start") > runs
+	})
 }

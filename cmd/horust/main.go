@@ -225,6 +225,14 @@ func newSystem(c *cli, log *slog.Logger, outputs *logs.Outputs, oneShot bool) (*
 		if err != nil {
 			log.Warn("cgroups unavailable: the process group is the unit of a service", "err", err)
 			cgroups = nil
+		} else {
+			removed, err := cgroups.RemoveStale()
+			for _, p := range removed {
+				log.Info("removed the cgroups of a horust that is gone", "path", p)
+			}
+			if err != nil {
+				log.Warn("cannot remove the cgroups of a horust that is gone", "err", err)
+			}
 		}
 	}
 	return proc.NewSystem(proc.SystemOptions{Log: log, Outputs: outputs, Cgroups: cgroups, Env: os.Environ()})

@@ -86,8 +86,16 @@ func detect(root, procCgroup, mountInfo string) (*layout, error) {
 	}
 	own, ownV2, hasV2 := parseProcCgroup(pc)
 	root = filepath.Clean(root)
-	for _, m := range parseMountInfo(mi) {
-		if m.point != root && !strings.HasPrefix(m.point, root+"/") {
+	mounts := parseMountInfo(mi)
+	// Of several mounts at one point only the last, on top, is visible (a
+	// read-only bind mount over a writable cgroupfs, as a container
+	// engine makes).
+	top := map[string]int{}
+	for i, m := range mounts {
+		top[m.point] = i
+	}
+	for i, m := range mounts {
+		if top[m.point] != i || m.point != root && !strings.HasPrefix(m.point, root+"/") {
 			continue
 		}
 		h := &hierarchy{mount: m.point, readOnly: slices.Contains(m.options, "ro")}

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -76,7 +77,7 @@ func (f *fakeSystem) open(t *testing.T, ignore bool) *Manager {
 	if err := os.WriteFile(pc, []byte(f.procCg), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	m, err := Open(Options{Root: f.root, MountInfo: mi, ProcCgroup: pc, IgnoreErrors: ignore})
+	m, err := Open(Options{Root: f.root, MountInfo: mi, ProcCgroup: pc, IgnoreErrors: ignore, Parent: "horust"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -512,5 +513,61 @@ func TestExecArgvRoundTrip(t *testing.T) {
 		if _, err := parseExecStep(bad); err == nil {
 			t.Errorf("parseExecStep(%q) succeeded", bad)
 		}
+	}
+}
+
+// On v2, horust leaves its own cgroup for a leaf before it enables any
+// controller, threaded ones (pids, cpu) included: the kernel accepts those
+// while horust is still there and makes its cgroup a thread root, under
+// which every later write fails. The real root, exempt from the rule, is
+// not left.
+func TestV2MovesToItsLeafBeforeEnablingAnyController(t *testing.T) {
+	for _, c := range []struct {
+		name     string
+		root     bool
+		resource config.Resource
+		ctrl     string
+	}{
+		{"pids in a container's cgroup", false, config.Resource{PidsMax: 20}, "pids"},
+		{"cpu in a container's cgroup", false, config.Resource{CPU: 0.2}, "cpu"},
+		{"memory in a container's cgroup", false, config.Resource{Memory: 50 << 20}, "memory"},
+		{"pids in the real root", true, config.Resource{PidsMax: 20}, "pids"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			f := fakeV2(t, "/ctr", "cpu memory pids")
+			if !c.root {
+				f.file(t, "ctr/cgroup.type", "domain\n")
+			}
+			f.file(t, "ctr/horust/.supervisor/cgroup.procs", "")
+			f.file(t, "ctr/horust/cgroup.subtree_control", "")
+			for _, n := range []string{"cpu.max", "memory.max", "pids.max"} {
+				f.file(t, "ctr/horust/db.toml/"+n, "max")
+			}
+			m := f.open(t, false)
+			if _, err := m.Service("db.toml", c.resource); err != nil {
+				t.Fatal(err)
+			}
+			got := f.read(t, "ctr/horust/.supervisor/cgroup.procs")
+			if want := map[bool]string{false: strconv.Itoa(os.Getpid()), true: ""}[c.root]; got != want {
+				t.Errorf("the leaf's cgroup.procs = %q, want %q", got, want)
+			}
+			if got := f.read(t, "ctr/cgroup.subtree_control"); got != "+"+c.ctrl {
+				t.Errorf("own subtree_control = %q, want +%s", got, c.ctrl)
+			}
+			if !c.root && !slices.Equal(m.enabled, []string{c.ctrl}) {
+				t.Errorf("enabled = %v, want [%s] (to disable at exit)", m.enabled, c.ctrl)
+			}
+		})
+	}
+}
+
+// A read-only bind mount over a writable cgroupfs (as a container engine
+// makes it) hides the writable one: only the mount on top counts.
+func TestTheMountOnTopCounts(t *testing.T) {
+	f := fakeV2(t, "/ctr", "memory")
+	f.mount("/", "", "cgroup2", "ro,nsdelegate")
+	_, err := f.open(t, false).Service("db", config.Resource{Memory: 1 << 20})
+	if err == nil || !strings.Contains(err.Error(), "memory limit: "+f.root+" is mounted read-only") {
+		t.Fatalf("error = %v", err)
 	}
 }

@@ -4,8 +4,14 @@
 //
 // The rules, explained in docs/cgroups.md:
 //
-//   - A service's cgroup is <horust's own cgroup in each hierarchy>/horust/
-//     <EscapeName(service)>, never at the root of a hierarchy.
+//   - A service's cgroup is <horust's own cgroup in each hierarchy>/
+//     <parent>/<EscapeName(service)>, never at the root of a hierarchy.
+//     The parent, horust-<pid>-<random>, is this horust's alone and
+//     flock'ed while it lives; RemoveStale removes those of horusts gone.
+//   - On v2, horust moves into <parent>/.supervisor before it enables any
+//     controller in its own cgroup, and never makes a cgroup threaded.
+//   - A Group keeps open the files a stop needs (cgroup.procs,
+//     cgroup.kill, cgroup.events): a stop needs no free descriptor.
 //   - No escape window: the child is in its cgroups before it executes the
 //     service's program. In the v2 tree clone3 places it there
 //     (SysProcAttr.UseCgroupFD); v1 cgroups are joined by a re-exec step

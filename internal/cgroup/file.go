@@ -19,12 +19,19 @@ func readFile(path string) ([]byte, error) {
 		return nil, &fs.PathError{Op: "open", Path: path, Err: err}
 	}
 	defer unix.Close(fd)
+	return readFD(fd, path)
+}
+
+// readFD reads a whole cgroupfs file from its start through fd, which may
+// have been read before: a Group keeps the descriptors of the files it
+// needs to stop a service, so that a stop needs no free descriptor.
+func readFD(fd int, path string) ([]byte, error) {
 	buf := make([]byte, 0, 512)
 	for {
 		if len(buf) == cap(buf) {
 			buf = append(buf, 0)[:len(buf)]
 		}
-		n, err := unix.Read(fd, buf[len(buf):cap(buf)])
+		n, err := unix.Pread(fd, buf[len(buf):cap(buf)], int64(len(buf)))
 		if errors.Is(err, unix.EINTR) {
 			continue
 		}
@@ -44,18 +51,23 @@ func writeFile(path, s string) error {
 	if err != nil {
 		return &fs.PathError{Op: "open", Path: path, Err: err}
 	}
-	for {
-		_, err = unix.Write(fd, []byte(s))
-		if !errors.Is(err, unix.EINTR) {
-			break
-		}
-	}
-	cerr := unix.Close(fd)
-	if err != nil {
-		return &fs.PathError{Op: "write", Path: path, Err: err}
-	}
-	if cerr != nil {
+	err = writeFD(fd, path, s)
+	if cerr := unix.Close(fd); err == nil && cerr != nil {
 		return &fs.PathError{Op: "close", Path: path, Err: cerr}
 	}
-	return nil
+	return err
+}
+
+// writeFD writes s in one write through fd.
+func writeFD(fd int, path, s string) error {
+	for {
+		_, err := unix.Write(fd, []byte(s))
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err != nil {
+			return &fs.PathError{Op: "write", Path: path, Err: err}
+		}
+		return nil
+	}
 }

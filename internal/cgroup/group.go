@@ -48,6 +48,10 @@ type Group struct {
 	// cgroup.events).
 	unit   string
 	unitV2 bool
+	// The unit's files that stopping the service needs, opened once when
+	// the group is made (-1 when they could not be, or do not exist):
+	// out of descriptors, a stop must still reach the service.
+	procsFD, killFD, eventsFD int
 }
 
 func (g *Group) dir(h *hierarchy) string {
@@ -80,13 +84,45 @@ func (g *Group) settle() {
 			g.fd = fd
 		}
 	}
-	g.unit, g.unitV2 = "", false
+	unit, unitV2 := "", false
 	if v2 := g.dir(g.m.lay.v2); v2 != "" {
-		g.unit, g.unitV2 = v2, true
+		unit, unitV2 = v2, true
 	} else if f := g.dir(g.m.lay.v1["freezer"]); f != "" {
-		g.unit = f
+		unit = f
 	} else if len(g.dirs) > 0 {
-		g.unit = g.dirs[0].path
+		unit = g.dirs[0].path
+	}
+	if unit == g.unit {
+		return
+	}
+	g.closeUnit()
+	g.unit, g.unitV2 = unit, unitV2
+	if unit == "" {
+		return
+	}
+	g.procsFD = openFile(filepath.Join(unit, "cgroup.procs"), unix.O_RDONLY)
+	if unitV2 {
+		g.killFD = openFile(filepath.Join(unit, "cgroup.kill"), unix.O_WRONLY)
+		g.eventsFD = openFile(filepath.Join(unit, "cgroup.events"), unix.O_RDONLY)
+	}
+}
+
+// openFile opens a cgroupfs file to keep, or returns -1.
+func openFile(path string, mode int) int {
+	fd, err := unix.Open(path, mode|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return -1
+	}
+	return fd
+}
+
+// closeUnit closes the unit's kept descriptors.
+func (g *Group) closeUnit() {
+	for _, fd := range []*int{&g.procsFD, &g.killFD, &g.eventsFD} {
+		if *fd >= 0 {
+			_ = unix.Close(*fd)
+		}
+		*fd = -1
 	}
 }
 
@@ -189,7 +225,19 @@ func (g *Group) procs() ([]int, error) {
 	if !g.Tracks() {
 		return nil, nil
 	}
-	b, err := readFile(filepath.Join(g.unit, "cgroup.procs"))
+	return readProcs(filepath.Join(g.unit, "cgroup.procs"), g.procsFD)
+}
+
+// readProcs lists the pids in a cgroup.procs file, read through fd when
+// it is not -1.
+func readProcs(path string, fd int) ([]int, error) {
+	var b []byte
+	var err error
+	if fd >= 0 {
+		b, err = readFD(fd, path)
+	} else {
+		b, err = readFile(path)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("list processes: %w", err)
 	}
@@ -228,7 +276,13 @@ func (g *Group) Kill() error {
 		return nil
 	}
 	if g.unitV2 {
-		err := writeFile(filepath.Join(g.unit, "cgroup.kill"), "1")
+		kill := filepath.Join(g.unit, "cgroup.kill")
+		var err error
+		if g.killFD >= 0 {
+			err = writeFD(g.killFD, kill, "1")
+		} else {
+			err = writeFile(kill, "1")
+		}
 		if !errors.Is(err, fs.ErrNotExist) { // before Linux 5.14: kill passes
 			if err != nil {
 				return fmt.Errorf("kill cgroup: %w", err)
@@ -243,13 +297,15 @@ func (g *Group) Kill() error {
 			defer func() { _ = writeFile(state, "THAWED") }()
 		}
 	}
-	return g.killPasses()
+	return killPasses(filepath.Join(g.unit, "cgroup.procs"), g.procsFD)
 }
 
-func (g *Group) killPasses() error {
+// killPasses SIGKILLs the pids of a cgroup.procs file (read through fd when
+// it is not -1) until a pass finds nobody new.
+func killPasses(path string, fd int) error {
 	killed := map[int]bool{}
 	for range maxKillPasses {
-		pids, err := g.procs()
+		pids, err := readProcs(path, fd)
 		if err != nil {
 			return err
 		}
@@ -268,7 +324,7 @@ func (g *Group) killPasses() error {
 			return nil
 		}
 	}
-	return fmt.Errorf("kill cgroup %s: processes kept appearing after %d passes", g.unit, maxKillPasses)
+	return fmt.Errorf("kill cgroup %s: processes kept appearing after %d passes", filepath.Dir(path), maxKillPasses)
 }
 
 // Populated reports whether any process is in the group.
@@ -277,9 +333,18 @@ func (g *Group) Populated() (bool, error) {
 		return false, nil
 	}
 	if g.unitV2 {
-		v, ok, err := readKey(filepath.Join(g.unit, "cgroup.events"), "populated")
-		if err == nil && ok {
-			return v != 0, nil
+		events := filepath.Join(g.unit, "cgroup.events")
+		var b []byte
+		var err error
+		if g.eventsFD >= 0 {
+			b, err = readFD(g.eventsFD, events)
+		} else {
+			b, err = readFile(events)
+		}
+		if err == nil {
+			if v, ok, err := parseKey(b, events, "populated"); err == nil && ok {
+				return v != 0, nil
+			}
 		}
 	}
 	pids, err := g.procs()
@@ -367,8 +432,14 @@ func (g *Group) Remove() error {
 }
 
 // rmdirTree removes a cgroup and, first, the cgroups a service may have
-// made inside its own (a container runtime run as a service).
+// made inside its own (a container runtime run as a service). A cgroup
+// without children is removed without being read, which needs no free
+// descriptor.
 func rmdirTree(dir string) error {
+	err := unix.Rmdir(dir)
+	if err == nil || !errors.Is(err, unix.EBUSY) && !errors.Is(err, unix.ENOTEMPTY) {
+		return err
+	}
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return err
@@ -389,6 +460,7 @@ func (g *Group) release() {
 		_ = unix.Close(g.fd)
 		g.fd = -1
 	}
+	g.closeUnit()
 	g.dirs = nil
 	g.unit, g.unitV2 = "", false
 	if g.m.groups[g.name] == g {
@@ -443,6 +515,11 @@ func readKey(path, key string) (uint64, bool, error) {
 	if err != nil {
 		return 0, false, err
 	}
+	return parseKey(b, path, key)
+}
+
+// parseKey finds key in the "key value" lines b read from path.
+func parseKey(b []byte, path, key string) (uint64, bool, error) {
 	sc := bufio.NewScanner(bytes.NewReader(b))
 	for sc.Scan() {
 		k, v, ok := strings.Cut(sc.Text(), " ")
@@ -455,4 +532,20 @@ func readKey(path, key string) (uint64, bool, error) {
 		}
 	}
 	return 0, false, nil
+}
+
+// StartError explains a failed fork of a child placed in the group: when
+// the group's v2 directory is gone (removed under horust), clone3 fails
+// with an errno that would otherwise read as the program's ("no such file
+// or directory"), so the error names the cgroup. It is nil when the
+// cgroup is not the cause.
+func (g *Group) StartError(err error) error {
+	if g == nil || g.fd < 0 {
+		return nil
+	}
+	v2 := g.dir(g.m.lay.v2)
+	if unix.Faccessat(g.fd, "cgroup.procs", unix.F_OK, 0) == nil {
+		return nil
+	}
+	return fmt.Errorf("start in cgroup %s: %w (the cgroup was removed under horust; the next start makes it again)", v2, err)
 }

@@ -1,12 +1,15 @@
 package cgroup
 
 import (
+	"bufio"
 	"fmt"
 	"os"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/horust-go/horust/internal/config"
 )
 
 // helperEnv names the helper program the test binary plays in a child.
@@ -64,6 +67,36 @@ func runHelper(name string) int {
 		}
 		fmt.Println(pid)
 	case "sleep":
+		time.Sleep(time.Hour)
+	case "stale-horust":
+		// A horust that will be killed: its service leaves a daemon in
+		// its cgroup, then it prints the daemon's pid and its own
+		// cgroup paths, and waits for its SIGKILL.
+		m, err := Open(Options{})
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		g, err := m.Service("svc.toml", config.Resource{})
+		if err != nil || !g.Tracks() {
+			fmt.Fprintln(os.Stderr, "no cgroup:", err)
+			return 1
+		}
+		exe, _ := os.Executable()
+		attr := &syscall.SysProcAttr{Setsid: true}
+		p, a := g.Prepare(attr, exe, []string{exe})
+		r, w, _ := os.Pipe()
+		pid, err := syscall.ForkExec(p, a, &syscall.ProcAttr{Env: helperEnviron("daemon"), Files: []uintptr{0, w.Fd(), 2}, Sys: attr})
+		w.Close()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		var ws syscall.WaitStatus
+		_, _ = syscall.Wait4(pid, &ws, 0, nil)
+		line, _ := bufio.NewReader(r).ReadString('\n')
+		fmt.Print(line)
+		fmt.Println(strings.Join(g.Paths(), " "))
 		time.Sleep(time.Hour)
 	default:
 		fmt.Fprintf(os.Stderr, "unknown helper %q\n", strings.TrimSpace(name))

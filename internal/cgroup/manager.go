@@ -23,11 +23,7 @@ const (
 	DefaultMountInfo  = "/proc/self/mountinfo"
 )
 
-// ParentName is the directory, under horust's own cgroup in every
-// hierarchy, that holds one cgroup per service.
-const ParentName = "horust"
-
-// leafName is horust's own cgroup under the parent when the cgroup v2 "no
+// leafName is horust's own cgroup under its parent once the cgroup v2 "no
 // internal processes" rule makes it leave its original cgroup. EscapeName
 // never yields a name with a leading dot, so no service can clash with it.
 const leafName = ".supervisor"
@@ -54,8 +50,10 @@ type Options struct {
 	// IgnoreErrors is --ignore-resource-errors: a limit that cannot be
 	// applied does not stop the service (see Manager.Service).
 	IgnoreErrors bool
-	// Parent replaces ParentName, for two horusts that share one cgroup
-	// (tests). It must be a single path element.
+	// Parent names this horust's directory, under its own cgroup in every
+	// hierarchy, that holds one cgroup per service. Default InstanceName():
+	// unique among the horusts that share a cgroup, and recognised by
+	// RemoveStale once its horust is gone. It must be a single path element.
 	Parent string
 }
 
@@ -66,9 +64,11 @@ type Manager struct {
 	opts   Options
 	lay    *layout
 	groups map[string]*Group
-	// parents are the services' parent directories that Close removes.
-	parents []string
-	// moved is set once horust moved itself into <own v2>/horust/.supervisor;
+	// parents are the services' parent directories that Close removes, each
+	// with its open, flock'ed descriptor: the lock says "this horust is
+	// alive" to the RemoveStale of every other horust.
+	parents map[string]int
+	// moved is set once horust moved itself into <own v2>/<parent>/.supervisor;
 	// enabled lists the controllers it then enabled in its old cgroup.
 	moved   bool
 	enabled []string
@@ -90,12 +90,12 @@ func Open(opts Options) (*Manager, error) {
 		opts.MountInfo = DefaultMountInfo
 	}
 	if opts.Parent == "" {
-		opts.Parent = ParentName
+		opts.Parent = InstanceName()
 	}
 	if strings.Contains(opts.Parent, "/") || opts.Parent == "." || opts.Parent == ".." {
 		return nil, fmt.Errorf("cgroup: bad parent name %q", opts.Parent)
 	}
-	m := &Manager{opts: opts, lay: &layout{v1: map[string]*hierarchy{}}, groups: map[string]*Group{}}
+	m := &Manager{opts: opts, lay: &layout{v1: map[string]*hierarchy{}}, groups: map[string]*Group{}, parents: map[string]int{}}
 	if opts.Disabled {
 		return m, nil
 	}
@@ -136,18 +136,10 @@ func (e *LimitError) Error() string {
 // Unwrap returns the problems.
 func (e *LimitError) Unwrap() []error { return e.Problems }
 
-// ErrInUse is the error of Service when the service's cgroup already holds
-// processes this Manager did not start. The cgroup is then never shared
-// (one horust would kill the other's processes): the service gets no
-// cgroup, which fails its start only when it has limits and
-// Options.IgnoreErrors is not set.
-var ErrInUse = errors.New("cgroup already holds processes that are not this horust's")
-
-// Service creates the cgroup of a service, or reuses it (a restart, or an
-// empty directory left by an earlier run), and applies the limits of r.
-// The rule for callers: when the Group is not nil the service can start,
-// and an error returned with it is a warning to log; when it is nil the
-// start fails with the error.
+// Service creates the cgroup of a service, or reuses it (a restart), and
+// applies the limits of r. The rule for callers: when the Group is not nil
+// the service can start, and an error returned with it is a warning to
+// log; when it is nil the start fails with the error.
 //
 // A service without limits gets a cgroup wherever one can be made, and
 // that cgroup is the unit Signal and Kill reach; where none can be made
@@ -167,7 +159,7 @@ func (m *Manager) Service(name string, r config.Resource) (*Group, error) {
 	g := m.groups[name]
 	fresh := g == nil
 	if fresh {
-		g = &Group{m: m, name: name, fd: -1}
+		g = &Group{m: m, name: name, fd: -1, procsFD: -1, killFD: -1, eventsFD: -1}
 	}
 	var problems []error
 	var limits []limit
@@ -192,32 +184,15 @@ func (m *Manager) Service(name string, r config.Resource) (*Group, error) {
 
 	if m.Mode() != "none" {
 		m.build(g, limits, &problems)
-		// A directory made just now holds no process and no limit; only
-		// one left by an earlier run (or another horust) needs checking.
-		reused := g.reused()
-		if fresh && reused {
-			if busy, _ := g.Populated(); busy {
-				err := fmt.Errorf("%w: %s (another horust in the same cgroup with a service of the same name, or what an earlier run left); the service runs without a cgroup", ErrInUse, g.unit)
-				for _, d := range g.dirs {
-					if d.made {
-						_ = unix.Rmdir(d.path)
-					}
-				}
-				g.release()
-				g = &Group{m: m, name: name, fd: -1}
-				if len(limits) > 0 && !m.opts.IgnoreErrors {
-					return nil, err
-				}
-				return g, err
-			}
-		}
 		m.groups[name] = g
 		for _, l := range limits {
 			if err := g.apply(l, r); err != nil {
 				problems = append(problems, err)
 			}
 		}
-		if v2 := g.dir(m.lay.v2); v2 != "" && (!fresh || reused) {
+		// A directory made just now holds no limit; one reused (a restart
+		// with other limits) may hold stale ones.
+		if v2 := g.dir(m.lay.v2); v2 != "" && (!fresh || g.reused()) {
 			if err := resetV2(v2, r); err != nil {
 				problems = append(problems, err)
 			}
@@ -333,18 +308,9 @@ func (m *Manager) makeDir(h *hierarchy, name string, ctrls []string) (dir string
 	parent := filepath.Join(h.own, m.opts.Parent)
 	// The parent is made once per hierarchy; should it vanish (removed by
 	// hand), the ENOENT of the service's directory makes it again.
-	known := slices.Contains(m.parents, parent)
-	makeParent := func() error {
-		if _, err := mkdir(parent); err != nil {
-			return fmt.Errorf("create cgroup: %w", err)
-		}
-		if !slices.Contains(m.parents, parent) {
-			m.parents = append(m.parents, parent)
-		}
-		return nil
-	}
+	_, known := m.parents[parent]
 	if !known {
-		if err := makeParent(); err != nil {
+		if err := m.makeParent(h); err != nil {
 			return "", false, err
 		}
 	}
@@ -356,7 +322,7 @@ func (m *Manager) makeDir(h *hierarchy, name string, ctrls []string) (dir string
 	dir = filepath.Join(parent, EscapeName(name))
 	made, err = mkdir(dir)
 	if known && errors.Is(err, fs.ErrNotExist) {
-		if err := makeParent(); err != nil {
+		if err := m.makeParent(h); err != nil {
 			return "", false, err
 		}
 		made, err = mkdir(dir)
@@ -382,35 +348,56 @@ func mkdir(dir string) (made bool, err error) {
 // enableV2 makes ctrl available to the services' cgroups: it must be in the
 // subtree_control of horust's own cgroup and of the parent. The v2 "no
 // internal processes" rule forbids the first while horust's own cgroup
-// holds processes (unless it is the root), so on EBUSY horust moves itself
-// into <parent>/.supervisor and tries again.
+// holds processes (unless it is the root), so horust first moves itself
+// into <parent>/.supervisor, whatever the controller: a threaded one (cpu,
+// pids) would be accepted while horust is still there, and would turn its
+// cgroup into a thread root whose children refuse every later write
+// (EOPNOTSUPP). Horust never makes a cgroup threaded.
 func (m *Manager) enableV2(h *hierarchy, parent, ctrl string) error {
 	own := filepath.Join(h.own, "cgroup.subtree_control")
 	if !hasWord(own, ctrl) {
-		err := writeFile(own, "+"+ctrl)
-		if errors.Is(err, unix.EBUSY) && !m.moved {
-			if merr := m.moveSelf(parent); merr != nil {
-				return fmt.Errorf("enable the %s controller: %w", ctrl, merr)
+		root := isRoot(h.own)
+		if !root && !m.moved {
+			if err := m.moveSelf(parent); err != nil {
+				return fmt.Errorf("enable the %s controller: %w", ctrl, err)
 			}
-			err = writeFile(own, "+"+ctrl)
 		}
+		err := writeFile(own, "+"+ctrl)
 		if errors.Is(err, unix.EBUSY) {
 			return fmt.Errorf("enable the %s controller in %s: horust's cgroup holds other processes, and cgroup v2 allows controllers below a cgroup only when it has none; start horust in a cgroup of its own: %w", ctrl, h.own, err)
 		}
 		if err != nil {
-			return fmt.Errorf("enable the %s controller: %w", ctrl, err)
+			return fmt.Errorf("enable the %s controller: %w%s", ctrl, err, typeNote(h.own))
 		}
-		if m.moved {
+		if !root {
 			m.enabled = append(m.enabled, ctrl)
 		}
 	}
 	sub := filepath.Join(parent, "cgroup.subtree_control")
 	if !hasWord(sub, ctrl) {
 		if err := writeFile(sub, "+"+ctrl); err != nil {
-			return fmt.Errorf("enable the %s controller: %w", ctrl, err)
+			return fmt.Errorf("enable the %s controller: %w%s", ctrl, err, typeNote(parent))
 		}
 	}
 	return nil
+}
+
+// isRoot reports whether dir is the root of the v2 tree, the one cgroup
+// exempt from the "no internal processes" rule. Only the real root lacks
+// cgroup.type; the root of a cgroup namespace has it.
+func isRoot(dir string) bool {
+	_, err := os.Stat(filepath.Join(dir, "cgroup.type"))
+	return errors.Is(err, fs.ErrNotExist)
+}
+
+// typeNote explains an EOPNOTSUPP from a cgroup that is not a plain
+// domain: a threaded subtree cannot hold domain controllers.
+func typeNote(dir string) string {
+	b, err := readFile(filepath.Join(dir, "cgroup.type"))
+	if t := strings.TrimSpace(string(b)); err == nil && t != "domain" {
+		return fmt.Sprintf(" (%s is of type %q: controllers cannot be enabled below a threaded cgroup; horust never makes one)", dir, t)
+	}
+	return ""
 }
 
 // moveSelf moves horust into <parent>/.supervisor.
@@ -420,6 +407,7 @@ func (m *Manager) moveSelf(parent string) error {
 		return fmt.Errorf("create horust's own leaf cgroup: %w", err)
 	}
 	if err := writeFile(filepath.Join(leaf, "cgroup.procs"), strconv.Itoa(os.Getpid())); err != nil {
+		_ = unix.Rmdir(leaf)
 		return fmt.Errorf("move horust into its own leaf cgroup: %w", err)
 	}
 	m.moved = true
@@ -428,9 +416,10 @@ func (m *Manager) moveSelf(parent string) error {
 
 // Close removes every service cgroup (killing what is left in them, see
 // Group.Remove) and the parent directories. When horust had moved itself
-// into a leaf cgroup, it disables the controllers it enabled and moves
-// back first. A parent still in use (another horust in the same cgroup) is
-// left alone. The error lists the cgroups that could not be removed.
+// into a leaf cgroup, it first disables the controllers it enabled in its
+// own cgroup and moves back (where another horust's use of a controller
+// does not forbid it). The error lists the cgroups that could not be
+// removed.
 func (m *Manager) Close() error {
 	var errs []error
 	names := make([]string, 0, len(m.groups))
@@ -453,18 +442,18 @@ func (m *Manager) Close() error {
 		if err := writeFile(filepath.Join(own, "cgroup.procs"), strconv.Itoa(os.Getpid())); err == nil {
 			m.moved = false
 			m.enabled = nil
-			_ = os.Remove(filepath.Join(parent, leafName))
+			_ = unix.Rmdir(filepath.Join(parent, leafName))
 		}
 	}
-	var left []string
-	for _, p := range m.parents {
-		// Busy or not empty: another horust in the same cgroup uses it,
-		// or horust could not leave its leaf. Neither is this run's error.
+	for p, fd := range m.parents {
+		// Busy: horust could not leave its leaf. RemoveStale of the next
+		// horust removes it once this one has exited.
 		if err := unix.Rmdir(p); err != nil && !errors.Is(err, unix.ENOENT) {
-			left = append(left, p)
+			continue
 		}
+		_ = unix.Close(fd)
+		delete(m.parents, p)
 	}
-	m.parents = left
 	return errors.Join(errs...)
 }
 

@@ -504,7 +504,7 @@ func TestExecStepFailureIsExit127WithOneLine(t *testing.T) {
 	}
 }
 
-func TestASecondHorustInTheSameCgroupDoesNotShareAGroup(t *testing.T) {
+func TestTwoHorustsInTheSameCgroupDoNotTouchEachOther(t *testing.T) {
 	for _, mode := range []string{"hybrid", "v1"} {
 		t.Run(mode, func(t *testing.T) {
 			first := realManager(t, mode)
@@ -517,26 +517,45 @@ func TestASecondHorustInTheSameCgroupDoesNotShareAGroup(t *testing.T) {
 			wait(t, c.pid)
 			daemon, _ := strconv.Atoi(strings.TrimSpace(line))
 
-			second, err := Open(first.opts)
+			// Another horust with the same service name: a parent of its own.
+			opts := first.opts
+			opts.Parent = ""
+			second, err := Open(opts)
 			if err != nil {
 				t.Fatal(err)
 			}
-			g2, err := second.Service("db.toml", config.Resource{})
-			if !errors.Is(err, ErrInUse) || g2 == nil || g2.Tracks() {
-				t.Fatalf("second Service without limits = %v, %v; want an untracked group and ErrInUse", g2, err)
+			g2, err := second.Service("db.toml", config.Resource{PidsMax: 100})
+			if err != nil || !g2.Tracks() {
+				t.Fatalf("second Service = %v, %v", g2, err)
 			}
-			if fd, useFD, join := g2.StartAttr(); fd >= 0 || useFD || len(join) > 0 {
-				t.Fatalf("the untracked group still places the child: %d %v %v", fd, useFD, join)
+			for _, p := range g2.Paths() {
+				if slices.Contains(g.Paths(), p) {
+					t.Fatalf("both horusts use %s", p)
+				}
 			}
-			g3, err := second.Service("db.toml", config.Resource{PidsMax: 100})
-			if !errors.Is(err, ErrInUse) || g3 != nil {
-				t.Fatalf("second Service with limits = %v, %v; want no group and ErrInUse", g3, err)
+			if err := g2.Kill(); err != nil {
+				t.Fatal(err)
 			}
 			if err := second.Close(); err != nil {
 				t.Fatalf("second Close: %v", err)
 			}
 			if pids, _ := g.procs(); !slices.Contains(pids, daemon) {
 				t.Fatalf("the second horust's Close touched the first's service: %v", pids)
+			}
+			// The same parent name twice is refused, never shared: a
+			// service without limits then runs without a cgroup.
+			third, err := Open(first.opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if g3, err := third.Service("other.toml", config.Resource{}); err != nil || g3.Tracks() {
+				t.Fatalf("a second user of one parent = %v, %v; want a group that tracks nothing", g3, err)
+			}
+			if err := third.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if pids, _ := g.procs(); !slices.Contains(pids, daemon) {
+				t.Fatalf("the third horust's Close touched the first's service: %v", pids)
 			}
 		})
 	}
@@ -599,5 +618,148 @@ func TestParentRemovedByHandIsMadeAgain(t *testing.T) {
 				t.Fatal(err)
 			}
 		})
+	}
+}
+
+// A horust killed with SIGKILL leaves its parent and a daemon in it; the
+// next horust's RemoveStale kills the daemon and removes the parent, and
+// leaves the parent of a live horust alone.
+func TestRemoveStaleCleansUpAfterAKilledHorust(t *testing.T) {
+	m := realManager(t, "hybrid")
+	live, err := Open(Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = live.Close() })
+	lg := service(t, live, "svc.toml", config.Resource{})
+
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmdOut, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cmdOut.Close()
+	pid, err := syscall.ForkExec(exe, []string{exe}, &syscall.ProcAttr{Env: helperEnviron("stale-horust"), Files: []uintptr{0, w.Fd(), 2}})
+	w.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rd := bufio.NewReader(cmdOut)
+	line, err := rd.ReadString('\n')
+	if err != nil {
+		_ = syscall.Kill(pid, syscall.SIGKILL)
+		wait(t, pid)
+		t.Fatalf("the horust to kill did not start its service: %v", err)
+	}
+	daemon, _ := strconv.Atoi(strings.TrimSpace(line))
+	paths, _ := rd.ReadString('\n')
+	_ = syscall.Kill(pid, syscall.SIGKILL)
+	wait(t, pid)
+	if daemon <= 0 || syscall.Kill(daemon, 0) != nil {
+		t.Fatalf("no daemon left by the killed horust (%q)", line)
+	}
+	t.Cleanup(func() { _ = syscall.Kill(daemon, syscall.SIGKILL) })
+	fd, err := unix.PidfdOpen(daemon, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	removed, err := m.RemoveStale()
+	if err != nil {
+		t.Errorf("RemoveStale: %v", err)
+	}
+	for p := range strings.FieldsSeq(paths) {
+		parent := filepath.Dir(p)
+		if !slices.Contains(removed, parent) {
+			t.Errorf("RemoveStale removed %v, not the killed horust's %s", removed, parent)
+		}
+		if _, err := os.Stat(parent); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s is still there (%v)", parent, err)
+		}
+	}
+	if !exitsWithin(fd, 10*time.Second) {
+		t.Errorf("the killed horust's daemon %d still runs", daemon)
+	}
+	for _, p := range lg.Paths() {
+		if _, err := os.Stat(p); err != nil {
+			t.Errorf("the live horust's cgroup %s: %v", p, err)
+		}
+	}
+}
+
+// Out of file descriptors, a group still signals and kills its processes:
+// the files that needs were opened when the group was made.
+func TestSignalAndKillNeedNoFreeDescriptor(t *testing.T) {
+	for _, mode := range allModes {
+		t.Run(mode, func(t *testing.T) {
+			m := realManager(t, mode)
+			g := service(t, m, "fds.toml", config.Resource{})
+			c := start(t, g, "daemon", "", nil, nil)
+			line, err := bufio.NewReader(c.out).ReadString('\n')
+			if err != nil {
+				t.Fatal(err)
+			}
+			wait(t, c.pid)
+			daemon, _ := strconv.Atoi(strings.TrimSpace(line))
+			t.Cleanup(func() { _ = syscall.Kill(daemon, syscall.SIGKILL) })
+			pfd, err := unix.PidfdOpen(daemon, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+
+			var lim unix.Rlimit
+			if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &lim); err != nil {
+				t.Fatal(err)
+			}
+			low := lim
+			low.Cur = 256
+			if err := unix.Setrlimit(unix.RLIMIT_NOFILE, &low); err != nil {
+				t.Fatal(err)
+			}
+			var filler []int
+			for {
+				fd, err := unix.Dup(0)
+				if err != nil {
+					break
+				}
+				filler = append(filler, fd)
+			}
+			_, openErr := unix.Open("/dev/null", unix.O_RDONLY, 0)
+			sigErr := g.Signal(syscall.SIGCONT)
+			busy, popErr := g.Populated()
+			killErr := g.Kill()
+			for _, fd := range filler {
+				unix.Close(fd)
+			}
+			if err := unix.Setrlimit(unix.RLIMIT_NOFILE, &lim); err != nil {
+				t.Fatal(err)
+			}
+			if !errors.Is(openErr, unix.EMFILE) {
+				t.Fatalf("the test did not use up the descriptors: open gave %v", openErr)
+			}
+			if sigErr != nil || popErr != nil || !busy || killErr != nil {
+				t.Fatalf("out of descriptors: Signal %v, Populated %v %v, Kill %v", sigErr, busy, popErr, killErr)
+			}
+			if !exitsWithin(pfd, 10*time.Second) {
+				t.Errorf("the daemon %d survived Kill out of descriptors", daemon)
+			}
+		})
+	}
+}
+
+// exitsWithin reports whether the process of pidfd exits within d (a
+// zombie has exited), and closes pidfd.
+func exitsWithin(pidfd int, d time.Duration) bool {
+	defer unix.Close(pidfd)
+	fds := []unix.PollFd{{Fd: int32(pidfd), Events: unix.POLLIN}}
+	for {
+		n, err := unix.Poll(fds, int(d.Milliseconds()))
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		return n == 1 && err == nil
 	}
 }

@@ -139,6 +139,12 @@ func (s *System) Start(svc *config.Service, o StartOptions) (Process, error) {
 		if wiring != nil {
 			wiring.Abort()
 		}
+		if cerr := group.StartError(err); cerr != nil {
+			// The cgroup went away under horust: the next start makes a
+			// new one.
+			s.Release(svc)
+			return nil, cerr
+		}
 		return nil, startError(err, path, dir, id)
 	}
 	p.pid = pid
@@ -236,6 +242,9 @@ func (p *process) Pid() int { return p.pid }
 // Signal implements Process: every process of the run gets sig once —
 // through the cgroup when it holds the service (it holds the process group
 // too, and a daemon that left the group), else through the process group.
+// When the cgroup cannot be reached (its files gone, or an error), the
+// process group gets sig instead: that needs no file descriptor, so a stop
+// reaches the service even when horust is out of them.
 func (p *process) Signal(sig syscall.Signal) error {
 	if sig == p.termSig && sig != syscall.SIGCONT {
 		// A stopped process keeps a signal it handles pending: SIGCONT
@@ -246,10 +255,20 @@ func (p *process) Signal(sig syscall.Signal) error {
 	if p.group == nil || !p.group.Tracks() {
 		return SignalGroup(p.pid, sig)
 	}
+	var err error
 	if sig == syscall.SIGKILL {
-		return p.group.Kill()
+		err = p.group.Kill()
+	} else {
+		err = p.group.Signal(sig)
 	}
-	return p.group.Signal(sig)
+	if err == nil {
+		return nil
+	}
+	if gerr := SignalGroup(p.pid, sig); gerr != nil {
+		return errors.Join(err, gerr)
+	}
+	p.sys.log.Warn("signalled the service's process group instead of its cgroup", "service", p.name, "signal", sig.String(), "err", err)
+	return nil
 }
 
 // Exited implements Process: it names an OOM kill. What the run left
