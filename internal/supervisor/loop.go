@@ -622,9 +622,12 @@ func (l *Loop) advance(now time.Time) {
 	for changed := true; changed; {
 		changed = false
 		for i, s := range l.svcs {
-			before, intentBefore := s.State, s.Intent
+			// A start that failed at once leaves the service Initial
+			// again, with one more attempt made: that is a change too, or
+			// the retry would wait for an unrelated event.
+			before, intentBefore, genBefore := s.State, s.Intent, s.gen
 			l.advanceOne(i, now)
-			if s.State != before || s.Intent != intentBefore {
+			if s.State != before || s.Intent != intentBefore || s.gen != genBefore {
 				changed = true
 			}
 		}

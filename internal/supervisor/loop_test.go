@@ -1079,3 +1079,24 @@ func TestJobs(t *testing.T) {
 		})
 	})
 }
+
+func TestFailedStartWithoutStartDelayIsRetried(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFakeOS(t)
+		f.failStart["a"] = syscall.EAGAIN
+		h := start(t, f, Options{}, svc("a", func(s *config.Service) {
+			s.Restart = config.Restart{Strategy: config.RestartAlways, Backoff: 200 * time.Millisecond, Attempts: 5}
+		}))
+		h.advance(30 * time.Second)
+		n := 0
+		for _, e := range f.events() {
+			if e == "startfail a" {
+				n++
+			}
+		}
+		if n != 6 {
+			t.Fatalf("%d start attempts, want 6 (1 + attempts 5): %q", n, f.events())
+		}
+		h.waitExit()
+	})
+}
