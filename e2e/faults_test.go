@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -15,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/horust-go/horust/internal/control"
 )
 
 // pidsV1 is where the cgroup v1 pids controller is mounted on most systems.
@@ -91,14 +94,14 @@ func threads(pid int) int {
 
 // concurrentStatus runs n `horustctl status` at once and returns the
 // failures.
-func concurrentStatus(uds string, n int) []string {
+func concurrentStatus(ctl []string, uds string, n int) []string {
 	var mu sync.Mutex
 	var failed []string
 	var wg sync.WaitGroup
 	for range n {
 		wg.Go(func() {
 			var out bytes.Buffer
-			cmd := exec.Command(horustctlBin, "-u", uds, "status")
+			cmd := ctlCommand(ctl, "-u", uds, "status")
 			cmd.Stdout, cmd.Stderr = &out, &out
 			if err := cmd.Run(); err != nil {
 				mu.Lock()
@@ -111,6 +114,14 @@ func concurrentStatus(uds string, n int) []string {
 	return failed
 }
 
+// ctlCommand is horustctl with args, run through the command prefix as
+// (a setpriv that makes it horust's user: horustctl trusts only a socket of
+// root or its own user).
+func ctlCommand(as []string, args ...string) *exec.Cmd {
+	argv := append(append(append([]string(nil), as...), horustctlBin), args...)
+	return exec.Command(argv[0], argv[1:]...)
+}
+
 // joinCgroup is a runOpts.wrap that puts horust into the cgroup of the
 // cgroup.procs file procs before it runs.
 func joinCgroup(procs string) []string {
@@ -121,7 +132,7 @@ func joinCgroup(procs string) []string {
 // (no other process has it) with RLIMIT_NPROC = max, and folders that uid
 // can use for services and the socket; it skips without root or the
 // util-linux tools.
-func nprocUser(t *testing.T, max int) (wrap []string, services, uds string) {
+func nprocUser(t *testing.T, max int) (wrap, ctlAs []string, services, uds string) {
 	t.Helper()
 	requireRoot(t)
 	for _, tool := range []string{"prlimit", "setpriv"} {
@@ -144,7 +155,10 @@ func nprocUser(t *testing.T, max int) (wrap []string, services, uds string) {
 			t.Fatal(err)
 		}
 	}
-	return []string{"prlimit", fmt.Sprintf("--nproc=%d:%d", max, max), "setpriv", "--reuid=" + uid, "--regid=" + uid, "--clear-groups", "--"}, services, uds
+	// horustctl runs as the same uid without the limit: RLIMIT_NPROC is
+	// checked against the forking process's own limit.
+	as := []string{"setpriv", "--reuid=" + uid, "--regid=" + uid, "--clear-groups", "--"}
+	return append([]string{"prlimit", fmt.Sprintf("--nproc=%d:%d", max, max)}, as...), as, services, uds
 }
 
 // At its pids limit (as PID 1 of a container with a pids limit), horust
@@ -168,10 +182,10 @@ func TestPidsLimitHorustKeepsAnsweringAndRetriesForks(t *testing.T) {
 		procs := pidsCgroup(t, limit)
 		h := startHorust(t, runOpts{wrap: joinCgroup(procs), files: files})
 		atLimit := func() bool { return pidsCurrent(procs) >= limit }
-		keepsAnswering(t, h, atLimit, rounds, clients, services)
+		keepsAnswering(t, h, nil, atLimit, rounds, clients, services)
 	})
 	t.Run("RLIMIT_NPROC", func(t *testing.T) {
-		wrap, dir, uds := nprocUser(t, limit)
+		wrap, ctlAs, dir, uds := nprocUser(t, limit)
 		for name, body := range files {
 			if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
 				t.Fatal(err)
@@ -181,19 +195,20 @@ func TestPidsLimitHorustKeepsAnsweringAndRetriesForks(t *testing.T) {
 		h.uds = uds
 		// At the limit once some service's fork failed.
 		atLimit := func() bool { return strings.Contains(h.stderr.String(), "resource temporarily unavailable") }
-		keepsAnswering(t, h, atLimit, rounds, clients, services)
+		keepsAnswering(t, h, ctlAs, atLimit, rounds, clients, services)
 	})
 }
 
 // keepsAnswering waits until horust is at its limit, then checks that
 // rounds of concurrent status calls are all answered, that services that
 // could not be forked wait for their next try, and that horust stops well.
-func keepsAnswering(t *testing.T, h *horust, atLimit func() bool, rounds, clients, services int) {
+// horustctl runs through the command prefix ctlAs.
+func keepsAnswering(t *testing.T, h *horust, ctlAs []string, atLimit func() bool, rounds, clients, services int) {
 	t.Helper()
 	hpid := h.cmd.Process.Pid
 	eventually(t, 30*time.Second, "horust to reach its limit", func() bool { return h.exited() || atLimit() })
 	for round := range rounds {
-		failed := concurrentStatus(h.uds, clients)
+		failed := concurrentStatus(ctlAs, h.uds, clients)
 		if h.exited() {
 			t.Fatalf("horust died in round %d:\n%s", round, h.stderr)
 		}
@@ -208,9 +223,16 @@ func keepsAnswering(t *testing.T, h *horust, atLimit func() bool, rounds, client
 	if !strings.Contains(h.stderr.String(), "resource temporarily unavailable") {
 		t.Fatalf("no failed start logged with EAGAIN:\n%s", h.stderr)
 	}
+	out, err := ctlCommand(ctlAs, "-u", h.uds, "--json", "status").Output()
+	var reply control.ServicesReply
+	if err == nil {
+		err = json.Unmarshal(out, &reply)
+	}
+	if err != nil || len(reply.Services) != services {
+		t.Fatalf("horustctl --json status: %v, %d services:\n%s", err, len(reply.Services), out)
+	}
 	waiting := 0
-	for i := range services {
-		st := h.status(fmt.Sprintf("s%02d.toml", i))
+	for _, st := range reply.Services {
 		if st.State != "RUNNING" && st.Restarts > 0 {
 			waiting++
 		}

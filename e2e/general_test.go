@@ -31,7 +31,7 @@ func TestCommandLine(t *testing.T) {
 	}{
 		{name: "help", args: []string{"--help"}, code: 0, stdout: "--services-path PATH", noStderr: true},
 		{name: "short help", args: []string{"-h"}, code: 0, stdout: "Usage:", noStderr: true},
-		{name: "version", args: []string{"--version"}, code: 0, stdout: "horust dev (commit ", noStderr: true},
+		{name: "version", args: []string{"--version"}, code: 0, stdout: " (commit ", noStderr: true},
 		{name: "version short flag", args: []string{"-V"}, code: 0, stdout: ", " + runtime.Version() + " " + runtime.GOOS + "/" + runtime.GOARCH + ")\n", noStderr: true},
 		{name: "unknown flag", args: []string{"--nope"}, code: 2, stderr: "flag provided but not defined: -nope"},
 		{name: "command without --", args: []string{"myprogram"}, code: 2, stderr: "put it after --"},

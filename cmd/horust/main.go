@@ -176,6 +176,11 @@ func supervise(c *cli, log *slog.Logger, stdout, stderr io.Writer) (int, error) 
 		// gone by now.
 		go notify.Serve(ctx, loop.Notify)
 	}
+	if !oneShot {
+		// Whoever sees the control socket may signal horust: by then a
+		// TERM must stop it, not kill it.
+		<-subscribed
+	}
 	var served sync.WaitGroup
 	sockPath := filepath.Join(udsFolder, control.SocketName(os.Getpid()))
 	serveControl(ctx, &served, c, log, sockPath, probeLn, oneShot, control.ServerOptions{Backend: loop, Log: log, Version: buildinfo.Version()})
@@ -305,13 +310,13 @@ func subscribe(oneShot bool) (supervisor.Signals, <-chan struct{}) {
 	pipe := make(chan os.Signal, 1)
 	subscribed := make(chan struct{})
 	go func() {
-		if !oneShot {
-			reserveThreads()
-		}
 		signal.Notify(child, syscall.SIGCHLD)
 		signal.Notify(stop, syscall.SIGTERM, syscall.SIGINT)
 		signal.Notify(other, forwarded...)
 		signal.Notify(pipe, syscall.SIGPIPE)
+		if !oneShot {
+			reserveThreads()
+		}
 		close(subscribed)
 		if oneShot {
 			reserveThreads()
