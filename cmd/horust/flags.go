@@ -8,6 +8,8 @@ import (
 	"os"
 	"strconv"
 	"strings"
+
+	"github.com/horust-go/horust/internal/control"
 )
 
 const (
@@ -101,6 +103,9 @@ Options:
 Environment:
   HORUST_LOG          horust's own log level: error (default), warn, info, debug, trace
   HORUST_LOG_FORMAT   text (default) or json
+  HORUST_UDS_FOLDER_PATH
+                      the socket folder when --uds-folder-path is not given
+                      (horustctl reads it too)
 
 Exit codes: 0 all services finished well; 101 a service ended FinishedFailed with
 --unsuccessful-exit-finished-failed; 1 configuration or start-up error; 2 usage error;
@@ -137,6 +142,10 @@ func parseArgs(args []string, stderr io.Writer) (*cli, error) {
 			return nil, err
 		}
 		return nil, errUsage{err.Error()}
+	}
+	if dir := os.Getenv(control.FolderEnv); dir != "" && !c.udsFolderSet {
+		// As if given: no fallback folder when it cannot be used.
+		c.udsFolder, c.udsFolderSet = dir, true
 	}
 	if fs.NArg() > 0 {
 		return nil, errUsage{fmt.Sprintf("unexpected argument %q (to run a command, put it after --: horust -- %s)", fs.Arg(0), strings.Join(fs.Args(), " "))}

@@ -128,6 +128,10 @@ func supervise(c *cli, log *slog.Logger, stdout, stderr io.Writer) (int, error) 
 		}
 	}
 
+	udsGroup, err := udsGID(c.udsGroup)
+	if err != nil {
+		return 1, fatal(err)
+	}
 	udsFolder, err := socketFolder(c, stderr, log)
 	if err != nil {
 		return 1, fatal(err)
@@ -212,7 +216,7 @@ func supervise(c *cli, log *slog.Logger, stdout, stderr io.Writer) (int, error) 
 	served := make(chan struct{}, 2)
 	sockPath := filepath.Join(udsFolder, control.SocketName(os.Getpid()))
 	listen := func() net.Listener {
-		ln, err := control.ListenUnix(sockPath, c.udsMode, udsGID(c.udsGroup, log))
+		ln, err := control.ListenUnix(sockPath, c.udsMode, udsGroup)
 		if err != nil {
 			log.Error("control socket unavailable; horustctl cannot reach this horust", "path", sockPath, "err", err)
 			served <- struct{}{}
@@ -335,21 +339,22 @@ func makeFolder(dir string) error {
 	return nil
 }
 
-// udsGID resolves --uds-group (a name or a number); -1 keeps the group.
-func udsGID(group string, log *slog.Logger) int {
+// udsGID resolves --uds-group (a name or a number); -1 keeps the group. A
+// group that does not exist is an error: the operator meant someone to reach
+// the socket.
+func udsGID(group string) (int, error) {
 	if group == "" {
-		return -1
+		return -1, nil
 	}
 	if n, err := strconv.Atoi(group); err == nil {
-		return n
+		return n, nil
 	}
 	g, err := user.LookupGroup(group)
 	if err != nil {
-		log.Error("--uds-group: unknown group; keeping the default", "group", group, "err", err)
-		return -1
+		return 0, fmt.Errorf("--uds-group: %w", err)
 	}
 	n, _ := strconv.Atoi(g.Gid)
-	return n
+	return n, nil
 }
 
 // ownsTerminal reports whether fd 0 is a terminal whose foreground process
