@@ -7,9 +7,12 @@ package e2e
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -109,4 +112,32 @@ func TestCtlUnknownServiceSuggestion(t *testing.T) {
 	h.waitState("backend.toml", 20*time.Second, "RUNNING")
 	out, errOut, code := h.ctl("restart", "backend")
 	ctlExpect(t, "restart backend", out, errOut, code, 1, ptr(""), "no such service 'backend'; did you mean 'backend.toml'?")
+}
+
+// TestFilePathNotYetIsDebug: a file-path check whose file the starting
+// service has not made yet is logged at debug, not as a warning; once the
+// service ran, the file going away is a warning again.
+func TestFilePathNotYetIsDebug(t *testing.T) {
+	ready := filepath.Join(t.TempDir(), "ready")
+	h := startHorust(t, runOpts{env: []string{"HORUST_LOG=debug"}, files: map[string]string{
+		"fp.toml": svc(role("health-touch-after", "500ms", ready), "[healthiness]", fmt.Sprintf("file-path = %q", ready), `interval = "100ms"`),
+	}})
+	h.waitState("fp.toml", 20*time.Second, "RUNNING")
+	failed := regexp.MustCompile(`level=(\w+) msg="health check failed" service=fp.toml`)
+	levels := func() []string {
+		var l []string
+		for _, m := range failed.FindAllStringSubmatch(h.stderr.String(), -1) {
+			l = append(l, m[1])
+		}
+		return l
+	}
+	if got := levels(); !slices.Equal(got, []string{"DEBUG"}) {
+		t.Fatalf("while starting, the missing file was logged at %v, want once at DEBUG", got)
+	}
+	if err := os.Remove(ready); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 20*time.Second, "the warning for a running service's missing file", func() bool {
+		return slices.Contains(levels(), "WARN")
+	})
 }
