@@ -101,15 +101,17 @@ Options:
   -h, --help                   print this help, exit
 
 Environment:
-  HORUST_LOG          horust's own log level: error (default), warn, info, debug, trace
+  HORUST_LOG          horust's own log level: error (default), warn, info, debug, trace;
+                      the original's filter form (horust=debug) works too
   HORUST_LOG_FORMAT   text (default) or json
   HORUST_UDS_FOLDER_PATH
                       the socket folder when --uds-folder-path is not given
                       (horustctl reads it too)
 
-Exit codes: 0 all services finished well; 101 a service ended FinishedFailed with
---unsuccessful-exit-finished-failed; 1 configuration or start-up error; 2 usage error;
-in one-shot mode, the command's own exit code (128+N when it died of signal N).
+Exit codes: 0 when every service has finished, also when some ended FinishedFailed
+(101 instead with --unsuccessful-exit-finished-failed or its key in horust.toml);
+1 configuration or start-up error; 2 usage error; in one-shot mode, the command's own
+exit code (128+N when it died of signal N).
 `
 
 // parseArgs parses horust's arguments (without the program name).
