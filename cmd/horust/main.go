@@ -128,8 +128,7 @@ func supervise(c *cli, log *slog.Logger, stdout, stderr io.Writer) (int, error) 
 		}
 	}
 
-	udsGroup, err := udsGID(c.udsGroup)
-	if err != nil {
+	if _, err := udsGroupID(c.udsGroup); err != nil {
 		return 1, fatal(err)
 	}
 	udsFolder, err := socketFolder(c, stderr, log)
@@ -216,7 +215,7 @@ func supervise(c *cli, log *slog.Logger, stdout, stderr io.Writer) (int, error) 
 	served := make(chan struct{}, 2)
 	sockPath := filepath.Join(udsFolder, control.SocketName(os.Getpid()))
 	listen := func() net.Listener {
-		ln, err := control.ListenUnix(sockPath, c.udsMode, udsGroup)
+		ln, err := control.ListenUnix(sockPath, c.udsMode, udsGID(c.udsGroup, log))
 		if err != nil {
 			log.Error("control socket unavailable; horustctl cannot reach this horust", "path", sockPath, "err", err)
 			served <- struct{}{}
@@ -339,10 +338,10 @@ func makeFolder(dir string) error {
 	return nil
 }
 
-// udsGID resolves --uds-group (a name or a number); -1 keeps the group. A
-// group that does not exist is an error: the operator meant someone to reach
-// the socket.
-func udsGID(group string) (int, error) {
+// udsGroupID resolves --uds-group (a name or a number); -1 keeps the group.
+// A group that does not exist is an error: supervise refuses it before anything
+// starts, since the operator meant someone to reach the socket.
+func udsGroupID(group string) (int, error) {
 	if group == "" {
 		return -1, nil
 	}
@@ -355,6 +354,17 @@ func udsGID(group string) (int, error) {
 	}
 	n, _ := strconv.Atoi(g.Gid)
 	return n, nil
+}
+
+// udsGID is udsGroupID for the socket; a group deleted since supervise checked it
+// is logged and the default group kept.
+func udsGID(group string, log *slog.Logger) int {
+	n, err := udsGroupID(group)
+	if err != nil {
+		log.Error("--uds-group: unknown group; keeping the default", "group", group, "err", err)
+		return -1
+	}
+	return n
 }
 
 // ownsTerminal reports whether fd 0 is a terminal whose foreground process
