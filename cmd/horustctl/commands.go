@@ -102,7 +102,6 @@ func (a *app) root() *cobra.Command {
 			return &usageError{msg: "a command is required"}
 		},
 	}
-	a.cmd = root
 	root.SetVersionTemplate("horustctl {{.Version}}\n")
 	root.Flags().BoolP("version", "V", false, "print the version and exit")
 	pf := root.PersistentFlags()
@@ -110,6 +109,7 @@ func (a *app) root() *cobra.Command {
 	pf.StringVarP(&a.dir, "uds-folder-path", "u", control.DefaultSocketDir, "folder where horust puts its socket ($"+control.FolderEnv+" when not given)")
 	pf.StringVar(&a.socketPath, "socket-path", "", "full path of the socket (overrides --pid and --uds-folder-path)")
 	pf.BoolVar(&a.json, "json", false, "print horust's answer as JSON")
+	a.cmd = root
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{msg: err.Error()} })
 
 	root.AddCommand(a.statusCmd(), a.actionCmd("start"), a.actionCmd("stop"), a.actionCmd("restart"),
