@@ -31,7 +31,7 @@ func wholeDuration(s string) string {
 			break
 		}
 	}
-	return fmt.Sprintf("use %q", strconv.FormatInt(int64(d/u.d), 10)+u.name)
+	return fmt.Sprintf("use \"%d%s\"", d/u.d, u.name)
 }
 
 // errDurationOverflow is returned for a duration too large for time.Duration
