@@ -153,6 +153,9 @@ func ctlExpect(t *testing.T, what string, out, errOut string, code int, wantCode
 
 func ptr(s string) *string { return &s }
 
+// ctlNoSocketHint ends horustctl's errors that found no socket.
+const ctlNoSocketHint = " (point horustctl at horust with -u/--uds-folder-path or $HORUST_UDS_FOLDER_PATH, --pid, or --socket-path)"
+
 // ctlStatusLine is the line horustctl status NAME prints.
 func ctlStatusLine(name, state string) string {
 	return fmt.Sprintf("Current status for '%s' is: '%s'.\n", name, state)
@@ -506,8 +509,8 @@ func TestControlSocketDiscovery(t *testing.T) {
 	}{
 		{"several sockets", []string{"-u", shared, "status"}, fmt.Sprintf("several horust sockets in %s (%s, %s): pick one with --pid",
 			shared, control.SocketName(min(pids[0], pids[1])), control.SocketName(max(pids[0], pids[1])))},
-		{"no socket in the folder", []string{"-u", empty, "status"}, "horustctl: no horust socket found in " + empty + "\n"},
-		{"folder does not exist", []string{"-u", missing, "status"}, "horustctl: no horust socket found in " + missing + ": the folder does not exist\n"},
+		{"no socket in the folder", []string{"-u", empty, "status"}, "horustctl: no horust socket found in " + empty + ctlNoSocketHint + "\n"},
+		{"folder does not exist", []string{"-u", missing, "status"}, "horustctl: no horust socket found in " + missing + ": the folder does not exist" + ctlNoSocketHint + "\n"},
 		{"pid without a socket", []string{"-u", shared, "-p", "999999999", "status"}, "no horust socket at " + filepath.Join(shared, "horust-999999999.sock")},
 		{"socket path without a socket", []string{"--socket-path", filepath.Join(empty, "x.sock"), "status"}, "no horust socket at " + filepath.Join(empty, "x.sock")},
 	}

@@ -252,8 +252,10 @@ func logsVerify(text string, want map[string]string, n, width int) error {
 }
 
 // logsSortChunks sorts chunk files by their numeric suffixes (out.log,
-// out.log.1, out.log.2, ..., out.log.10).
+// out.log.1, out.log.2, ..., out.log.10), leaving out the out.log.current
+// link to one of them.
 func logsSortChunks(files []string) []string {
+	files = slices.DeleteFunc(files, func(f string) bool { return strings.HasSuffix(f, ".current") })
 	key := func(f string) []int64 {
 		var k []int64
 		for _, part := range strings.Split(filepath.Base(f), ".") {
@@ -402,7 +404,8 @@ func logsWaitFinished(t *testing.T, h *horust, names ...string) []control.Servic
 	return st
 }
 
-// logsDir lists the names in dir with their sizes: "out.log=50".
+// logsDir lists the names in dir with their sizes, "out.log=50", and
+// symlinks with their targets, "out.log.current->out.log.1".
 func logsDir(t *testing.T, dir string) []string {
 	t.Helper()
 	ents, err := os.ReadDir(dir)
@@ -411,6 +414,14 @@ func logsDir(t *testing.T, dir string) []string {
 	}
 	var got []string
 	for _, e := range ents {
+		if e.Type()&os.ModeSymlink != 0 {
+			target, err := os.Readlink(filepath.Join(dir, e.Name()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, e.Name()+"->"+target)
+			continue
+		}
 		info, err := e.Info()
 		if err != nil {
 			t.Fatal(err)
@@ -436,6 +447,9 @@ func TestLogsRotation(t *testing.T) {
 				n = last
 			}
 			want = append(want, fmt.Sprintf("%s=%d", name, n))
+			if k == to {
+				want = append(want, prefix+".current->"+name)
+			}
 		}
 		slices.Sort(want)
 		return want
@@ -467,13 +481,13 @@ func TestLogsRotation(t *testing.T) {
 			name:    "keep 1 old chunk of a stream that is not a multiple of the size",
 			command: role("logs-bytes", "130"),
 			more:    []string{`stdout-rotate-size = "50"`, `stdout-rotate-keep = 1`},
-			want:    []string{"out.log.1=50", "out.log.2=30"},
+			want:    []string{"out.log.1=50", "out.log.2=30", "out.log.current->out.log.2"},
 		},
 		{
 			name:    "size with a unit",
 			command: role("logs-bytes", "2500"),
 			more:    []string{`stdout-rotate-size = "1 KB"`},
-			want:    []string{"out.log.1=1000", "out.log.2=500", "out.log=1000"},
+			want:    []string{"out.log.1=1000", "out.log.2=500", "out.log.current->out.log.2", "out.log=1000"},
 		},
 	}
 	for _, tc := range cases {
@@ -508,8 +522,8 @@ func TestLogsRotationTimestampSuffix(t *testing.T) {
 	logsWaitFinished(t, h, "logs-ts.toml")
 	after := time.Now().Unix()
 	got := logsDir(t, dir)
-	if len(got) != 11 {
-		t.Fatalf("want 11 chunks, got %v", got)
+	if len(got) != 12 {
+		t.Fatalf("want 11 chunks and the link, got %v", got)
 	}
 	// Every chunk of the series has the same T: out.log.<T> is chunk 0.
 	var stamp int64
@@ -529,6 +543,7 @@ func TestLogsRotationTimestampSuffix(t *testing.T) {
 		}
 		if k == 10 {
 			size = 0
+			want = append(want, "out.log.current->"+name)
 		}
 		want = append(want, fmt.Sprintf("%s=%d", name, size))
 	}
@@ -553,7 +568,7 @@ func TestLogsRotationContinuesAfterRestart(t *testing.T) {
 	if st[0].State != "FINISHED" || st[0].Restarts != 1 {
 		t.Fatalf("want FINISHED after one restart: %+v", st[0])
 	}
-	want := []string{"out.log.1=50", "out.log.2=50", "out.log.3=30", "out.log=50"}
+	want := []string{"out.log.1=50", "out.log.2=50", "out.log.3=30", "out.log.current->out.log.3", "out.log=50"}
 	if got := logsDir(t, dir); !slices.Equal(got, want) {
 		t.Fatalf("chunks:\n got %v\nwant %v", got, want)
 	}
@@ -996,7 +1011,7 @@ func TestLogsChunkDirectoryRemoved(t *testing.T) {
 	}
 	batch() // 60 bytes: out.log full, 10 in out.log.1
 	eventually(t, 10*time.Second, "the first chunks", func() bool {
-		return slices.Equal(logsDir(t, dir), []string{"out.log.1=10", "out.log=50"})
+		return slices.Equal(logsDir(t, dir), []string{"out.log.1=10", "out.log.current->out.log.1", "out.log=50"})
 	})
 	if err := os.RemoveAll(dir); err != nil {
 		t.Fatal(err)
@@ -1014,7 +1029,7 @@ func TestLogsChunkDirectoryRemoved(t *testing.T) {
 	}
 	batch() // out.log.2 is created at the next data: 50 in it, 10 in out.log.3
 	eventually(t, 10*time.Second, "writing to resume", func() bool {
-		return slices.Equal(logsDir(t, dir), []string{"out.log.2=50", "out.log.3=10"})
+		return slices.Equal(logsDir(t, dir), []string{"out.log.2=50", "out.log.3=10", "out.log.current->out.log.3"})
 	})
 }
 

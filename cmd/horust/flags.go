@@ -8,6 +8,8 @@ import (
 	"os"
 	"strconv"
 	"strings"
+
+	"github.com/horust-go/horust/internal/control"
 )
 
 const (
@@ -99,12 +101,17 @@ Options:
   -h, --help                   print this help, exit
 
 Environment:
-  HORUST_LOG          horust's own log level: error (default), warn, info, debug, trace
+  HORUST_LOG          horust's own log level: error (default), warn, info, debug, trace;
+                      the original's filter form (horust=debug) works too
   HORUST_LOG_FORMAT   text (default) or json
+  HORUST_UDS_FOLDER_PATH
+                      the socket folder when --uds-folder-path is not given
+                      (horustctl reads it too)
 
-Exit codes: 0 all services finished well; 101 a service ended FinishedFailed with
---unsuccessful-exit-finished-failed; 1 configuration or start-up error; 2 usage error;
-in one-shot mode, the command's own exit code (128+N when it died of signal N).
+Exit codes: 0 when every service has finished, also when some ended FinishedFailed
+(101 instead with --unsuccessful-exit-finished-failed or its key in horust.toml);
+1 configuration or start-up error; 2 usage error; in one-shot mode, the command's own
+exit code (128+N when it died of signal N).
 `
 
 // parseArgs parses horust's arguments (without the program name).
@@ -138,6 +145,10 @@ func parseArgs(args []string, stderr io.Writer) (*cli, error) {
 			return nil, err
 		}
 		return nil, errUsage{err.Error()}
+	}
+	if dir := os.Getenv(control.FolderEnv); dir != "" && !c.udsFolderSet {
+		// As if given: no fallback folder when it cannot be used.
+		c.udsFolder, c.udsFolderSet = dir, true
 	}
 	if fs.NArg() > 0 {
 		return nil, errUsage{fmt.Sprintf("unexpected argument %q (to run a command, put it after --: horust -- %s)", fs.Arg(0), strings.Join(fs.Args(), " "))}

@@ -10,26 +10,51 @@ import (
 // levelTrace is below debug; HORUST_LOG=trace selects it.
 const levelTrace = slog.LevelDebug - 4
 
-// newLogger builds horust's own logger from HORUST_LOG (error, warn, info,
-// debug, trace; default error, so a normal run prints nothing of its own) and
+// logLevels are the level names of HORUST_LOG.
+var logLevels = map[string]slog.Level{
+	"error": slog.LevelError, "warn": slog.LevelWarn, "warning": slog.LevelWarn, "info": slog.LevelInfo,
+	"debug": slog.LevelDebug, "trace": levelTrace, "off": slog.LevelError + 100,
+}
+
+// newLogger builds horust's own logger from HORUST_LOG (see logLevel) and
 // HORUST_LOG_FORMAT (text or json). Lines go to w (stderr).
 func newLogger(w io.Writer) *slog.Logger {
-	level := slog.LevelError
-	switch strings.ToLower(strings.TrimSpace(os.Getenv("HORUST_LOG"))) {
-	case "warn", "warning":
-		level = slog.LevelWarn
-	case "info":
-		level = slog.LevelInfo
-	case "debug":
-		level = slog.LevelDebug
-	case "trace":
-		level = levelTrace
-	case "off":
-		level = slog.LevelError + 100
-	}
-	opts := &slog.HandlerOptions{Level: level}
+	opts := &slog.HandlerOptions{Level: logLevel(os.Getenv("HORUST_LOG"))}
 	if strings.EqualFold(os.Getenv("HORUST_LOG_FORMAT"), "json") {
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// logLevel reads HORUST_LOG: a level (error, the default, so a normal run
+// prints nothing of its own; warn, info, debug, trace, off), or the
+// original's env_logger filter, comma-separated directives such as
+// "horust=debug" or "info,hyper=warn". A directive for horust (or one of its
+// modules, "horust::x") wins over a level for every module; a bare "horust"
+// is trace, as in env_logger; directives for other modules are ignored, and
+// so is env_logger's "/regex" suffix.
+func logLevel(v string) slog.Level {
+	global, own := slog.LevelError, slog.Level(0)
+	hasOwn := false
+	v, _, _ = strings.Cut(strings.ToLower(v), "/")
+	for _, d := range strings.Split(v, ",") {
+		module, name, hasName := strings.Cut(strings.TrimSpace(d), "=")
+		if !hasName {
+			if l, ok := logLevels[module]; ok {
+				global = l
+				continue
+			}
+			name = "trace" // a module alone: all its levels
+		}
+		l, ok := logLevels[strings.TrimSpace(name)]
+		module = strings.TrimSpace(module)
+		if !ok || module != "horust" && !strings.HasPrefix(module, "horust::") {
+			continue
+		}
+		own, hasOwn = l, true
+	}
+	if hasOwn {
+		return own
+	}
+	return global
 }

@@ -113,6 +113,9 @@ func supervise(c *cli, log *slog.Logger, stdout, stderr io.Writer) (int, error) 
 		}
 	}
 
+	if _, err := udsGroupID(c.udsGroup); err != nil {
+		return 1, fatal(err)
+	}
 	udsFolder, err := socketFolder(c, stderr, log)
 	if err != nil {
 		return 1, fatal(err)
@@ -381,20 +384,32 @@ func makeFolder(dir string) error {
 	return nil
 }
 
-// udsGID resolves --uds-group (a name or a number); -1 keeps the group.
-func udsGID(group string, log *slog.Logger) int {
+// udsGroupID resolves --uds-group (a name or a number); -1 keeps the group.
+// A group that does not exist is an error: supervise refuses it before anything
+// starts, since the operator meant someone to reach the socket.
+func udsGroupID(group string) (int, error) {
 	if group == "" {
-		return -1
+		return -1, nil
 	}
 	if n, err := strconv.Atoi(group); err == nil {
-		return n
+		return n, nil
 	}
 	g, err := user.LookupGroup(group)
+	if err != nil {
+		return 0, fmt.Errorf("--uds-group: %w", err)
+	}
+	n, _ := strconv.Atoi(g.Gid)
+	return n, nil
+}
+
+// udsGID is udsGroupID for the socket; a group deleted since supervise checked it
+// is logged and the default group kept.
+func udsGID(group string, log *slog.Logger) int {
+	n, err := udsGroupID(group)
 	if err != nil {
 		log.Error("--uds-group: unknown group; keeping the default", "group", group, "err", err)
 		return -1
 	}
-	n, _ := strconv.Atoi(g.Gid)
 	return n
 }
 

@@ -6,19 +6,28 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"os"
+	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
 	"github.com/horust-go/horust/internal/buildinfo"
 	"github.com/horust-go/horust/internal/control"
+	"github.com/horust-go/horust/internal/nearest"
 	"github.com/spf13/cobra"
 )
 
 // callTimeout bounds one request beyond what horust itself allows (its
 // loop gets 5 s per call): past it horust is taken as stuck.
 const callTimeout = 15 * time.Second
+
+// socketRetry is how often wait looks again for a socket that horust has
+// not made yet.
+const socketRetry = 100 * time.Millisecond
 
 // Exit codes.
 const (
@@ -73,7 +82,7 @@ type app struct {
 	dir        string
 	socketPath string
 	json       bool
-	dirSet     bool
+	cmd        *cobra.Command // the root, whose flags say whether -u was given
 }
 
 func (a *app) root() *cobra.Command {
@@ -83,7 +92,8 @@ func (a *app) root() *cobra.Command {
 		Long: "horustctl talks to a running horust over its control socket " +
 			"(<uds-folder-path>/horust-<pid>.sock).\n\n" +
 			"Without --socket-path or --pid, the folder must hold exactly one horust socket. " +
-			"When the default folder has none, $XDG_RUNTIME_DIR/horust and the temporary " +
+			"Without -u, the folder is $HORUST_UDS_FOLDER_PATH when set (as for horust); " +
+			"otherwise, when the default folder has none, $XDG_RUNTIME_DIR/horust and the temporary " +
 			"directory's horust-<uid> folder are searched too (where a horust that is not root puts it).",
 		Version:       buildinfo.String("horustctl"),
 		Args:          cobra.NoArgs,
@@ -92,17 +102,15 @@ func (a *app) root() *cobra.Command {
 		RunE: func(*cobra.Command, []string) error {
 			return &usageError{msg: "a command is required"}
 		},
-		PersistentPreRun: func(cmd *cobra.Command, _ []string) {
-			a.dirSet = cmd.Flags().Changed("uds-folder-path")
-		},
 	}
 	root.SetVersionTemplate("{{.Version}}\n")
 	root.Flags().BoolP("version", "V", false, "print the version, the commit and the Go version, and exit")
 	pf := root.PersistentFlags()
 	pf.IntVarP(&a.pid, "pid", "p", 0, "talk to the horust with this process id (<uds-folder-path>/horust-<PID>.sock)")
-	pf.StringVarP(&a.dir, "uds-folder-path", "u", control.DefaultSocketDir, "folder where horust puts its socket")
+	pf.StringVarP(&a.dir, "uds-folder-path", "u", control.DefaultSocketDir, "folder where horust puts its socket ($"+control.FolderEnv+" when not given)")
 	pf.StringVar(&a.socketPath, "socket-path", "", "full path of the socket (overrides --pid and --uds-folder-path)")
 	pf.BoolVar(&a.json, "json", false, "print horust's answer as JSON")
+	a.cmd = root
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{msg: err.Error()} })
 
 	root.AddCommand(a.statusCmd(), a.actionCmd("start"), a.actionCmd("stop"), a.actionCmd("restart"),
@@ -110,11 +118,14 @@ func (a *app) root() *cobra.Command {
 	return root
 }
 
-// client finds the socket the flags designate.
+// client finds the socket the flags designate. The flags are read here, not
+// in a PersistentPreRun, which cobra skips for shell completion.
 func (a *app) client() (*control.Client, error) {
 	d := control.Discovery{SocketPath: a.socketPath, PID: a.pid}
-	if a.dirSet {
+	if a.cmd.PersistentFlags().Changed("uds-folder-path") {
 		d.Dir = a.dir
+	} else {
+		d.Dir = os.Getenv(control.FolderEnv)
 	}
 	path, err := control.FindSocket(d)
 	if err != nil {
@@ -124,24 +135,65 @@ func (a *app) client() (*control.Client, error) {
 }
 
 // withClient runs f with a client and a context bounded by timeout; its
-// error, if any, is a run error.
-func (a *app) withClient(timeout time.Duration, f func(context.Context, *control.Client) error) error {
+// error, if any, is a run error. names are the services the command names,
+// for a "did you mean" when horust knows one of them under another name.
+func (a *app) withClient(timeout time.Duration, names []string, f func(context.Context, *control.Client) error) error {
 	c, err := a.client()
-	if err != nil {
-		return &runError{err}
+	if err == nil {
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		err = f(ctx, c)
+		cancel()
+		if errors.Is(err, control.ErrNotFound) {
+			err = didYouMean(c, names, err)
+		}
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	if err := f(ctx, c); err != nil {
+	if errors.Is(err, control.ErrNoSocket) || errors.Is(err, fs.ErrNotExist) {
+		err = fmt.Errorf("%w (%s)", err, whereHint)
+	}
+	if err != nil {
 		return &runError{err}
 	}
 	return nil
 }
 
+// whereHint follows an error that found no socket.
+const whereHint = "point horustctl at horust with -u/--uds-folder-path or $" + control.FolderEnv + ", --pid, or --socket-path"
+
+// notUp reports whether err says that no horust listens where horustctl
+// looked: no socket in the folder, none at the path, or nobody on it.
+func notUp(err error) bool {
+	return errors.Is(err, control.ErrNoSocket) || errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ECONNREFUSED)
+}
+
+// didYouMean adds the near miss to horust's "no such service 'x'" answer:
+// the first of names that horust does not know and the answer names.
+func didYouMean(c *control.Client, names []string, err error) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	list, lerr := c.List(ctx)
+	if lerr != nil {
+		return err
+	}
+	known := make([]string, len(list))
+	for i, st := range list {
+		known[i] = st.Name
+	}
+	for _, n := range names {
+		if slices.Contains(known, n) || !strings.Contains(err.Error(), "'"+n+"'") {
+			continue
+		}
+		if s := nearest.Name(n, known); s != "" {
+			return fmt.Errorf("%w; did you mean '%s'?", err, s)
+		}
+		break
+	}
+	return err
+}
+
 // completeNames offers the names of the services of the horust found.
 func (a *app) completeNames(_ *cobra.Command, _ []string, _ string) ([]string, cobra.ShellCompDirective) {
 	var names []string
-	_ = a.withClient(2*time.Second, func(ctx context.Context, c *control.Client) error {
+	_ = a.withClient(2*time.Second, nil, func(ctx context.Context, c *control.Client) error {
 		list, err := c.List(ctx)
 		for _, st := range list {
 			names = append(names, st.Name)
@@ -176,7 +228,7 @@ func (a *app) statusCmd() *cobra.Command {
 		Args:              cobra.ArbitraryArgs,
 		ValidArgsFunction: a.completeNames,
 		RunE: func(_ *cobra.Command, names []string) error {
-			return a.withClient(callTimeout, func(ctx context.Context, c *control.Client) error {
+			return a.withClient(callTimeout, names, func(ctx context.Context, c *control.Client) error {
 				if len(names) == 0 {
 					list, err := c.List(ctx)
 					if err != nil {
@@ -214,7 +266,7 @@ func (a *app) actionCmd(action string) *cobra.Command {
 		Args:              needNames,
 		ValidArgsFunction: a.completeNames,
 		RunE: func(_ *cobra.Command, names []string) error {
-			return a.withClient(callTimeout, func(ctx context.Context, c *control.Client) error {
+			return a.withClient(callTimeout, names, func(ctx context.Context, c *control.Client) error {
 				call := map[string]func(context.Context, string) (control.ServiceStatus, error){
 					"start": c.Start, "stop": c.Stop, "restart": c.Restart,
 				}[action]
@@ -245,7 +297,7 @@ func (a *app) killCmd() *cobra.Command {
 			if err != nil {
 				return &usageError{msg: err.Error()}
 			}
-			return a.withClient(callTimeout, func(ctx context.Context, c *control.Client) error {
+			return a.withClient(callTimeout, names, func(ctx context.Context, c *control.Client) error {
 				for _, n := range names {
 					if err := c.Signal(ctx, n, sig); err != nil {
 						return err
@@ -270,7 +322,7 @@ func (a *app) shutdownCmd() *cobra.Command {
 		Short: "Shut horust down gracefully, as SIGTERM does",
 		Args:  cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
-			return a.withClient(callTimeout, func(ctx context.Context, c *control.Client) error {
+			return a.withClient(callTimeout, nil, func(ctx context.Context, c *control.Client) error {
 				if err := c.Shutdown(ctx); err != nil {
 					return err
 				}
@@ -291,7 +343,8 @@ func (a *app) waitCmd() *cobra.Command {
 		Short: "Wait until services are running (or finished); exit 1 on timeout",
 		Long: "wait returns once every named service is RUNNING (FINISHED counts too), or with " +
 			"--for finished once every one is FINISHED or FINISHEDFAILED. It fails at once when " +
-			"that can no longer happen, and after --timeout otherwise.",
+			"that can no longer happen, and after --timeout otherwise. Started before horust has " +
+			"made its socket, it waits for the socket too, within the same --timeout.",
 		Args:              needNames,
 		ValidArgsFunction: a.completeNames,
 		RunE: func(_ *cobra.Command, names []string) error {
@@ -302,16 +355,26 @@ func (a *app) waitCmd() *cobra.Command {
 			if timeout <= 0 {
 				return &usageError{msg: "--timeout must be above 0"}
 			}
-			return a.withClient(timeout+callTimeout, func(ctx context.Context, c *control.Client) error {
-				list, err := c.Wait(ctx, names, cond, timeout)
-				if err != nil {
+			// A wait started before horust has made its socket (a script
+			// that starts horust, then waits) waits for the socket too,
+			// within the same timeout.
+			deadline := time.Now().Add(timeout)
+			for left := timeout; ; left = max(time.Until(deadline).Round(time.Millisecond), time.Millisecond) {
+				err := a.withClient(left+callTimeout, names, func(ctx context.Context, c *control.Client) error {
+					list, err := c.Wait(ctx, names, cond, left)
+					if err != nil {
+						return err
+					}
+					if a.json {
+						return a.printJSON(control.ServicesReply{Services: list})
+					}
+					return nil
+				})
+				if !notUp(err) || !time.Now().Before(deadline) {
 					return err
 				}
-				if a.json {
-					return a.printJSON(control.ServicesReply{Services: list})
-				}
-				return nil
-			})
+				time.Sleep(socketRetry)
+			}
 		},
 	}
 	cmd.Flags().StringVar(&forFlag, "for", string(control.WaitRunning), "condition: running or finished")

@@ -202,10 +202,16 @@ type result struct {
 // fallback folders are empty.
 func horustctl(t *testing.T, args ...string) result {
 	t.Helper()
+	return horustctlEnv(t, nil, args...)
+}
+
+// horustctlEnv is horustctl with more variables in the environment.
+func horustctlEnv(t *testing.T, env []string, args ...string) result {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, args...)
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "TMPDIR=" + shortDir(t)}
+	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "TMPDIR=" + shortDir(t)}, env...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
@@ -269,6 +275,10 @@ func TestCommands(t *testing.T) {
 			stdout: "Current status for 'web.toml' is: 'RUNNING'.\nCurrent status for 'db.toml' is: 'FINISHEDFAILED'.\n"},
 		{name: "status of an unknown service", args: []string{"status", "nope"}, code: 1,
 			stderr: "horustctl: no such service 'nope'"},
+		{name: "status of a near miss suggests the name", args: []string{"status", "web"}, code: 1,
+			stderr: "horustctl: no such service 'web'; did you mean 'web.toml'?"},
+		{name: "stop of a near miss with a letter too many", args: []string{"stop", "dbb.toml"}, code: 1,
+			stderr: "horustctl: no such service 'dbb.toml'; did you mean 'db.toml'?"},
 		{name: "status alone prints a table", args: []string{"status"},
 			has: []string{"NAME", "EXIT/REASON", "web.toml", "321", "2h3m", "healthy", "killed by KILL: killed: out of memory", "exit 0"}},
 		{name: "start prints the new status", args: []string{"start", "job/x.toml"},
@@ -294,6 +304,8 @@ func TestCommands(t *testing.T) {
 			stderr: "horustctl: service 'db.toml' is FINISHEDFAILED: the condition can never be met"},
 		{name: "wait for an unknown service", args: []string{"wait", "nope"}, code: 1,
 			stderr: "horustctl: service 'nope': no such service"},
+		{name: "wait for a near miss", args: []string{"wait", "web.toml", "DB"}, code: 1,
+			stderr: "horustctl: service 'DB': no such service; did you mean 'db.toml'?"},
 		{name: "wait for something else is a usage error", args: []string{"wait", "web.toml", "--for", "dead"}, code: 2,
 			stderr: `horustctl: --for "dead": running or finished`},
 		{name: "start without a name is a usage error", args: []string{"start"}, code: 2,
@@ -447,6 +459,9 @@ func TestWaitReturnsWhenTheServiceRuns(t *testing.T) {
 	}
 }
 
+// noSocketHint ends every error that found no socket.
+const noSocketHint = " (point horustctl at horust with -u/--uds-folder-path or $HORUST_UDS_FOLDER_PATH, --pid, or --socket-path)"
+
 func TestSocketDiscovery(t *testing.T) {
 	b := newBackend(control.ServiceStatus{Name: "a", State: "RUNNING"})
 	t.Run("the one socket in the folder", func(t *testing.T) {
@@ -467,11 +482,23 @@ func TestSocketDiscovery(t *testing.T) {
 	})
 	t.Run("no socket", func(t *testing.T) {
 		dir := shortDir(t)
-		wantError(t, horustctl(t, "-u", dir, "status", "a"), 1, "horustctl: no horust socket found in "+dir)
+		wantError(t, horustctl(t, "-u", dir, "status", "a"), 1, "horustctl: no horust socket found in "+dir+noSocketHint)
 	})
 	t.Run("missing folder", func(t *testing.T) {
 		dir := filepath.Join(shortDir(t), "gone")
-		wantError(t, horustctl(t, "-u", dir, "status"), 1, "horustctl: no horust socket found in "+dir+": the folder does not exist")
+		wantError(t, horustctl(t, "-u", dir, "status"), 1, "horustctl: no horust socket found in "+dir+": the folder does not exist"+noSocketHint)
+	})
+	t.Run("HORUST_UDS_FOLDER_PATH without -u", func(t *testing.T) {
+		dir := shortDir(t)
+		serve(t, b, dir, 7)
+		r := horustctlEnv(t, []string{"HORUST_UDS_FOLDER_PATH=" + dir}, "status", "a")
+		if r.code != 0 || r.stdout != "Current status for 'a' is: 'RUNNING'.\n" {
+			t.Fatalf("%+v", r)
+		}
+		// -u wins over the variable.
+		empty := shortDir(t)
+		wantError(t, horustctlEnv(t, []string{"HORUST_UDS_FOLDER_PATH=" + dir}, "-u", empty, "status", "a"), 1,
+			"horustctl: no horust socket found in "+empty+noSocketHint)
 	})
 	t.Run("several sockets", func(t *testing.T) {
 		dir := shortDir(t)
@@ -494,11 +521,11 @@ func TestSocketDiscovery(t *testing.T) {
 		dir := shortDir(t)
 		serve(t, b, dir, 1)
 		wantError(t, horustctl(t, "-u", dir, "-p", "9", "status", "a"), 1,
-			"horustctl: no horust socket at "+filepath.Join(dir, "horust-9.sock"))
+			"horustctl: no horust socket at "+filepath.Join(dir, "horust-9.sock")+noSocketHint)
 	})
 	t.Run("--socket-path to nothing", func(t *testing.T) {
 		path := filepath.Join(shortDir(t), "x.sock")
-		wantError(t, horustctl(t, "--socket-path", path, "status"), 1, "horustctl: no horust socket at "+path)
+		wantError(t, horustctl(t, "--socket-path", path, "status"), 1, "horustctl: no horust socket at "+path+noSocketHint)
 	})
 	t.Run("--socket-path wins over the others", func(t *testing.T) {
 		path := serve(t, b, shortDir(t), 3)
@@ -569,5 +596,58 @@ func TestCompletion(t *testing.T) {
 	r := horustctl(t, "__complete", "--socket-path", path, "restart", "")
 	if r.code != 0 || !strings.Contains(r.stdout, "web.toml\n") || !strings.Contains(r.stdout, "db.toml\n") {
 		t.Errorf("name completion: %+v", r)
+	}
+	// -u is honoured too (cobra runs no PersistentPreRun for completion).
+	r = horustctl(t, "__complete", "-u", filepath.Dir(path), "status", "w")
+	if r.code != 0 || !strings.Contains(r.stdout, "web.toml\n") {
+		t.Errorf("name completion with -u: %+v", r)
+	}
+}
+
+// TestWaitForTheSocket: a wait started before horust has made its socket
+// waits for it within --timeout, and fails with the "no socket" error when
+// none comes.
+func TestWaitForTheSocket(t *testing.T) {
+	dir := filepath.Join(shortDir(t), "later") // not even the folder yet
+	done := make(chan result, 1)
+	go func() {
+		cmd := exec.Command(bin, "-u", dir, "wait", "a", "--timeout", "30s")
+		cmd.Env = []string{"TMPDIR=" + shortDir(t)}
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		err := cmd.Run()
+		code := 0
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			code = ee.ExitCode()
+		} else if err != nil {
+			code = -1
+		}
+		done <- result{code: code, stderr: stderr.String()}
+	}()
+	select {
+	case r := <-done:
+		t.Fatalf("wait returned before there was a socket: %+v", r)
+	case <-time.After(500 * time.Millisecond):
+	}
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	serve(t, newBackend(control.ServiceStatus{Name: "a", State: "RUNNING"}), dir, 5)
+	select {
+	case r := <-done:
+		if r.code != 0 {
+			t.Fatalf("wait: %+v", r)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("wait did not return once the socket was there")
+	}
+
+	empty := shortDir(t)
+	start := time.Now()
+	wantError(t, horustctl(t, "-u", empty, "wait", "a", "--timeout", "300ms"), 1,
+		"horustctl: no horust socket found in "+empty+noSocketHint)
+	if waited := time.Since(start); waited < 300*time.Millisecond {
+		t.Fatalf("gave up after %v, before the timeout", waited)
 	}
 }

@@ -10,6 +10,29 @@ import (
 	"unicode/utf8"
 )
 
+// wholeUnits are the units a fraction is rewritten in, largest first.
+var wholeUnits = []struct {
+	name string
+	d    time.Duration
+}{{"h", time.Hour}, {"m", time.Minute}, {"s", time.Second}, {"ms", time.Millisecond}, {"us", time.Microsecond}, {"ns", time.Nanosecond}}
+
+// wholeDuration suggests a whole-number spelling of a duration written with
+// a fraction: use "1500ms" for "1.5s", "90s" for "1.5m".
+func wholeDuration(s string) string {
+	d, err := time.ParseDuration(strings.Join(strings.Fields(s), ""))
+	if err != nil || d <= 0 {
+		return `write a whole number of a smaller unit, e.g. "1500ms" for 1.5 s`
+	}
+	u := wholeUnits[len(wholeUnits)-1] // every duration is whole in ns
+	for _, w := range wholeUnits {
+		if d%w.d == 0 {
+			u = w
+			break
+		}
+	}
+	return fmt.Sprintf("use \"%d%s\"", d/u.d, u.name)
+}
+
 // errDurationOverflow is returned for a duration too large for time.Duration
 // (about 292 years).
 var errDurationOverflow = errors.New("number is too large")
@@ -61,6 +84,8 @@ func ParseDuration(s string) (time.Duration, error) {
 			case unicode.IsSpace(r):
 			case isASCIILetter(s[i]) || r == 'µ':
 				break number
+			case r == '.':
+				return 0, fmt.Errorf("fractions are not allowed: %s", wholeDuration(s))
 			default:
 				return 0, fmt.Errorf("invalid character %q at offset %d of %q", r, i, s)
 			}

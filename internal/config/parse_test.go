@@ -49,7 +49,11 @@ func TestParseDurationErrors(t *testing.T) {
 	tests := []struct {
 		name, in, want string
 	}{
-		{"fraction", "1.5s", "invalid character"},
+		{"fraction", "1.5s", `fractions are not allowed: use "1500ms"`},
+		{"fraction of minutes", "1.5m", `use "90s"`},
+		{"fraction of hours", "0.5h", `use "30m"`},
+		{"fraction with a blank", "2.25 s", `use "2250ms"`},
+		{"fraction of a humantime unit", "1.5min", `fractions are not allowed: write a whole number of a smaller unit`},
 		{"bare number", "10", "time unit needed"},
 		{"empty", "", "empty"},
 		{"blank", "   ", "empty"},

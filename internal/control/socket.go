@@ -349,6 +349,15 @@ func (l *unixListener) Close() error {
 	return l.err
 }
 
+// FolderEnv names the socket folder when --uds-folder-path (-u) is not
+// given, for horust and horustctl alike.
+const FolderEnv = "HORUST_UDS_FOLDER_PATH"
+
+// ErrNoSocket is what FindSocket's error wraps when the folders it looked in
+// hold no horust socket (or do not exist): no horust runs there yet, or
+// horustctl looks in the wrong place.
+var ErrNoSocket = errors.New("no horust socket found")
+
 // Discovery says where horustctl looks for the socket of the horust to talk to.
 type Discovery struct {
 	// SocketPath, when set, is used as it is (--socket-path).
@@ -393,7 +402,7 @@ func FindSocket(d Discovery) (string, error) {
 		case errors.Is(err, fs.ErrNotExist) && d.Dir == "":
 			continue
 		case errors.Is(err, fs.ErrNotExist):
-			return "", fmt.Errorf("no horust socket found in %s: the folder does not exist", dir)
+			return "", fmt.Errorf("%w in %s: the folder does not exist", ErrNoSocket, dir)
 		case err != nil:
 			return "", err
 		}
@@ -418,9 +427,9 @@ func FindSocket(d Discovery) (string, error) {
 		}
 	}
 	if len(dirs) == 1 {
-		return "", fmt.Errorf("no horust socket found in %s", dirs[0])
+		return "", fmt.Errorf("%w in %s", ErrNoSocket, dirs[0])
 	}
-	return "", fmt.Errorf("no horust socket found in %s (also looked in %s)", dirs[0], strings.Join(dirs[1:], ", "))
+	return "", fmt.Errorf("%w in %s (also looked in %s)", ErrNoSocket, dirs[0], strings.Join(dirs[1:], ", "))
 }
 
 // splitDead sorts sockets into those nobody listens on and the others.

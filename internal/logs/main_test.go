@@ -196,7 +196,8 @@ func readFile(t *testing.T, path string) string {
 	return string(b)
 }
 
-// dirSizes returns the size of every file in dir by name.
+// dirSizes returns the size of every file in dir by name. Symlinks (the
+// <path>.current link) are left out: currentLink checks them.
 func dirSizes(t *testing.T, dir string) map[string]int64 {
 	t.Helper()
 	ents, err := os.ReadDir(dir)
@@ -205,6 +206,9 @@ func dirSizes(t *testing.T, dir string) map[string]int64 {
 	}
 	m := map[string]int64{}
 	for _, e := range ents {
+		if e.Type()&os.ModeSymlink != 0 {
+			continue
+		}
 		info, err := e.Info()
 		if err != nil {
 			t.Fatal(err)
@@ -212,6 +216,17 @@ func dirSizes(t *testing.T, dir string) map[string]int64 {
 		m[e.Name()] = info.Size()
 	}
 	return m
+}
+
+// currentLink returns the target of path's <path>.current link; "" when
+// there is none.
+func currentLink(t *testing.T, path string) string {
+	t.Helper()
+	target, err := os.Readlink(path + ".current")
+	if err != nil && !os.IsNotExist(err) {
+		t.Fatal(err)
+	}
+	return target
 }
 
 func formatSizes(m map[string]int64) string {

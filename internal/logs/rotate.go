@@ -23,6 +23,9 @@ const (
 	minStamp = 1_000_000_000
 	// fileMode is the mode of files horust creates, before the umask.
 	fileMode = 0o644
+	// currentSuffix names the symlink to the chunk being written:
+	// <path>.current (docs/logging.md).
+	currentSuffix = ".current"
 )
 
 // MaxFileWrites is how many copiers write to chunk files at once. A write
@@ -142,6 +145,8 @@ type rotSink struct {
 	endsNL bool     // the last byte of the current chunk is a newline
 	old    []chunkID
 
+	linkWarned bool // a failure to update <path>.current was logged
+
 	acct *account
 	log  *slog.Logger
 }
@@ -200,6 +205,7 @@ func (r *rotSink) open() error {
 		return err
 	}
 	r.f, r.w, r.endsNL = f, 0, false
+	r.link(name)
 	if st, err := f.Stat(); err == nil && st.Size() > 0 {
 		r.w = st.Size()
 		var last [1]byte
@@ -208,6 +214,26 @@ func (r *rotSink) open() error {
 		}
 	}
 	return nil
+}
+
+// link points <path>.current at chunk, the chunk being written: a relative
+// symlink made under a temporary name and renamed over the old link, so that
+// a reader (tail -F) never finds the name missing or half made. A failure is
+// logged once; the chunks are written all the same.
+func (r *rotSink) link(chunk string) {
+	cur := r.path + currentSuffix
+	tmp := cur + ".tmp"
+	os.Remove(tmp) // left by a run that died between the two steps
+	err := os.Symlink(filepath.Base(chunk), tmp)
+	if err == nil {
+		if err = os.Rename(tmp, cur); err != nil {
+			os.Remove(tmp)
+		}
+	}
+	if err != nil && !r.linkWarned {
+		r.linkWarned = true
+		r.log.Warn("cannot update the link to the current log chunk", "service", r.acct.service, "path", cur, "error", err.Error())
+	}
 }
 
 // rotate closes the current chunk and opens the next one, deleting the

@@ -44,6 +44,9 @@ func TestRotationLikeOriginal(t *testing.T) {
 	if got := readFile(t, filepath.Join(dir, "out.log.9")); got != strings.Repeat("a", 50) {
 		t.Fatalf("out.log.9 = %q", got)
 	}
+	if got := currentLink(t, filepath.Join(dir, "out.log")); got != "out.log.10" {
+		t.Fatalf("out.log.current -> %q, want the chunk being written, out.log.10", got)
+	}
 }
 
 func TestRotationCutRule(t *testing.T) {
@@ -116,6 +119,9 @@ func TestRotationKeep(t *testing.T) {
 	if got := dirSizes(t, dir); !maps.Equal(got, want) {
 		t.Fatalf("got %s\nwant %s", formatSizes(got), formatSizes(want))
 	}
+	if got := currentLink(t, filepath.Join(dir, "out.log")); got != "out.log.20" {
+		t.Fatalf("out.log.current -> %q, want out.log.20", got)
+	}
 }
 
 func TestRotationRestartContinues(t *testing.T) {
@@ -150,6 +156,9 @@ func TestRotationRestartContinues(t *testing.T) {
 	want = sizes("out.log.3", 40, "out.log.4", 5)
 	if got := dirSizes(t, dir); !maps.Equal(got, want) {
 		t.Fatalf("with size 20: got %s\nwant %s", formatSizes(got), formatSizes(want))
+	}
+	if got := currentLink(t, path); got != "out.log.4" {
+		t.Fatalf("out.log.current -> %q, want out.log.4", got)
 	}
 }
 
@@ -205,6 +214,42 @@ func TestRotationTimestampSeries(t *testing.T) {
 		"out.log.x", 3, "out.log.0", 3, "out.log.01", 3, "out.log", 3)
 	if got := dirSizes(t, dir); !maps.Equal(got, want) {
 		t.Fatalf("got %s\nwant %s", formatSizes(got), formatSizes(want))
+	}
+	if got := currentLink(t, path); got != "out.log.1800000000.1" {
+		t.Fatalf("out.log.current -> %q, want out.log.1800000000.1", got)
+	}
+}
+
+// TestRotationCurrentLinkReplacesLeftovers: a temporary link left by a run
+// that died between symlink and rename, and a link to an old chunk, are
+// replaced; the link is relative, so it survives moving the folder.
+func TestRotationCurrentLinkReplacesLeftovers(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "out.log")
+	if err := os.Symlink("elsewhere", path+".current.tmp"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("out.log.7", path+".current"); err != nil {
+		t.Fatal(err)
+	}
+	r, err := openRotation(path, "stdout", 10, 0, 0, &account{}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.write([]byte("0123456789abc"))
+	r.finish()
+	if got := currentLink(t, path); got != "out.log.1" {
+		t.Fatalf("out.log.current -> %q, want out.log.1", got)
+	}
+	if _, err := os.Lstat(path + ".current.tmp"); !os.IsNotExist(err) {
+		t.Fatalf("the temporary link is still there: %v", err)
+	}
+	moved := filepath.Join(t.TempDir(), "moved")
+	if err := os.Rename(dir, moved); err != nil {
+		t.Fatal(err)
+	}
+	if got := readFile(t, filepath.Join(moved, "out.log.current")); got != "abc" {
+		t.Fatalf("reading through the moved link: %q, want abc", got)
 	}
 }
 

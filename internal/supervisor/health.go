@@ -3,6 +3,8 @@ package supervisor
 import (
 	"errors"
 	"fmt"
+	"io/fs"
+	"log/slog"
 	"syscall"
 	"time"
 
@@ -239,7 +241,14 @@ func (l *Loop) roundDone(s *service, now time.Time) {
 		p.last = 1
 	} else {
 		if p.last != -1 || s.State == Running {
-			l.log.Warn("health check failed", "service", s.cfg.Name, "state", s.State.String(), "err", p.failure)
+			level := slog.LevelWarn
+			if s.State == Started && errors.Is(p.failure, fs.ErrNotExist) {
+				// A file-path check's file not made yet is how a starting
+				// service looks; start-timeout, if any, reports the start
+				// that never gets there.
+				level = slog.LevelDebug
+			}
+			l.log.Log(l.ctx, level, "health check failed", "service", s.cfg.Name, "state", s.State.String(), "err", p.failure)
 		}
 		p.last = -1
 	}

@@ -1,0 +1,143 @@
+package e2e
+
+// End-to-end tests of the operator's frictions (issue 18): the socket
+// folder from HORUST_UDS_FOLDER_PATH, an unknown --uds-group, a horustctl
+// wait started before horust, and the "did you mean" of an unknown service.
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// ctlEnv runs horustctl with more variables in its environment.
+func ctlEnv(t *testing.T, env []string, args ...string) (string, string, int) {
+	t.Helper()
+	cmd := exec.Command(horustctlBin, args...)
+	cmd.Env = append(os.Environ(), env...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	code := 0
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("horustctl: %v", err)
+	}
+	return out.String(), errb.String(), code
+}
+
+// TestUDSFolderFromEnvironment: without --uds-folder-path (-u), horust and
+// horustctl both take the folder from HORUST_UDS_FOLDER_PATH.
+func TestUDSFolderFromEnvironment(t *testing.T) {
+	uds := filepath.Join(t.TempDir(), "sock")
+	env := []string{"HORUST_UDS_FOLDER_PATH=" + uds}
+	h := startHorust(t, runOpts{noArgs: true, env: env,
+		args: []string{"--services-path", servicesDir(t, map[string]string{"env-uds.toml": svc(role("sleep"))})}})
+	eventually(t, 20*time.Second, "the socket in $HORUST_UDS_FOLDER_PATH", func() bool {
+		m, _ := filepath.Glob(filepath.Join(uds, "horust-*.sock"))
+		return len(m) == 1
+	})
+	eventually(t, 20*time.Second, "the service to run", func() bool {
+		out, _, code := ctlEnv(t, env, "status", "env-uds.toml")
+		return code == 0 && out == "Current status for 'env-uds.toml' is: 'RUNNING'.\n"
+	})
+	// -u wins over the variable.
+	empty := t.TempDir()
+	_, errOut, code := ctlEnv(t, env, "-u", empty, "status")
+	ctlExpect(t, "-u over the variable", "", errOut, code, 1, nil, "no horust socket found in "+empty+ctlNoSocketHint)
+	_ = h
+}
+
+// TestUDSGroupUnknown: --uds-group naming a group that does not exist stops
+// horust with exit 1 before it starts anything.
+func TestUDSGroupUnknown(t *testing.T) {
+	marker := filepath.Join(t.TempDir(), "ran")
+	h := startHorust(t, runOpts{args: []string{"--uds-group", "no-such-group-h18"},
+		files: map[string]string{"grp.toml": svc("/bin/sh -c 'touch " + marker + "; sleep 30'")}})
+	if code := h.wait(20 * time.Second); code != 1 {
+		t.Fatalf("horust exited %d, want 1; stderr %s", code, h.stderr)
+	}
+	if s := h.stderr.String(); !strings.Contains(s, "--uds-group") || !strings.Contains(s, "no-such-group-h18") {
+		t.Fatalf("the error does not name the flag and the group: %q", s)
+	}
+	if _, err := os.Stat(marker); err == nil {
+		t.Fatal("a service ran although horust refused its --uds-group")
+	}
+}
+
+// TestCtlWaitBeforeHorust: a script starts horustctl wait before horust has
+// made its socket (its folder does not even exist): the wait waits for the
+// socket within --timeout, then for the service.
+func TestCtlWaitBeforeHorust(t *testing.T) {
+	uds := filepath.Join(t.TempDir(), "later")
+	wait := exec.Command(horustctlBin, "-u", uds, "wait", "early.toml", "--timeout", "60s")
+	var errb bytes.Buffer
+	wait.Stderr = &errb
+	if err := wait.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- wait.Wait() }()
+	select {
+	case err := <-done:
+		t.Fatalf("wait returned before horust ran: %v, %s", err, errb.String())
+	case <-time.After(500 * time.Millisecond):
+	}
+	startHorust(t, runOpts{noArgs: true, args: []string{"--uds-folder-path", uds,
+		"--services-path", servicesDir(t, map[string]string{"early.toml": svc(role("sleep"))})}})
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("wait: %v, %s", err, errb.String())
+		}
+	case <-time.After(30 * time.Second):
+		_ = wait.Process.Kill()
+		t.Fatal("wait did not return once horust ran the service")
+	}
+}
+
+// TestCtlUnknownServiceSuggestion: an unknown name gets the near miss.
+func TestCtlUnknownServiceSuggestion(t *testing.T) {
+	h := startHorust(t, runOpts{files: map[string]string{"backend.toml": svc(role("sleep"))}})
+	h.waitState("backend.toml", 20*time.Second, "RUNNING")
+	out, errOut, code := h.ctl("restart", "backend")
+	ctlExpect(t, "restart backend", out, errOut, code, 1, ptr(""), "no such service 'backend'; did you mean 'backend.toml'?")
+}
+
+// TestFilePathNotYetIsDebug: a file-path check whose file the starting
+// service has not made yet is logged at debug, not as a warning; once the
+// service ran, the file going away is a warning again.
+func TestFilePathNotYetIsDebug(t *testing.T) {
+	ready := filepath.Join(t.TempDir(), "ready")
+	h := startHorust(t, runOpts{env: []string{"HORUST_LOG=debug"}, files: map[string]string{
+		"fp.toml": svc(role("health-touch-after", "500ms", ready), "[healthiness]", fmt.Sprintf("file-path = %q", ready), `interval = "100ms"`),
+	}})
+	h.waitState("fp.toml", 20*time.Second, "RUNNING")
+	failed := regexp.MustCompile(`level=(\w+) msg="health check failed" service=fp.toml`)
+	levels := func() []string {
+		var l []string
+		for _, m := range failed.FindAllStringSubmatch(h.stderr.String(), -1) {
+			l = append(l, m[1])
+		}
+		return l
+	}
+	if got := levels(); !slices.Equal(got, []string{"DEBUG"}) {
+		t.Fatalf("while starting, the missing file was logged at %v, want once at DEBUG", got)
+	}
+	if err := os.Remove(ready); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 20*time.Second, "the warning for a running service's missing file", func() bool {
+		return slices.Contains(levels(), "WARN")
+	})
+}
