@@ -65,6 +65,8 @@ echo "building horust $VERSION and bench/tool" >&2
 # built as the Dockerfile ships it: static, stripped
 CGO_ENABLED=0 "$GO" build -trimpath -ldflags "-s -w -X main.version=$VERSION" -o "$OUT/bin/horust" ./cmd/horust
 (cd bench/tool && "$GO" build -o "$OUT/bin/hbench" .)
+# the Go floor of the one-shot scenario, built like horust
+CGO_ENABLED=0 "$GO" build -trimpath -ldflags "-s -w" -o "$OUT/bin/oneshotfloor" ./bench/oneshotfloor
 
 # ---- versions and machine
 dpkgv() { dpkg-query -W -f '${Version}' "$1" 2>/dev/null || echo "?"; }
@@ -83,7 +85,7 @@ dpkgv() { dpkg-query -W -f '${Version}' "$1" 2>/dev/null || echo "?"; }
 } >"$OUT/versions.txt"
 
 # ---- the matrix
-HORUST="$OUT/bin/horust" "$OUT/bin/hbench" run -out "$OUT"
+HORUST="$OUT/bin/horust" GOFLOOR="$OUT/bin/oneshotfloor" "$OUT/bin/hbench" run -out "$OUT"
 
 # ---- bench/health (a colleague's): its RESULT lines go into the report
 if ((!HEALTH)); then

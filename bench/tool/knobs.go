@@ -16,6 +16,7 @@ type knobs struct {
 	sups          []string
 	horust        string // path of the horust binary under test
 	horustCopy    string // a copy of it for horust-nocg (so the two never share page-cache pages in PSS)
+	goFloor       string // path of bench/oneshotfloor, the Go floor of the one-shot scenario ("" = not measured)
 	idleNs        []int
 	idleWindow    time.Duration
 	restartWindow time.Duration
@@ -107,6 +108,7 @@ func loadKnobs() (*knobs, error) {
 	k.sups = strings.Fields(envStr("SUPERVISORS", strings.Join(allSups, " ")))
 	k.logModes = strings.Fields(envStr("LOG_MODES", "direct rotate prefix"))
 	k.logDir = envStr("LOG_DIR", "/dev/shm")
+	k.goFloor = envStr("GOFLOOR", "")
 	k.horust = envStr("HORUST", "")
 	if k.horust == "" {
 		return nil, fmt.Errorf("HORUST (path of the horust binary) is not set")

@@ -1048,7 +1048,9 @@ func (b *bench) logRun(sup, mode string) error {
 // ---------------------------------------------------------------- oneshot
 
 // oneshot: `SUP -- /bin/true` ONESHOT_N times back to back; median wall
-// time, fork to reaped.
+// time, fork to reaped. The floor column also runs the minimal static Go
+// program that forks, execs and waits (bench/oneshotfloor, metrics go_*):
+// the least a supervisor written in Go can cost.
 func (b *bench) oneshot(sup string) error {
 	const scen = "oneshot"
 	var argv []string
@@ -1075,9 +1077,22 @@ func (b *bench) oneshot(sup string) error {
 	if err != nil {
 		return err
 	}
-	outp := filepath.Join(dir, "out")
+	if err := b.oneshotLoop(sup, "", argv, dir); err != nil {
+		return err
+	}
+	if sup == "floor" && b.k.goFloor != "" {
+		return b.oneshotLoop(sup, "go_", []string{b.k.goFloor, "/bin/true"}, dir)
+	}
+	return nil
+}
+
+// oneshotLoop runs argv through `hbench oneshot-loop` and records its
+// figures for sup, each metric's name prefixed with prefix.
+func (b *bench) oneshotLoop(sup, prefix string, argv []string, dir string) error {
+	const scen = "oneshot"
+	outp := filepath.Join(dir, prefix+"out")
 	c, err := spawn(append([]string{b.k.self, "oneshot-loop", "-n", fmt.Sprint(b.k.oneshotN), "-warmup", "5", "--"}, argv...),
-		spawnOpts{stdout: outp, stderr: filepath.Join(dir, "err")})
+		spawnOpts{stdout: outp, stderr: filepath.Join(dir, prefix+"err")})
 	if err != nil {
 		return err
 	}
@@ -1086,7 +1101,7 @@ func (b *bench) oneshot(sup string) error {
 	}
 	if b.rep == 1 {
 		_ = os.MkdirAll(filepath.Join(b.out, "configs"), 0o755)
-		_ = os.WriteFile(filepath.Join(b.out, "configs", "oneshot."+sup+".txt"), []byte(b.generic("argv: "+strings.Join(argv, " ")+"\n")), 0o644)
+		_ = os.WriteFile(filepath.Join(b.out, "configs", "oneshot."+sup+"."+prefix+"txt"), []byte(b.generic("argv: "+strings.Join(argv, " ")+"\n")), 0o644)
 	}
 	f, err := os.Open(outp)
 	if err != nil {
@@ -1096,7 +1111,7 @@ func (b *bench) oneshot(sup string) error {
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		if fl := strings.Fields(sc.Text()); len(fl) == 2 {
-			b.res(scen, sup, fl[0], fl[1])
+			b.res(scen, sup, prefix+fl[0], fl[1])
 		}
 	}
 	return nil

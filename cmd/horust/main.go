@@ -12,7 +12,6 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"os/signal"
 	"os/user"
 	"path/filepath"
 	runtimedebug "runtime/debug"
@@ -22,6 +21,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/horust-go/horust/cmd/horust/internal/signals"
 	"github.com/horust-go/horust/internal/buildinfo"
 	"github.com/horust-go/horust/internal/cgroup"
 	"github.com/horust-go/horust/internal/config"
@@ -35,9 +35,6 @@ import (
 
 // sweepGrace is how long the final sweep waits after SIGTERM before SIGKILL.
 const sweepGrace = 2 * time.Second
-
-// forwarded are the signals passed on to every running service.
-var forwarded = []os.Signal{syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGWINCH}
 
 func main() {
 	cgroup.MaybeExec() // the re-exec step that joins v1 cgroups; returns at once otherwise
@@ -88,12 +85,21 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 // supervise loads everything, then runs the services until they finish.
 func supervise(c *cli, log *slog.Logger, stdout, stderr io.Writer) (int, error) {
-	// Subscribing to signals costs a round trip to the runtime's signal
-	// thread per signal (about half a millisecond in all); it runs while the
-	// configuration loads, and the first start waits for it: no SIGCHLD may
-	// be missed.
+	// The signals are subscribed from the start of the program (package
+	// signals); the first start waits for that: no SIGCHLD may be missed
+	// and no signal may take its default action on horust. In service mode
+	// the thread reserve is made meanwhile, and waited for too, so that no
+	// service forks before it exists.
 	oneShot := len(c.command) > 0
-	sigs, subscribed := subscribe(oneShot)
+	reserved := make(chan struct{})
+	if oneShot {
+		close(reserved)
+	} else {
+		go func() {
+			reserveThreads()
+			close(reserved)
+		}()
+	}
 	global, err := config.LoadGlobal(c.configPath)
 	if err != nil {
 		return 1, fatal(fmt.Errorf("failed loading configuration: %s\n%w", c.configPath, err))
@@ -113,12 +119,18 @@ func supervise(c *cli, log *slog.Logger, stdout, stderr io.Writer) (int, error) 
 		}
 	}
 
+	// The folder is chosen before the first start (one that cannot be used
+	// is an error); cleaning it waits until after the command's start in
+	// one-shot mode, where nothing needs the socket before the command runs.
 	if _, err := udsGroupID(c.udsGroup); err != nil {
 		return 1, fatal(err)
 	}
-	udsFolder, err := socketFolder(c, stderr, log)
+	udsFolder, err := chooseSocketFolder(c, stderr)
 	if err != nil {
 		return 1, fatal(err)
+	}
+	if !oneShot {
+		removeDeadSockets(udsFolder, log)
 	}
 	var probeLn net.Listener
 	if c.httpAddr != "" {
@@ -150,13 +162,18 @@ func supervise(c *cli, log *slog.Logger, stdout, stderr io.Writer) (int, error) 
 		PrepareCheckFile: health.PrepareFile,
 		OneShot:          oneShot,
 		Foreground:       oneShot && ownsTerminal(),
-		Forward:          forwarded,
+		Forward:          signals.Forwarded,
 		OutputStats: func(name string) (uint64, uint64) {
 			st := outputs.Stats(name)
 			return st.Copied, st.Dropped
 		},
 	}
-	if !oneShot {
+	if oneShot {
+		// The thread reserve (threads.go) is made once the command has
+		// started, beside it: made before, it would delay the start by
+		// about a millisecond of clones on a 2-core machine.
+		opt.Settled = func() { go reserveThreads() }
+	} else {
 		// Loading and starting leave garbage a long-running horust never
 		// needs again: collect it and give the pages back once, so that an
 		// idle horust holds only what it uses.
@@ -182,13 +199,15 @@ func supervise(c *cli, log *slog.Logger, stdout, stderr io.Writer) (int, error) 
 	if !oneShot {
 		// Whoever sees the control socket may signal horust: by then a
 		// TERM must stop it, not kill it.
-		<-subscribed
+		signals.Wait()
 	}
 	var served sync.WaitGroup
 	sockPath := filepath.Join(udsFolder, control.SocketName(os.Getpid()))
-	serveControl(ctx, &served, c, log, sockPath, probeLn, oneShot, control.ServerOptions{Backend: loop, Log: log, Version: buildinfo.Version()})
+	serveControl(ctx, &served, c, log, udsFolder, sockPath, probeLn, oneShot, control.ServerOptions{Backend: loop, Log: log, Version: buildinfo.Version()})
 
-	<-subscribed
+	<-reserved
+	signals.Wait()
+	sigs := supervisor.Signals{Child: signals.Child, Stop: signals.Stop, Other: signals.Other}
 	loop.Run(sigs)
 
 	proc.Sweep(sigs.Child, sweepGrace)
@@ -267,8 +286,8 @@ func listenNotify(svcs []*config.Service, log *slog.Logger) (*health.NotifySocke
 // ctx ends. A socket that cannot be created is logged: the services still
 // run. In service mode the socket exists before it returns, since services
 // may call horustctl as soon as they run; a one-shot command does not wait
-// for it.
-func serveControl(ctx context.Context, served *sync.WaitGroup, c *cli, log *slog.Logger, sockPath string, probeLn net.Listener, oneShot bool, opt control.ServerOptions) {
+// for it, nor for the removal of dead horusts' sockets from udsFolder.
+func serveControl(ctx context.Context, served *sync.WaitGroup, c *cli, log *slog.Logger, udsFolder, sockPath string, probeLn net.Listener, oneShot bool, opt control.ServerOptions) {
 	listen := func() net.Listener {
 		ln, err := control.ListenUnix(sockPath, c.udsMode, udsGID(c.udsGroup, log))
 		if err != nil {
@@ -283,7 +302,10 @@ func serveControl(ctx context.Context, served *sync.WaitGroup, c *cli, log *slog
 		}
 	}
 	if oneShot {
-		served.Go(func() { serve(listen()) })
+		served.Go(func() {
+			removeDeadSockets(udsFolder, log)
+			serve(listen())
+		})
 	} else {
 		ln := listen()
 		served.Go(func() { serve(ln) })
@@ -293,52 +315,9 @@ func serveControl(ctx context.Context, served *sync.WaitGroup, c *cli, log *slog
 	}
 }
 
-// subscribe asks for every signal horust handles, in the background; the
-// returned channel is closed once the subscription is in place. Each kind of
-// signal has a channel of its own (see supervisor.Signals): os/signal drops
-// a signal whose channel is full, so a SIGCHLD flood must not share one with
-// TERM. The stop channel has room for the second, forceful TERM or INT.
-//
-// The same goroutine makes horust's OS threads (reserveThreads): in service
-// mode before the channel is closed, so that no service forks before they
-// exist; in one-shot mode after, beside the command's start, which they
-// would delay by about a millisecond.
-func subscribe(oneShot bool) (supervisor.Signals, <-chan struct{}) {
-	child := make(chan os.Signal, 1)
-	stop := make(chan os.Signal, 4)
-	other := make(chan os.Signal, 16)
-	// SIGPIPE is subscribed (not ignored, which services would inherit)
-	// so that a closed stdout or stderr never kills horust; nobody reads
-	// its channel.
-	pipe := make(chan os.Signal, 1)
-	subscribed := make(chan struct{})
-	go func() {
-		signal.Notify(child, syscall.SIGCHLD)
-		signal.Notify(stop, syscall.SIGTERM, syscall.SIGINT)
-		signal.Notify(other, forwarded...)
-		signal.Notify(pipe, syscall.SIGPIPE)
-		if !oneShot {
-			reserveThreads()
-		}
-		close(subscribed)
-		if oneShot {
-			reserveThreads()
-		}
-	}()
-	return supervisor.Signals{Child: child, Stop: stop, Other: other}, subscribed
-}
-
-// socketFolder creates the control socket's folder. When the default cannot
-// be created (an ordinary user), it falls back to $XDG_RUNTIME_DIR/horust or
-// the temp directory's horust-<uid>, with one line on stderr; a fallback is
-// used only if it is private to this user (control.PrivateFolder), and an
-// explicit folder that cannot be used is an error. Sockets that dead
-// horust processes left in the folder are removed.
-func socketFolder(c *cli, stderr io.Writer, log *slog.Logger) (string, error) {
-	dir, err := chooseSocketFolder(c, stderr)
-	if err != nil {
-		return "", err
-	}
+// removeDeadSockets removes the sockets that dead horust processes left in
+// the control socket's folder dir.
+func removeDeadSockets(dir string, log *slog.Logger) {
 	removed, err := control.RemoveDeadSockets(dir)
 	for _, name := range removed {
 		log.Info("removed the socket of a horust that is gone", "path", filepath.Join(dir, name))
@@ -346,9 +325,14 @@ func socketFolder(c *cli, stderr io.Writer, log *slog.Logger) (string, error) {
 	if err != nil {
 		log.Warn("cleaning the socket folder", "err", err)
 	}
-	return dir, nil
 }
 
+// chooseSocketFolder creates the control socket's folder. When the default
+// cannot be created (an ordinary user), it falls back to
+// $XDG_RUNTIME_DIR/horust or the temp directory's horust-<uid>, with one
+// line on stderr; a fallback is used only if it is private to this user
+// (control.PrivateFolder), and an explicit folder that cannot be used is an
+// error.
 func chooseSocketFolder(c *cli, stderr io.Writer) (string, error) {
 	err := makeFolder(c.udsFolder)
 	if err == nil || c.udsFolderSet {
