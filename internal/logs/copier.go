@@ -72,7 +72,7 @@ type copier struct {
 // explicitly.
 func newPipe() (r, w *os.File, err error) {
 	var p [2]int
-	if err := unix.Pipe2(p[:], unix.O_CLOEXEC); err != nil {
+	if err := pipeCloexec(&p); err != nil {
 		return nil, nil, fmt.Errorf("pipe: %w", err)
 	}
 	if err := unix.SetNonblock(p[0], true); err != nil {
@@ -100,8 +100,7 @@ func (c *copier) run() {
 	grown := false
 	for {
 		if !grown && c.n >= fullPipe {
-			// A refusal leaves the default capacity.
-			_ = rc.Control(func(fd uintptr) { _, _ = unix.FcntlInt(fd, unix.F_SETPIPE_SZ, bigPipe) })
+			_ = rc.Control(growPipe)
 			grown = true
 		}
 		err := rc.Read(c.readFn)
