@@ -576,7 +576,7 @@ func peerGone(c net.Conn) bool {
 	}
 	gone := true
 	_ = raw.Control(func(fd uintptr) {
-		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN | unix.POLLRDHUP}}
+		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN | pollRDHUP}}
 		if n, err := unix.Poll(fds, 0); err == nil && n == 1 {
 			gone = fds[0].Revents&unix.POLLHUP != 0
 		}
