@@ -1,13 +1,10 @@
 package control
 
-import "golang.org/x/sys/unix"
+import (
+	"net"
 
-// pollRDHUP is 0: macOS has no POLLRDHUP; a half-close looks like a peer
-// still there, and the answer is written (see peerGone).
-const pollRDHUP = 0
-
-// peerCred is what the kernel recorded about a unix socket's peer.
-type peerCred struct{ pid, uid, gid int }
+	"golang.org/x/sys/unix"
+)
 
 // readPeerCred reads the peer's credentials (LOCAL_PEERCRED, and
 // LOCAL_PEERPID for its pid): those it had when it connected, or when it
@@ -38,3 +35,8 @@ func peerGroups(fd int) ([]uint32, error) {
 	n := min(max(int(xc.Ngroups), 0), len(xc.Groups))
 	return xc.Groups[:n], nil
 }
+
+// peerGone is false: macOS has no POLLRDHUP to tell a half-close from a
+// peer that is gone, so a half-close is assumed, as over TCP (the answer is
+// written, and a write to a peer that is gone fails).
+func peerGone(net.Conn) bool { return false }

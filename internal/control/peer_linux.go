@@ -1,16 +1,11 @@
 package control
 
 import (
+	"net"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
-
-// pollRDHUP asks poll to report a peer that shut down its writing side.
-const pollRDHUP = unix.POLLRDHUP
-
-// peerCred is what the kernel recorded about a unix socket's peer.
-type peerCred struct{ pid, uid, gid int }
 
 // readPeerCred reads the peer's credentials (SO_PEERCRED): those it had
 // when it connected, or when it listened for a client's view of a server.
@@ -42,4 +37,27 @@ func peerGroups(fd int) ([]uint32, error) {
 			return buf[:n/4], nil
 		}
 	}
+}
+
+// peerGone reports whether the other end of a unix socket closed both of
+// its sides (POLLHUP), as opposed to only its writing side. Over TCP the
+// two look the same, so a half-close is assumed: the answer is written
+// either way, and a peer that is gone makes that write fail.
+func peerGone(c net.Conn) bool {
+	uc, ok := c.(*net.UnixConn)
+	if !ok {
+		return false
+	}
+	raw, err := uc.SyscallConn()
+	if err != nil {
+		return true
+	}
+	gone := true
+	_ = raw.Control(func(fd uintptr) {
+		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN | unix.POLLRDHUP}}
+		if n, err := unix.Poll(fds, 0); err == nil && n == 1 {
+			gone = fds[0].Revents&unix.POLLHUP != 0
+		}
+	})
+	return gone
 }

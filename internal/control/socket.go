@@ -257,6 +257,9 @@ func (e *PeerRefusedError) Error() string {
 	return fmt.Sprintf("control socket: refused a connection of pid %d, uid %d: %s", e.PID, e.UID, e.Reason)
 }
 
+// peerCred is what the kernel recorded about a unix socket's peer.
+type peerCred struct{ pid, uid, gid int }
+
 // checkPeer lets root, horust's own user and members of the socket's group
 // in, by the credentials the kernel recorded at connect (SO_PEERCRED and
 // SO_PEERGROUPS): what the peer is, not what it says.
