@@ -1,3 +1,5 @@
+//go:build linux
+
 package e2e
 
 // End-to-end tests of resource limits and of the cgroup as the unit of a

@@ -1,3 +1,5 @@
+//go:build linux
+
 package e2e
 
 // End-to-end tests of service output (issue 5, docs/logging.md): rotation,

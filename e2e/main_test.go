@@ -1,3 +1,5 @@
+//go:build linux
+
 // Package e2e holds black-box tests of the built horust and horustctl: real
 // processes, real signals, real sockets, horust as PID 1 in a new pid
 // namespace. TestMain builds both binaries once; the test binary itself

@@ -1,3 +1,5 @@
+//go:build linux
+
 package e2e
 
 // The cgroup v2 test on a real kernel (docs/cgroups.md, "What is tested"):

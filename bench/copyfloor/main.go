@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command copyfloor measures the fastest a log copier can be on this
 // machine: a writer (dd from /dev/zero, 64 KiB writes) into a pipe, and a
 // reader (this program, which does nothing else) that moves

@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command health measures horust's health checking end to end, with the
 // built horust, real processes and real servers on loopback.
 //

@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command vmguest runs inside the virtual machine of e2e/vm_test.go, on a
 // real cgroup v2 kernel (cgroup_no_v1=all). "vmguest run" runs the
 // scenarios of docs/cgroups.md against the horust of the initramfs, each in

@@ -7,9 +7,6 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
-	"unsafe"
-
-	"golang.org/x/sys/unix"
 )
 
 // ExecArg is os.Args[1] of the re-exec step (see MaybeExec).
@@ -153,8 +150,7 @@ func runExecStep(args []string) error {
 	}
 	if c := s.cred; c != nil {
 		// A change of uid clears the parent-death signal; keep it.
-		var deathSig int32
-		_, _, _ = syscall.Syscall(syscall.SYS_PRCTL, unix.PR_GET_PDEATHSIG, uintptr(unsafe.Pointer(&deathSig)), 0)
+		deathSig := deathSignal()
 		parent := syscall.Getppid()
 		if !c.NoSetGroups {
 			groups := make([]int, len(c.Groups))
@@ -172,7 +168,7 @@ func runExecStep(args []string) error {
 			return fmt.Errorf("setuid %d: %w", c.Uid, err)
 		}
 		if deathSig != 0 {
-			_ = unix.Prctl(unix.PR_SET_PDEATHSIG, uintptr(deathSig), 0, 0, 0)
+			setDeathSignal(deathSig)
 			// The parent may have died while the signal was cleared: then
 			// nobody sent it, and the service must not start orphaned.
 			if syscall.Getppid() != parent {

@@ -199,8 +199,7 @@ func (g *Group) StartAttr() (cgroupFD int, useFD bool, joinProcs []string) {
 func (g *Group) Prepare(attr *syscall.SysProcAttr, path string, argv []string) (string, []string) {
 	fd, useFD, procs := g.StartAttr()
 	if useFD {
-		attr.UseCgroupFD = true
-		attr.CgroupFD = fd
+		setCgroupFD(attr, fd)
 	}
 	if len(procs) == 0 {
 		return path, argv
@@ -466,17 +465,6 @@ func (g *Group) release() {
 	if g.m.groups[g.name] == g {
 		delete(g.m.groups, g.name)
 	}
-}
-
-// pidfds opens a pidfd for each pid that still exists.
-func pidfds(pids []int) []int {
-	var fds []int
-	for _, p := range pids {
-		if fd, err := unix.PidfdOpen(p, 0); err == nil {
-			fds = append(fds, fd)
-		}
-	}
-	return fds
 }
 
 // waitExit waits until every pidfd reports its process exited, or the

@@ -96,7 +96,7 @@ func Open(opts Options) (*Manager, error) {
 		return nil, fmt.Errorf("cgroup: bad parent name %q", opts.Parent)
 	}
 	m := &Manager{opts: opts, lay: &layout{v1: map[string]*hierarchy{}}, groups: map[string]*Group{}, parents: map[string]int{}}
-	if opts.Disabled {
+	if opts.Disabled || unavailable != "" {
 		return m, nil
 	}
 	lay, err := detect(opts.Root, opts.ProcCgroup, opts.MountInfo)
@@ -215,6 +215,9 @@ func (m *Manager) Service(name string, r config.Resource) (*Group, error) {
 func (m *Manager) controllerFor(ctrl string) (*hierarchy, error) {
 	if m.opts.Disabled {
 		return nil, errors.New("cannot be used: cgroups are disabled (--no-cgroups)")
+	}
+	if unavailable != "" {
+		return nil, errors.New("cannot be used: " + unavailable)
 	}
 	if h := m.lay.v1[ctrl]; h != nil {
 		return h, nil

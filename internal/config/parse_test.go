@@ -144,7 +144,7 @@ func TestParseSignal(t *testing.T) {
 		{"TERM", syscall.SIGTERM}, {"HUP", syscall.SIGHUP}, {"INT", syscall.SIGINT}, {"QUIT", syscall.SIGQUIT},
 		{"USR1", syscall.SIGUSR1}, {"USR2", syscall.SIGUSR2}, {"WINCH", syscall.SIGWINCH}, {"CHLD", syscall.SIGCHLD},
 		{"KILL", syscall.SIGKILL}, {"SIGTERM", syscall.SIGTERM}, {"term", syscall.SIGTERM}, {"sigkill", syscall.SIGKILL},
-		{"STKFLT", syscall.SIGSTKFLT}, {"PWR", syscall.SIGPWR}, {"SYS", syscall.SIGSYS}, {"IO", syscall.SIGIO},
+		{"SYS", syscall.SIGSYS}, {"IO", syscall.SIGIO},
 	}
 	for _, tt := range tests {
 		t.Run(tt.in, func(t *testing.T) {

@@ -18,7 +18,6 @@ import (
 	"time"
 
 	"github.com/horust-go/horust/internal/httpwire"
-	"golang.org/x/sys/unix"
 )
 
 // ErrTimeout is what a Client's error wraps when horust answered that time
@@ -280,16 +279,16 @@ func (c *Client) checkServer(conn net.Conn) error {
 	if err != nil {
 		return err
 	}
-	var cred *unix.Ucred
+	var cred peerCred
 	var cerr error
-	if err := raw.Control(func(fd uintptr) { cred, cerr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED) }); err != nil {
+	if err := raw.Control(func(fd uintptr) { cred, cerr = readPeerCred(int(fd)) }); err != nil {
 		return err
 	}
 	if cerr != nil {
 		return fmt.Errorf("peer credentials: %w", cerr)
 	}
-	if cred.Uid != 0 && int(cred.Uid) != os.Geteuid() {
-		return &ConnError{Msg: fmt.Sprintf("the process on %s (pid %d) runs as uid %d, neither root nor this user: not trusted", c.path, cred.Pid, cred.Uid), Err: ErrUntrusted}
+	if cred.uid != 0 && cred.uid != os.Geteuid() {
+		return &ConnError{Msg: fmt.Sprintf("the process on %s (pid %d) runs as uid %d, neither root nor this user: not trusted", c.path, cred.pid, cred.uid), Err: ErrUntrusted}
 	}
 	return nil
 }

@@ -18,7 +18,6 @@ import (
 	"time"
 
 	"github.com/horust-go/horust/internal/httpwire"
-	"golang.org/x/sys/unix"
 )
 
 // This file is the HTTP/1.1 server under the API: connections, request
@@ -559,29 +558,6 @@ func (s *httpServer) runHandler(h handlerFunc, w *response, r *request) (ok bool
 	}()
 	h(w, r)
 	return true
-}
-
-// peerGone reports whether the other end of a unix socket closed both of
-// its sides (POLLHUP), as opposed to only its writing side. Over TCP the
-// two look the same, so a half-close is assumed: the answer is written
-// either way, and a peer that is gone makes that write fail.
-func peerGone(c net.Conn) bool {
-	uc, ok := c.(*net.UnixConn)
-	if !ok {
-		return false
-	}
-	raw, err := uc.SyscallConn()
-	if err != nil {
-		return true
-	}
-	gone := true
-	_ = raw.Control(func(fd uintptr) {
-		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN | unix.POLLRDHUP}}
-		if n, err := unix.Poll(fds, 0); err == nil && n == 1 {
-			gone = fds[0].Revents&unix.POLLHUP != 0
-		}
-	})
-	return gone
 }
 
 // isMalformed reports a syntax error in the request (answered 400).

@@ -16,9 +16,6 @@ import (
 	"sync"
 	"syscall"
 	"time"
-	"unsafe"
-
-	"golang.org/x/sys/unix"
 )
 
 // DefaultSocketDir is the default --uds-folder-path of horust and horustctl.
@@ -260,6 +257,9 @@ func (e *PeerRefusedError) Error() string {
 	return fmt.Sprintf("control socket: refused a connection of pid %d, uid %d: %s", e.PID, e.UID, e.Reason)
 }
 
+// peerCred is what the kernel recorded about a unix socket's peer.
+type peerCred struct{ pid, uid, gid int }
+
 // checkPeer lets root, horust's own user and members of the socket's group
 // in, by the credentials the kernel recorded at connect (SO_PEERCRED and
 // SO_PEERGROUPS): what the peer is, not what it says.
@@ -268,12 +268,12 @@ func (l *unixListener) checkPeer(c *net.UnixConn) error {
 	if err != nil {
 		return &PeerRefusedError{Reason: err.Error()}
 	}
-	var cred *unix.Ucred
+	var cred peerCred
 	var groups []uint32
 	var cerr error
 	if err := raw.Control(func(fd uintptr) {
-		cred, cerr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
-		if cerr == nil && l.gid >= 0 && int(cred.Uid) != 0 && int(cred.Uid) != l.uid && int(cred.Gid) != l.gid {
+		cred, cerr = readPeerCred(int(fd))
+		if cerr == nil && l.gid >= 0 && cred.uid != 0 && cred.uid != l.uid && cred.gid != l.gid {
 			groups, cerr = peerGroups(int(fd))
 		}
 	}); err != nil {
@@ -282,38 +282,16 @@ func (l *unixListener) checkPeer(c *net.UnixConn) error {
 	switch {
 	case cerr != nil:
 		return &PeerRefusedError{Reason: "no peer credentials: " + cerr.Error()}
-	case cred.Uid == 0, int(cred.Uid) == l.uid:
+	case cred.uid == 0, cred.uid == l.uid:
 		return nil
-	case l.gid >= 0 && (int(cred.Gid) == l.gid || slices.Contains(groups, uint32(l.gid))):
+	case l.gid >= 0 && (cred.gid == l.gid || slices.Contains(groups, uint32(l.gid))):
 		return nil
 	}
 	reason := "not root and not horust's user"
 	if l.gid >= 0 {
 		reason += fmt.Sprintf(", and not in group %d (--uds-group)", l.gid)
 	}
-	return &PeerRefusedError{PID: int(cred.Pid), UID: int(cred.Uid), Reason: reason}
-}
-
-// soPeerGroups is SO_PEERGROUPS (Linux 4.13), which x/sys/unix does not
-// name: the peer's supplementary groups when it connected.
-const soPeerGroups = 59
-
-// peerGroups reads the supplementary groups of a unix socket's peer.
-func peerGroups(fd int) ([]uint32, error) {
-	buf := make([]uint32, 64)
-	for {
-		n := uint32(len(buf) * 4)
-		_, _, e := unix.Syscall6(unix.SYS_GETSOCKOPT, uintptr(fd), unix.SOL_SOCKET, soPeerGroups,
-			uintptr(unsafe.Pointer(&buf[0])), uintptr(unsafe.Pointer(&n)), 0)
-		switch {
-		case e == unix.ERANGE && int(n/4) > len(buf):
-			buf = make([]uint32, n/4)
-		case e != 0:
-			return nil, e
-		default:
-			return buf[:n/4], nil
-		}
-	}
+	return &PeerRefusedError{PID: cred.pid, UID: cred.uid, Reason: reason}
 }
 
 // refusals logs refused peers: the first at once, then at most one line a

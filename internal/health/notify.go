@@ -80,35 +80,11 @@ func ListenNotify(name string) (*NotifySocket, error) {
 		return nil, errors.New("notify socket: empty name")
 	}
 	addr := "@" + name
-	// Go creates sockets close-on-exec and maps a leading '@' to the abstract
-	// namespace.
-	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: addr, Net: "unixgram"})
+	conn, err := listenCredentialed(addr)
 	if err != nil {
-		return nil, fmt.Errorf("notify socket %s: listen: %w", addr, err)
-	}
-	// Set before any service is started (they are the only senders), so no
-	// datagram arrives without credentials.
-	if err := setPassCred(conn); err != nil {
-		_ = conn.Close() // the error that matters is the one returned
-		return nil, fmt.Errorf("notify socket %s: set SO_PASSCRED: %w", addr, err)
+		return nil, fmt.Errorf("notify socket %s: %w", addr, err)
 	}
 	return &NotifySocket{conn: conn, addr: addr}, nil
-}
-
-// setPassCred asks the kernel to attach the sender's credentials to every
-// datagram received on conn.
-func setPassCred(conn *net.UnixConn) error {
-	raw, err := conn.SyscallConn()
-	if err != nil {
-		return err
-	}
-	var serr error
-	if err := raw.Control(func(fd uintptr) {
-		serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_PASSCRED, 1)
-	}); err != nil {
-		return err
-	}
-	return serr
 }
 
 // Addr returns the value for NOTIFY_SOCKET: the abstract name with a leading
@@ -133,7 +109,7 @@ func (n *NotifySocket) Serve(ctx context.Context, handle func(NotifyMessage)) {
 	defer stop()
 
 	buf := make([]byte, maxNotifyMessage)
-	oob := make([]byte, unix.CmsgSpace(unix.SizeofUcred)+unix.CmsgSpace(4*maxNotifyFDs))
+	oob := make([]byte, credSpace+unix.CmsgSpace(4*maxNotifyFDs))
 	for {
 		nbuf, noob, flags, _, err := n.conn.ReadMsgUnix(buf, oob)
 		if err != nil {
@@ -217,8 +193,8 @@ func (n *NotifySocket) Close() error { return n.conn.Close() }
 // the message is valid.
 func decodeNotify(data, oob []byte, flags int) (NotifyMessage, []int, bool) {
 	var (
-		cred *unix.Ucred
-		fds  []int
+		pid, uid int
+		fds      []int
 	)
 	cmsgs, err := unix.ParseSocketControlMessage(oob)
 	if err != nil {
@@ -229,19 +205,16 @@ func decodeNotify(data, oob []byte, flags int) (NotifyMessage, []int, bool) {
 		if c.Header.Level != unix.SOL_SOCKET {
 			continue
 		}
-		switch c.Header.Type {
-		case unix.SCM_CREDENTIALS:
-			if uc, err := unix.ParseUnixCredentials(c); err == nil {
-				cred = uc
-			}
-		case unix.SCM_RIGHTS:
+		if c.Header.Type == unix.SCM_RIGHTS {
 			if rights, err := unix.ParseUnixRights(c); err == nil {
 				fds = append(fds, rights...)
 			}
+		} else if p, u, ok := parseCredentials(c); ok {
+			pid, uid = p, u
 		}
 	}
 	switch {
-	case cred == nil || cred.Pid <= 0:
+	case pid <= 0:
 		// No credentials, or a sender whose pid is not visible in our pid
 		// namespace: there is no telling who sent it.
 		return NotifyMessage{}, fds, false
@@ -249,8 +222,8 @@ func decodeNotify(data, oob []byte, flags int) (NotifyMessage, []int, bool) {
 		return NotifyMessage{}, fds, false
 	}
 	msg := parseNotify(data)
-	msg.PID = int(cred.Pid)
-	msg.UID = int(cred.Uid)
+	msg.PID = pid
+	msg.UID = uid
 	return msg, fds, true
 }
 

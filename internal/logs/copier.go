@@ -12,14 +12,6 @@ import (
 const (
 	// readSize is the size of one read from a pipe.
 	readSize = 256 << 10
-	// bigPipe is the capacity a pipe grows to (F_SETPIPE_SZ) once its
-	// copier finds it full, so a fast writer fills a big buffer between two
-	// wake-ups of its copier. Only busy pipes grow: every pipe page counts
-	// against the per-user budget (/proc/sys/fs/pipe-user-pages-soft) that
-	// the services' own pipes share when horust lacks CAP_SYS_RESOURCE (as
-	// root in a default Docker container). Best effort: the kernel refuses
-	// more than /proc/sys/fs/pipe-max-size, or more than that budget.
-	bigPipe = 1 << 20
 	// fullPipe is the default pipe capacity: a read of that much
 	// means the pipe was full.
 	fullPipe = 64 << 10
@@ -72,7 +64,7 @@ type copier struct {
 // explicitly.
 func newPipe() (r, w *os.File, err error) {
 	var p [2]int
-	if err := unix.Pipe2(p[:], unix.O_CLOEXEC); err != nil {
+	if err := pipeCloexec(&p); err != nil {
 		return nil, nil, fmt.Errorf("pipe: %w", err)
 	}
 	if err := unix.SetNonblock(p[0], true); err != nil {
@@ -100,8 +92,7 @@ func (c *copier) run() {
 	grown := false
 	for {
 		if !grown && c.n >= fullPipe {
-			// A refusal leaves the default capacity.
-			_ = rc.Control(func(fd uintptr) { _, _ = unix.FcntlInt(fd, unix.F_SETPIPE_SZ, bigPipe) })
+			_ = rc.Control(growPipe)
 			grown = true
 		}
 		err := rc.Read(c.readFn)

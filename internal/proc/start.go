@@ -88,9 +88,3 @@ func ExitCode(ws syscall.WaitStatus) int {
 	}
 	return ws.ExitStatus()
 }
-
-// SetSubreaper makes horust the reaper of its orphaned descendants when it
-// is not PID 1 (PR_SET_CHILD_SUBREAPER).
-func SetSubreaper() error {
-	return unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
-}

@@ -112,9 +112,8 @@ func (s *System) Start(svc *config.Service, o StartOptions) (Process, error) {
 		files[1], files[2] = fdOr(wiring.Stdout, 1), fdOr(wiring.Stderr, 2)
 	}
 
-	// Pdeathsig: should horust itself die (SIGKILL, a crash), its services
-	// die with it instead of running on unsupervised.
-	sys := &syscall.SysProcAttr{Credential: id.Credential(), Pdeathsig: syscall.SIGKILL}
+	sys := &syscall.SysProcAttr{Credential: id.Credential()}
+	setDeathSignal(sys)
 	if o.Foreground {
 		sys.Setpgid, sys.Foreground, sys.Ctty = true, true, 0
 	} else {
