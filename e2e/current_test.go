@@ -1,3 +1,5 @@
+//go:build linux
+
 package e2e
 
 // End-to-end test of <path>.current (docs/logging.md "The current chunk"):

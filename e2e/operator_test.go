@@ -1,3 +1,5 @@
+//go:build linux
+
 package e2e
 
 // End-to-end tests of the operator's frictions (issue 18): the socket
