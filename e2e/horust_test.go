@@ -229,18 +229,7 @@ func (h *horust) ctl(args ...string) (stdout, stderr string, code int) {
 
 func runCtl(t *testing.T, args ...string) (string, string, int) {
 	t.Helper()
-	cmd := exec.Command(horustctlBin, args...)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	code := 0
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatalf("horustctl: %v", err)
-	}
-	return out.String(), errb.String(), code
+	return ctlEnv(t, nil, args...)
 }
 
 // eventually polls cond until it holds or the deadline passes.
