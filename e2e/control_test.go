@@ -1148,28 +1148,8 @@ func TestControlFallbackFolderWhenNotRoot(t *testing.T) {
 			}
 			env := append([]string{"PATH=/usr/bin:/bin"}, tc.env(own)...)
 
-			h := &horust{t: t, stdout: &syncBuffer{}, stderr: &syncBuffer{}, done: make(chan struct{}), uds: tc.sock(own)}
-			h.cmd = ctlAsNobody(exec.Command(horustBin, "--services-path", svcs))
-			h.cmd.Env, h.cmd.Dir = env, base
-			h.cmd.Stdout, h.cmd.Stderr = h.stdout, h.stderr
-			if err := h.cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			go func() { h.exitErr = h.cmd.Wait(); close(h.done) }()
-			t.Cleanup(func() {
-				if !h.exited() {
-					_ = h.cmd.Process.Signal(syscall.SIGTERM)
-					select {
-					case <-h.done:
-					case <-time.After(15 * time.Second):
-						_ = h.cmd.Process.Kill()
-						<-h.done
-					}
-				}
-				if t.Failed() {
-					t.Logf("horust stderr:\n%s", h.stderr)
-				}
-			})
+			h := startAsNobody(t, base, env, "--services-path", svcs)
+			h.uds = tc.sock(own)
 
 			sock := ctlSocketIn(t, h.uds)
 			if want := filepath.Join(h.uds, control.SocketName(h.cmd.Process.Pid)); sock != want {

@@ -28,13 +28,13 @@ import (
 // The control plane's security properties (docs/security.md), each tried
 // against the built horust and horustctl.
 
-// startAsNobody runs horust as nobody with env and args; it is stopped
-// when the test ends.
-func startAsNobody(t *testing.T, env []string, args ...string) *horust {
+// startAsNobody runs horust as nobody in dir with env and args; it is
+// stopped when the test ends.
+func startAsNobody(t *testing.T, dir string, env []string, args ...string) *horust {
 	t.Helper()
 	h := &horust{t: t, stdout: &syncBuffer{}, stderr: &syncBuffer{}, done: make(chan struct{})}
 	h.cmd = ctlAsNobody(exec.Command(horustBin, args...))
-	h.cmd.Env, h.cmd.Dir = env, "/"
+	h.cmd.Env, h.cmd.Dir = env, dir
 	h.cmd.Stdout, h.cmd.Stderr = h.stdout, h.stderr
 	if err := h.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -115,7 +115,7 @@ func TestPrivateFallbackFolderMustBeHorusts(t *testing.T) {
 			folder := filepath.Join(base, "horust-65534")
 			elsewhere := filepath.Join(base, "elsewhere")
 			tc.prepare(t, folder, elsewhere)
-			h := startAsNobody(t, []string{"PATH=/usr/bin:/bin", "TMPDIR=" + base}, "--services-path", svcs)
+			h := startAsNobody(t, "/", []string{"PATH=/usr/bin:/bin", "TMPDIR=" + base}, "--services-path", svcs)
 			if code := h.wait(20 * time.Second); code != 1 {
 				t.Fatalf("horust exited %d, want 1", code)
 			}
@@ -135,7 +135,7 @@ func TestPrivateFallbackFolderMustBeHorusts(t *testing.T) {
 		folder := filepath.Join(base, "horust-65534")
 		env := []string{"PATH=/usr/bin:/bin", "TMPDIR=" + base}
 		mustDo(t, os.Chmod(base, 0o1777)) // as /tmp
-		h := startAsNobody(t, env, "--services-path", svcs)
+		h := startAsNobody(t, "/", env, "--services-path", svcs)
 		sock := ctlSocketIn(t, folder)
 		fi, err := os.Lstat(folder)
 		if err != nil || !fi.IsDir() || fi.Mode().Perm() != 0o700 || fi.Sys().(*syscall.Stat_t).Uid != 65534 {
@@ -223,7 +223,7 @@ func TestPrivateHorustctlTrustsOnlyRootOrItself(t *testing.T) {
 	mustDo(t, os.Mkdir(shared, 0o777), os.Chmod(shared, 0o1777))
 	svcs := nobodyServices(t, base, "priv-trust.toml")
 	env := []string{"PATH=/usr/bin:/bin"}
-	h := startAsNobody(t, env, "--services-path", svcs, "--uds-folder-path", shared)
+	h := startAsNobody(t, "/", env, "--services-path", svcs, "--uds-folder-path", shared)
 	sock := ctlSocketIn(t, shared)
 	eventually(t, 10*time.Second, "the service to run", func() bool {
 		out, _, _ := ctlRunAsNobody(t, env, "-u", shared, "status", "priv-trust.toml")
