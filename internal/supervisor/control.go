@@ -132,18 +132,16 @@ type message interface {
 }
 
 func (m msgDrained) handle(l *Loop, now time.Time) {
-	s := l.svcs[m.svc]
-	if m.gen != s.gen {
+	if m.gen != l.svcs[m.svc].gen {
 		return
 	}
-	s.drained = true
-	l.settle(m.svc, now)
+	l.checkLeftovers(m.svc, now)
+	l.apply(m.svc, input{ev: EvDrained}, now)
 }
 
 func (m msgOutputIdle) handle(l *Loop, now time.Time) {
-	s := l.svcs[m.svc]
-	if p := s.pending; p != nil && m.gen == s.gen && p.giveUpAt.IsZero() {
-		p.giveUpAt = now.Add(drainGrace)
+	if m.gen == l.svcs[m.svc].gen {
+		l.apply(m.svc, input{ev: EvOutputIdle}, now)
 	}
 }
 
@@ -203,7 +201,7 @@ func (l *Loop) onRequest(r request, now time.Time) {
 		l.log.Info("stop requested through the control socket", "service", s.cfg.Name)
 		l.apply(i, input{ev: EvStop, why: "stopped through the control socket"}, now)
 	case reqSignal:
-		if s.proc == nil {
+		if !s.live() {
 			answer(nil, fmt.Errorf("cannot signal '%s': %w (%s)", s.cfg.Name, control.ErrNotRunning, s.State.API()))
 			return
 		}
@@ -251,16 +249,16 @@ func (l *Loop) status(i int, now time.Time) control.ServiceStatus {
 	if s.cfg.Healthiness.HasChecks() {
 		switch {
 		case !s.State.alive():
-		case s.probe.last == 1:
+		case s.Checks == checksPassed:
 			st.Health = "healthy"
-		case s.probe.last == -1:
+		case s.Checks == checksFailed:
 			st.Health = "unhealthy"
 		default:
 			st.Health = "unknown"
 		}
 	}
 	if s.cfg.Healthiness.Notify {
-		st.Notify = &control.NotifyStatus{Ready: s.ready, Status: s.notifyStatus}
+		st.Notify = &control.NotifyStatus{Ready: s.Ready, Status: s.notifyStatus}
 	}
 	if l.opt.OutputStats != nil {
 		st.OutputCopied, st.OutputDropped = l.opt.OutputStats(s.cfg.Name)

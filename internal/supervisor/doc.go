@@ -17,14 +17,24 @@
 //     binaries calls exec.Cmd.Wait or os.Process.Wait on a child: it would
 //     race the loop for exit statuses (a test enforces this).
 //
-//   - Decisions are data. What an event does to a service is the transition
-//     table (transitions) and the pure function step, which takes the
-//     current state, the event and the time, and returns the new state and
-//     the actions to perform. The loop performs the actions; nothing else
-//     changes state.
+//   - Decisions are data. What an event does to a service is a cell of the
+//     state machine, {next state, effect}: transitions for a service whose
+//     run is not ending, endings for a run whose main process exited while
+//     its output or processes it left are still outstanding. The pure
+//     function step looks the cell up, applies its effect to the service's
+//     record (state, deadline, intent, readiness, what the ending still
+//     waits for, failed starts, crash-loop count) and follows the events
+//     that result (a ready run is Running, a run that is over is a success
+//     or a failure, then a restart or the end). It returns the new record
+//     and the actions to perform. The loop feeds it what it sees (forks,
+//     exits, with or without leftovers, drained output, an empty group,
+//     rounds of checks, READY=1, requests, deadlines), performs the actions
+//     and keeps the handles: the process, its generation, the running check
+//     command and probe goroutines. Only step changes a record.
 //
 //   - One deadline, no sleeps, no polling. The loop keeps one timer, reset
-//     to the earliest deadline of any service (start delay and backoff, kill
-//     grace, start timeout, next round of health checks, output drain). An
+//     to the earliest deadline of any service (each record has one: start
+//     delay and backoff, start timeout, SIGKILL, the end of a run's drain)
+//     and of the health checks (next round, a check command's timeout). An
 //     idle horust sleeps in the kernel and makes no wakeups of its own.
 package supervisor

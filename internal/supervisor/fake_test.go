@@ -49,7 +49,8 @@ type fakeProc struct {
 	dead bool
 	// leftover models what a run leaves in its group after the main process
 	// exits: 0 nothing, 1 a child that dies of the termination signal, 2 a
-	// child that only SIGKILL ends.
+	// child that only SIGKILL ends, 3 a child that not even SIGKILL ends (one
+	// that escaped the run's group).
 	leftover int
 	gone     chan struct{} // closed when the process exited
 	sigs     chan syscall.Signal
@@ -155,7 +156,7 @@ func (p *fakeProc) Signal(sig syscall.Signal) error {
 		return nil
 	}
 	// The whole group gets the signal: a child that dies of it dies now.
-	if sig == syscall.SIGKILL || p.leftover == 1 {
+	if sig == syscall.SIGKILL && p.leftover != 3 || p.leftover == 1 {
 		p.leftover = 0
 	}
 	if sig == syscall.SIGKILL {

@@ -32,7 +32,6 @@ type probeState struct {
 	cmdDue       time.Time // the command check's timeout
 	cmdLate      bool      // the command check was killed at its timeout
 	cmdErr       bool      // the command check could not be started in this run (logged)
-	last         int8      // last round: 0 none yet, 1 healthy, -1 unhealthy
 }
 
 // deadline is the probe's next timer deadline, zero for none.
@@ -218,7 +217,8 @@ func (l *Loop) onCheckExit(ref checkRef, ws syscall.WaitStatus, now time.Time) {
 	}
 }
 
-// roundDone feeds a round's result to step and schedules the next round.
+// roundDone feeds a round's result to step (EvRoundPassed, EvRoundFailed)
+// and schedules the next round.
 func (l *Loop) roundDone(s *service, now time.Time) {
 	p := &s.probe
 	p.next = p.start.Add(s.cfg.Healthiness.Interval)
@@ -236,41 +236,21 @@ func (l *Loop) roundDone(s *service, now time.Time) {
 		return
 	}
 	p.notRunLogged = false
-	healthy := p.failure == nil
-	if healthy {
-		p.last = 1
-	} else {
-		if p.last != -1 || s.State == Running {
-			level := slog.LevelWarn
-			if s.State == Started && errors.Is(p.failure, fs.ErrNotExist) {
-				// A file-path check's file not made yet is how a starting
-				// service looks; start-timeout, if any, reports the start
-				// that never gets there.
-				level = slog.LevelDebug
-			}
-			l.log.Log(l.ctx, level, "health check failed", "service", s.cfg.Name, "state", s.State.String(), "err", p.failure)
+	if p.failure == nil {
+		l.apply(s.idx, input{ev: EvRoundPassed}, now)
+		return
+	}
+	if s.Checks != checksFailed || s.State == Running {
+		level := slog.LevelWarn
+		if s.State == Started && errors.Is(p.failure, fs.ErrNotExist) {
+			// A file-path check's file not made yet is how a starting
+			// service looks; start-timeout, if any, reports the start that
+			// never gets there.
+			level = slog.LevelDebug
 		}
-		p.last = -1
+		l.log.Log(l.ctx, level, "health check failed", "service", s.cfg.Name, "state", s.State.String(), "err", p.failure)
 	}
-	l.healthResult(s, now)
-}
-
-// healthResult turns the current health of a run into an event.
-func (l *Loop) healthResult(s *service, now time.Time) {
-	switch {
-	case s.probe.last == -1:
-		l.apply(s.idx, input{ev: EvUnhealthy}, now)
-	case s.healthy():
-		l.apply(s.idx, input{ev: EvHealthy}, now)
-	}
-}
-
-// healthy reports whether the current run is healthy: its last round of
-// checks passed (when it has checks) and READY=1 arrived (with notify). It
-// is the one place that says so.
-func (s *service) healthy() bool {
-	h := s.cfg.Healthiness
-	return (!h.Notify || s.ready) && (!h.HasChecks() || s.probe.last == 1)
+	l.apply(s.idx, input{ev: EvRoundFailed}, now)
 }
 
 // Notify hands a message of the notify socket to the loop. It is called
@@ -286,7 +266,7 @@ type msgNotify struct {
 
 func (l *Loop) onNotify(n msgNotify, now time.Time) {
 	for _, s := range l.svcs {
-		if !s.cfg.Healthiness.Notify || s.proc == nil || !s.State.alive() {
+		if !s.cfg.Healthiness.Notify || !s.live() {
 			continue
 		}
 		if !n.m.From(s.PID) {
@@ -295,12 +275,9 @@ func (l *Loop) onNotify(n msgNotify, now time.Time) {
 		if n.m.Status != "" {
 			s.notifyStatus = n.m.Status
 		}
-		if n.m.Ready && !s.ready {
-			s.ready = true
+		if n.m.Ready && !s.Ready {
 			l.log.Info("service sent READY=1", "service", s.cfg.Name, "pid", n.m.PID)
-			if s.State == Started && s.healthy() {
-				l.apply(s.idx, input{ev: EvHealthy}, now)
-			}
+			l.apply(s.idx, input{ev: EvReady}, now)
 		}
 		return
 	}

@@ -16,14 +16,6 @@ import (
 	"github.com/horust-go/horust/internal/proc"
 )
 
-// drainGrace bounds how long an exit waits, once nothing of the run should
-// be left, for its output to be copied and its last processes to be gone.
-// The copier sees EOF as soon as every holder of the pipe is gone; only a
-// process that escaped the run's group and cgroup, or one that SIGKILL cannot
-// end, can hold it longer, and it must not hold the service's exit back
-// forever.
-const drainGrace = time.Second
-
 // Prober runs the network and file checks of a service in a leaf goroutine
 // and calls done with the result (nil: healthy). health.Prober is the real
 // one.
@@ -97,13 +89,10 @@ type service struct {
 	idx int
 	cfg *config.Service
 	record
-	proc    proc.Process
-	gen     uint64 // incremented at every start; stale messages carry an older one
-	drained bool   // the current run's output is all copied
-	pending *pendingExit
-	probe   probeState
-	// Notify state of the current run.
-	ready        bool
+	proc  proc.Process // the current run, until it is over (also while it is ending)
+	gen   uint64       // incremented at every start; stale messages carry an older one
+	probe probeState
+	// notifyStatus is the current run's last STATUS= on the notify socket.
 	notifyStatus string
 	spawnErr     error
 	// signalFailed: a signal to the current run failed (logged once).
@@ -113,20 +102,6 @@ type service struct {
 	shutdownAfter []int
 	dependents    []int // services whose start-after names this one
 	dieWith       []int // services whose die-if-failed names this one
-}
-
-// pendingExit is a run whose main process was reaped but which is not over
-// yet: its output is still being copied, or processes it started are still
-// in its process group or cgroup. They get the same treatment as the
-// service at a stop: the termination signal (already sent when horust was
-// stopping it), SIGKILL at killAt; at giveUpAt the exit completes whatever
-// is left.
-type pendingExit struct {
-	exit     exitInfo
-	reason   string
-	proc     proc.Process // nil when the run is known to be gone
-	killAt   time.Time    // zero: no SIGKILL planned
-	giveUpAt time.Time
 }
 
 // New builds a loop for the services. Names in start-after, shutdown-after
@@ -148,7 +123,7 @@ func New(opt Options) *Loop {
 		stop:   cancel,
 	}
 	for i, c := range opt.Services {
-		l.svcs = append(l.svcs, &service{idx: i, cfg: c, drained: true})
+		l.svcs = append(l.svcs, &service{idx: i, cfg: c})
 		l.byName[c.Name] = i
 	}
 	index := func(names []string) []int {
@@ -243,10 +218,10 @@ func (l *Loop) Run(sigs Signals) {
 }
 
 // finished reports whether horust is done: every service is Finished or
-// FinishedFailed and no exit is waiting for its output.
+// FinishedFailed.
 func (l *Loop) finished() bool {
 	for _, s := range l.svcs {
-		if !s.State.Terminal() || s.pending != nil {
+		if !s.State.Terminal() {
 			return false
 		}
 	}
@@ -281,7 +256,7 @@ func (l *Loop) onSignal(sig os.Signal, now time.Time) {
 	default:
 		if slices.Contains(l.opt.Forward, sig) {
 			for _, sv := range l.svcs {
-				if sv.proc != nil {
+				if sv.live() {
 					if err := sv.proc.Signal(s); err != nil {
 						l.log.Error("forwarding signal failed", "service", sv.cfg.Name, "signal", config.SignalName(s), "err", err)
 					}
@@ -301,10 +276,6 @@ func (l *Loop) beginShutdown(mode shutdownMode, now time.Time) {
 	l.shutdown = mode
 	if mode == forceful {
 		for i, s := range l.svcs {
-			if p := s.pending; p != nil && p.proc != nil {
-				_ = p.proc.Signal(syscall.SIGKILL)
-				p.killAt = time.Time{}
-			}
 			if s.State.alive() {
 				l.apply(i, input{ev: EvForceKill}, now)
 			}
@@ -329,110 +300,44 @@ func (l *Loop) reapAll(now time.Time) {
 		// Anything else is an orphan that horust adopted: reaped, done.
 		// It may have been the last process of a run that is over.
 	}
-	for i, s := range l.svcs {
-		if s.pending != nil {
-			l.settle(i, now)
-		}
+	for i := range l.svcs {
+		l.checkLeftovers(i, now)
 	}
 }
 
-// onExit handles the end of a service's main process. The run is over, for
-// step, only once its output is copied and nothing it started is left: a
-// shell wrapper that dies first must not cut short the graceful stop of the
+// live reports whether the service's current run has a main process.
+func (s *service) live() bool { return s.proc != nil && !s.End.Seen }
+
+// onExit feeds the exit of a service's main process to step, saying
+// whether processes it started are still there. The run is over, for step,
+// only once its output is copied and nothing it started is left: a shell
+// wrapper that dies first must not cut short the graceful stop of the
 // program it started.
 func (l *Loop) onExit(i int, ws syscall.WaitStatus, now time.Time) {
 	s := l.svcs[i]
-	p := &pendingExit{exit: exitInfo{Valid: true, Code: proc.ExitCode(ws)}, proc: s.proc}
+	e := exitInfo{Valid: true, PID: s.PID, Code: proc.ExitCode(ws), Why: s.proc.Exited(ws)}
 	if ws.Signaled() {
-		p.exit.Signal = ws.Signal()
+		e.Signal = ws.Signal()
 	}
-	s.proc = nil
-	l.stopChecks(s)
-	if p.proc != nil {
-		p.reason = p.proc.Exited(ws)
-		if p.proc.Alive() {
-			switch {
-			case s.State != InKilling:
-				// The service ended on its own: what it left behind is
-				// stopped as the service would be.
-				l.log.Info("service exited; stopping what it left running", "service", s.cfg.Name, "pid", s.PID)
-				_ = p.proc.Signal(l.termSignal(s))
-				p.killAt = now.Add(s.cfg.Termination.Wait)
-			case !s.SigKilled:
-				p.killAt = s.Due
-			}
-		}
+	ev := EvMainExit
+	if s.proc.Alive() {
+		ev = EvMainExitLeft
 	}
-	p.giveUpAt = now.Add(drainGrace)
-	if p.killAt.After(now) {
-		p.giveUpAt = p.killAt.Add(drainGrace)
-	}
-	s.pending = p
-	l.settle(i, now)
+	l.apply(i, input{ev: ev, exit: e}, now)
 }
 
-// settle completes a pending exit once the run's output is drained and no
-// process of it is left.
-func (l *Loop) settle(i int, now time.Time) {
-	s := l.svcs[i]
-	p := s.pending
-	if p == nil || !s.drained {
-		return
+// checkLeftovers tells step when the last process that an ending run left
+// is gone. The loop asks after every reap (the last one may have been an
+// orphan horust adopted) and when the output is drained.
+func (l *Loop) checkLeftovers(i int, now time.Time) {
+	if s := l.svcs[i]; s.End.Left && !s.proc.Alive() {
+		l.apply(i, input{ev: EvGroupEmpty}, now)
 	}
-	if p.proc != nil && p.proc.Alive() {
-		return
-	}
-	l.completeExit(i, now)
-}
-
-// completeExit feeds a run's exit to step.
-func (l *Loop) completeExit(i int, now time.Time) {
-	s := l.svcs[i]
-	e, reason := s.pending.exit, s.pending.reason
-	s.pending = nil
-	ev := classify(s.cfg, s.record, e)
-	attrs := []any{"service", s.cfg.Name, "pid", s.PID, "exit_code", e.Code}
-	if e.Signal != 0 {
-		attrs = append(attrs, "signal", config.SignalName(e.Signal))
-	}
-	if reason != "" {
-		attrs = append(attrs, "reason", reason)
-	}
-	switch {
-	case ev == EvExitFail && s.Intent != intentStop && s.Intent != intentRestart && s.QuickExits > 0 && quickRun(s.cfg, s.record, now):
-		// In a crash loop: said once per loop (actCrashLoop), not per run.
-		l.log.Debug("service failed", attrs...)
-	case ev == EvExitFail && s.Intent != intentStop && s.Intent != intentRestart:
-		l.log.Warn("service failed", attrs...)
-	default:
-		l.log.Info("service exited", attrs...)
-	}
-	l.apply(i, input{ev: ev, exit: e, why: reason}, now)
 }
 
 func (l *Loop) onTimer(now time.Time) {
 	for i, s := range l.svcs {
-		if p := s.pending; p != nil {
-			if !p.killAt.IsZero() && !p.killAt.After(now) {
-				l.log.Warn("processes the service left did not stop in time: killing them", "service", s.cfg.Name)
-				p.killAt = time.Time{}
-				_ = p.proc.Signal(syscall.SIGKILL)
-			}
-			if !p.giveUpAt.IsZero() && !p.giveUpAt.After(now) {
-				// Output that is being written to a slow destination is
-				// waited for as long as it takes (never lose output); only a
-				// pipe that something outside the service keeps open is not.
-				gen := s.gen
-				if p.proc != nil && p.proc.WhenOutputIdle(func() { l.send(msgOutputIdle{svc: i, gen: gen}) }) {
-					p.giveUpAt = time.Time{}
-					continue
-				}
-				l.log.Warn("the service's exit is complete although its output is not drained or its processes are not all gone; something outside the service holds them", "service", s.cfg.Name)
-				l.completeExit(i, now)
-			}
-			continue
-		}
-		if !s.Due.IsZero() && !s.Due.After(now) && s.pending == nil {
+		if !s.Due.IsZero() && !s.Due.After(now) {
 			l.apply(i, input{ev: EvDue}, now)
 		}
 		l.probeTimer(i, now)
@@ -448,12 +353,7 @@ func (l *Loop) armTimer(now time.Time) {
 		}
 	}
 	for _, s := range l.svcs {
-		if s.pending != nil {
-			earlier(s.pending.killAt)
-			earlier(s.pending.giveUpAt)
-		} else {
-			earlier(s.Due)
-		}
+		earlier(s.Due)
 		earlier(s.probe.deadline())
 	}
 	if at.Equal(l.timerAt) {
@@ -471,7 +371,8 @@ func (l *Loop) armTimer(now time.Time) {
 func (l *Loop) apply(i int, in input, now time.Time) {
 	s := l.svcs[i]
 	from := s.State
-	r, acts := step(s.cfg, s.record, in, now, l.shutdown != notShuttingDown)
+	var buf [8]action
+	r, acts := step(s.cfg, s.record, in, now, l.shutdown != notShuttingDown, buf[:0])
 	s.record = r
 	if r.State != from {
 		l.log.Debug("state changed", "service", s.cfg.Name, "event", in.ev.String(), "from", from.String(), "state", r.State.String())
@@ -504,6 +405,25 @@ func (l *Loop) perform(i int, a action, now time.Time) {
 		}
 	case actProbe:
 		l.startChecks(s, now)
+	case actStopChecks:
+		l.stopChecks(s)
+	case actStopLeftovers:
+		l.log.Info("service exited; stopping what it left running", "service", s.cfg.Name, "pid", s.PID)
+		_ = s.proc.Signal(l.termSignal(s))
+	case actKillLeftovers:
+		l.log.Warn("processes the service left did not stop in time: killing them", "service", s.cfg.Name)
+		_ = s.proc.Signal(syscall.SIGKILL)
+	case actWaitOutput:
+		gen := s.gen
+		if !s.proc.WhenOutputIdle(func() { l.send(msgOutputIdle{svc: i, gen: gen}) }) {
+			l.apply(i, input{ev: EvGiveUp}, now)
+		}
+	case actLogGiveUp:
+		l.log.Warn("the service's exit is complete although its output is not drained or its processes are not all gone; something outside the service holds them", "service", s.cfg.Name)
+	case actLogExit, actLogFailure, actLogCrash:
+		l.logExit(s, a)
+	case actRunOver:
+		s.proc = nil
 	case actCrashLoop:
 		why := s.Reason
 		if why == "" && s.Exit.Valid {
@@ -511,6 +431,27 @@ func (l *Loop) perform(i int, a action, now time.Time) {
 		}
 		l.log.Warn("service is in a crash loop: its runs end within min-uptime; restarts wait 100ms, doubling up to max-backoff, until a run lasts min-uptime",
 			"service", s.cfg.Name, "min_uptime", s.cfg.Restart.MinUptime.String(), "max_backoff", s.cfg.Restart.MaxBackoff.String(), "reason", why)
+	}
+}
+
+// logExit says how a run ended: "service exited", or "service failed" as a
+// warning, or at debug level within a crash loop that was already reported.
+func (l *Loop) logExit(s *service, a action) {
+	e := s.Exit
+	attrs := []any{"service", s.cfg.Name, "pid", e.PID, "exit_code", e.Code}
+	if e.Signal != 0 {
+		attrs = append(attrs, "signal", config.SignalName(e.Signal))
+	}
+	if e.Why != "" {
+		attrs = append(attrs, "reason", e.Why)
+	}
+	switch a {
+	case actLogCrash:
+		l.log.Debug("service failed", attrs...)
+	case actLogFailure:
+		l.log.Warn("service failed", attrs...)
+	default:
+		l.log.Info("service exited", attrs...)
 	}
 }
 
@@ -547,7 +488,7 @@ func (l *Loop) start(i int, now time.Time) {
 	s := l.svcs[i]
 	s.gen++
 	gen := s.gen
-	s.drained, s.ready, s.notifyStatus, s.spawnErr, s.signalFailed = false, false, "", nil, false
+	s.notifyStatus, s.spawnErr, s.signalFailed = "", nil, false
 	if h := s.cfg.Healthiness; h.FilePath != "" && l.opt.PrepareCheckFile != nil {
 		if err := l.opt.PrepareCheckFile(h.FilePath); err != nil {
 			l.log.Error("cannot delete the file-path check's file before the start", "service", s.cfg.Name, "err", err)
@@ -570,11 +511,8 @@ func (l *Loop) start(i int, now time.Time) {
 		opt.Env = []string{"NOTIFY_SOCKET=" + l.opt.NotifySocket}
 	}
 	p, err := l.opt.OS.Start(s.cfg, opt)
-	if !phase.CompareAndSwap(0, 1) {
-		s.drained = true
-	}
+	drainedInStart := !phase.CompareAndSwap(0, 1)
 	if err != nil {
-		s.drained = true
 		s.spawnErr = err
 		l.log.Error("failed spawning the process", "service", s.cfg.Name, "err", err)
 		l.apply(i, input{ev: EvSpawnFailed, why: couldNotStart(err)}, now)
@@ -584,6 +522,9 @@ func (l *Loop) start(i int, now time.Time) {
 	l.pids[p.Pid()] = i
 	l.log.Info("service started", "service", s.cfg.Name, "pid", p.Pid())
 	l.apply(i, input{ev: EvSpawned, pid: p.Pid()}, now)
+	if drainedInStart {
+		l.apply(i, input{ev: EvDrained}, now)
+	}
 }
 
 // couldNotStart is the reason of a start that failed: "could not start

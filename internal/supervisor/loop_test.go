@@ -825,6 +825,51 @@ func TestLeftoversAreStoppedBeforeTheExitCounts(t *testing.T) {
 	})
 }
 
+func TestEndingGivesUp(t *testing.T) {
+	t.Run("what SIGKILL cannot end holds the exit back a grace after the kill, no longer", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			var logs strings.Builder
+			f := newFakeOS(t)
+			f.behave["a"] = leaves(3, exitAfter(time.Second, 0))
+			h := start(t, f, Options{Log: slog.New(slog.NewTextHandler(&syncWriter{w: &logs}, nil))}, svc("a", func(s *config.Service) { s.Termination.Wait = 2 * time.Second }))
+			h.advance(time.Second)
+			if !slices.Contains(f.events(), "signal a TERM") {
+				t.Fatalf("what a left did not get TERM: %q", f.events())
+			}
+			h.advance(2*time.Second - time.Millisecond)
+			h.wantState("a", "RUNNING")
+			h.advance(time.Millisecond)
+			if !slices.Contains(f.events(), "signal a KILL") {
+				t.Fatalf("what a left did not get KILL at the wait: %q", f.events())
+			}
+			h.advance(drainGrace - time.Millisecond)
+			h.wantState("a", "RUNNING")
+			h.advance(time.Millisecond)
+			h.waitExit()
+			if s := h.loop.svcs[0]; s.State != Finished {
+				t.Fatalf("a ended %s, want Finished: its main process exited 0", s.State)
+			}
+			if !strings.Contains(logs.String(), "its output is not drained or its processes are not all gone") {
+				t.Fatalf("the give-up was not said:\n%s", logs.String())
+			}
+		})
+	})
+	t.Run("a forceful shutdown kills what an ending run left at once", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			f := newFakeOS(t)
+			f.behave["a"] = leaves(2, exitAfter(time.Second, 0))
+			h := start(t, f, Options{}, svc("a", func(s *config.Service) { s.Termination.Wait = time.Hour }))
+			h.advance(time.Second)
+			h.signal(syscall.SIGTERM)
+			h.signal(syscall.SIGTERM)
+			h.waitExit()
+			if ev := f.events(); !slices.Contains(ev, "signal a KILL") {
+				t.Fatalf("no KILL for what a left: %q", ev)
+			}
+		})
+	})
+}
+
 func TestFailedSignalsAreRetried(t *testing.T) {
 	t.Run("a failed TERM and a failed SIGKILL: the stop still completes", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {

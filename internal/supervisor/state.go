@@ -48,31 +48,44 @@ func up(s State, oneshot bool) bool {
 // alive reports whether the service has a process.
 func (s State) alive() bool { return s == Started || s == Running || s == InKilling }
 
-// Event is something that happens to one service.
+// Event is something that happens to one service. The loop feeds what it
+// sees (a fork, an exit, a message, a deadline); step feeds the events that
+// follow from others (Healthy, ExitOK or ExitFail, Restart or Finish) to
+// itself.
 type Event uint8
 
 // The events.
 const (
-	EvDepsReady   Event = iota // every start-after dependency is up (see up)
-	EvDepFailed                // a start-after dependency ended FinishedFailed
-	EvDue                      // the service's deadline passed
-	EvSpawned                  // the process started
-	EvSpawnFailed              // the process could not be started
-	EvHealthy                  // the checks pass (and READY=1 arrived, with notify)
-	EvUnhealthy                // a round of checks failed
-	EvExitOK                   // the process exited and that counts as success
-	EvExitFail                 // the process exited and that counts as failure
-	EvRestart                  // decision after an exit: run again
-	EvFinish                   // decision after an exit: done for good
-	EvStop                     // stop for good: shutdown, horustctl stop
-	EvKill                     // kill this run, then follow the restart strategy (die-if-failed, kill-dependents, unhealthy)
-	EvRestartReq               // horustctl restart
-	EvStartReq                 // horustctl start
-	EvForceKill                // forceful shutdown: SIGKILL now
+	EvDepsReady    Event = iota // every start-after dependency is up (see up)
+	EvDepFailed                 // a start-after dependency ended FinishedFailed
+	EvDue                       // the service's deadline (record.Due) passed
+	EvSpawned                   // the process started
+	EvSpawnFailed               // the process could not be started
+	EvReady                     // READY=1 arrived on the notify socket
+	EvRoundPassed               // a round of health checks passed
+	EvRoundFailed               // a round of health checks failed
+	EvHealthy                   // step: the run is ready (READY=1 with notify, a passed round with checks)
+	EvMainExit                  // the main process exited and nothing of the run is left
+	EvMainExitLeft              // the main process exited and processes it started are still there
+	EvDrained                   // the run's output is all copied
+	EvGroupEmpty                // the last process the run left is gone
+	EvOutputIdle                // output that was being written to a slow destination is written
+	EvGiveUp                    // the exit's deadline passed and nothing is being written: end the run as it is
+	EvExitOK                    // step: the run is over and that counts as success
+	EvExitFail                  // step: the run is over and that counts as failure
+	EvRestart                   // step: after a run, run again
+	EvFinish                    // step: after a run, done for good
+	EvStop                      // stop for good: shutdown, horustctl stop
+	EvKill                      // kill this run, then follow the restart strategy (die-if-failed, kill-dependents, unhealthy)
+	EvRestartReq                // horustctl restart
+	EvStartReq                  // horustctl start
+	EvForceKill                 // forceful shutdown: SIGKILL now
 	numEvents
 )
 
-var eventNames = [numEvents]string{"DepsReady", "DepFailed", "Due", "Spawned", "SpawnFailed", "Healthy", "Unhealthy", "ExitOK", "ExitFail", "Restart", "Finish", "Stop", "Kill", "RestartReq", "StartReq", "ForceKill"}
+var eventNames = [numEvents]string{"DepsReady", "DepFailed", "Due", "Spawned", "SpawnFailed", "Ready", "RoundPassed", "RoundFailed", "Healthy",
+	"MainExit", "MainExitLeft", "Drained", "GroupEmpty", "OutputIdle", "GiveUp", "ExitOK", "ExitFail", "Restart", "Finish",
+	"Stop", "Kill", "RestartReq", "StartReq", "ForceKill"}
 
 func (e Event) String() string {
 	if e < numEvents {
@@ -81,76 +94,139 @@ func (e Event) String() string {
 	return "Event(?)"
 }
 
-// transitions is the state machine: for a state and an event, the next
-// state. An event that is missing for a state is ignored in that state.
-// Which of several outcomes applies (success or failure, restart or finish,
-// whether a failed check kills) is decided by step from data, and expressed
-// as the event it feeds in; the table only says where each event leads.
-var transitions = [numStates]map[Event]State{
+// cell is what an event does in a state: the state it leads to and the
+// effect step applies (effect.go says what each one does). A zero cell
+// (fxNone) means the event is ignored in that state.
+type cell struct {
+	to State
+	fx effect
+}
+
+// transitions is the state machine of a service whose run, if it has one,
+// is not ending. Which of several outcomes applies (success or failure,
+// restart or finish, whether a failed check kills) is decided by an effect
+// from data, and expressed as the event it follows with.
+var transitions = [numStates][numEvents]cell{
 	Initial: {
-		EvDepsReady: Starting,
-		EvDepFailed: FinishedFailed,
-		EvStop:      Finished,
+		EvDepsReady: {Starting, fxArmStart},
+		EvDepFailed: {FinishedFailed, fxDepFailed},
+		EvStop:      {Finished, fxCancel},
 	},
 	Starting: {
-		EvDue:         Starting, // the delay passed: fork now
-		EvSpawned:     Started,
-		EvSpawnFailed: Failed,
-		EvStop:        Finished,
+		EvDue:         {Starting, fxStart},
+		EvSpawned:     {Started, fxSpawned},
+		EvSpawnFailed: {Failed, fxSpawnFailed},
+		EvStop:        {Finished, fxCancel},
 	},
 	Started: {
-		EvDue:        InKilling, // start-timeout passed
-		EvHealthy:    Running,
-		EvUnhealthy:  Started, // not killed before it was ever healthy
-		EvExitOK:     Success,
-		EvExitFail:   Failed,
-		EvStop:       InKilling,
-		EvKill:       InKilling,
-		EvRestartReq: InKilling,
-		EvForceKill:  InKilling,
+		EvDue:          {InKilling, fxStartTimeout},
+		EvReady:        {Started, fxReady},
+		EvRoundPassed:  {Started, fxRoundPassed},
+		EvRoundFailed:  {Started, fxRoundFailed},
+		EvHealthy:      {Running, fxUp},
+		EvMainExit:     {Started, fxMainExit},
+		EvMainExitLeft: {Started, fxStopLeftovers},
+		EvDrained:      {Started, fxDrained},
+		EvStop:         {InKilling, fxStop},
+		EvKill:         {InKilling, fxKill},
+		EvRestartReq:   {InKilling, fxRestartReq},
+		EvForceKill:    {InKilling, fxForceKill},
 	},
 	Running: {
-		EvHealthy:    Running,
-		EvUnhealthy:  Running, // counted; step feeds EvKill at max-failed in a row
-		EvExitOK:     Success,
-		EvExitFail:   Failed,
-		EvStop:       InKilling,
-		EvKill:       InKilling,
-		EvRestartReq: InKilling,
-		EvForceKill:  InKilling,
+		EvReady:        {Running, fxReady},
+		EvRoundPassed:  {Running, fxRoundPassed},
+		EvRoundFailed:  {Running, fxRoundFailed},
+		EvMainExit:     {Running, fxMainExit},
+		EvMainExitLeft: {Running, fxStopLeftovers},
+		EvDrained:      {Running, fxDrained},
+		EvStop:         {InKilling, fxStop},
+		EvKill:         {InKilling, fxKill},
+		EvRestartReq:   {InKilling, fxRestartReq},
+		EvForceKill:    {InKilling, fxForceKill},
 	},
 	InKilling: {
-		EvDue:        InKilling, // the wait passed: SIGKILL
-		EvForceKill:  InKilling,
-		EvStop:       InKilling, // now stopping for good
-		EvRestartReq: InKilling, // now restarting, also after a stop
-		EvStartReq:   InKilling, // run again once the stop is done
-		EvExitOK:     Success,
-		EvExitFail:   Failed,
+		EvDue:          {InKilling, fxSIGKILL},
+		EvMainExit:     {InKilling, fxMainExit},
+		EvMainExitLeft: {InKilling, fxLeftoversKilled},
+		EvDrained:      {InKilling, fxDrained},
+		EvStop:         {InKilling, fxNoteStop},
+		EvRestartReq:   {InKilling, fxRestartAfter},
+		EvStartReq:     {InKilling, fxRestartAfter},
+		EvForceKill:    {InKilling, fxForceKill},
 	},
 	Success: {
-		EvRestart: Initial,
-		EvFinish:  Finished,
+		EvRestart: {Initial, fxRestart},
+		EvFinish:  {Finished, fxFinish},
 	},
 	Failed: {
-		EvRestart: Initial,
-		EvFinish:  FinishedFailed,
+		EvRestart: {Initial, fxRestart},
+		EvFinish:  {FinishedFailed, fxFinish},
 	},
 	Finished: {
-		EvStartReq:   Initial,
-		EvRestartReq: Initial,
+		EvStartReq:   {Initial, fxRearm},
+		EvRestartReq: {Initial, fxRearm},
 	},
 	FinishedFailed: {
-		EvStartReq:   Initial,
-		EvRestartReq: Initial,
+		EvStartReq:   {Initial, fxRearm},
+		EvRestartReq: {Initial, fxRearm},
 	},
 }
 
-// next returns the state ev leads to from s, and whether ev applies at all.
-func next(s State, ev Event) (State, bool) {
-	if s >= numStates {
-		return s, false
+// endings is the state machine of a run that is ending (record.End.Seen):
+// its main process exited, and its output is still being copied or
+// processes it started are still there. The run keeps its state until it is
+// over (ExitOK or ExitFail); what it left is already being stopped, so a stop
+// or kill asked for meanwhile only changes what the exit will mean.
+var endings = [numStates][numEvents]cell{
+	Started: {
+		EvDue:        {Started, fxEndingDue},
+		EvDrained:    {Started, fxDrained},
+		EvGroupEmpty: {Started, fxGroupEmpty},
+		EvOutputIdle: {Started, fxOutputIdle},
+		EvGiveUp:     {Started, fxGiveUp},
+		EvExitOK:     {Success, fxRunOver},
+		EvExitFail:   {Failed, fxRunOver},
+		EvStop:       {InKilling, fxNoteStop},
+		EvKill:       {InKilling, fxNoteKill},
+		EvRestartReq: {InKilling, fxRestartAfter},
+		EvForceKill:  {InKilling, fxKillLeftoversNow},
+	},
+	Running: {
+		EvDue:        {Running, fxEndingDue},
+		EvDrained:    {Running, fxDrained},
+		EvGroupEmpty: {Running, fxGroupEmpty},
+		EvOutputIdle: {Running, fxOutputIdle},
+		EvGiveUp:     {Running, fxGiveUp},
+		EvExitOK:     {Success, fxRunOver},
+		EvExitFail:   {Failed, fxRunOver},
+		EvStop:       {InKilling, fxNoteStop},
+		EvKill:       {InKilling, fxNoteKill},
+		EvRestartReq: {InKilling, fxRestartAfter},
+		EvForceKill:  {InKilling, fxKillLeftoversNow},
+	},
+	InKilling: {
+		EvDue:        {InKilling, fxEndingDue},
+		EvDrained:    {InKilling, fxDrained},
+		EvGroupEmpty: {InKilling, fxGroupEmpty},
+		EvOutputIdle: {InKilling, fxOutputIdle},
+		EvGiveUp:     {InKilling, fxGiveUp},
+		EvExitOK:     {Success, fxRunOver},
+		EvExitFail:   {Failed, fxRunOver},
+		EvStop:       {InKilling, fxNoteStop},
+		EvRestartReq: {InKilling, fxRestartAfter},
+		EvStartReq:   {InKilling, fxRestartAfter},
+		EvForceKill:  {InKilling, fxKillLeftoversNow},
+	},
+}
+
+// lookup returns the cell for ev in the record's state: from endings while
+// its run is ending, from transitions otherwise.
+func lookup(r *record, ev Event) cell {
+	if r.State >= numStates || ev >= numEvents {
+		return cell{}
 	}
-	n, ok := transitions[s][ev]
-	return n, ok
+	if r.End.Seen {
+		return endings[r.State][ev]
+	}
+	return transitions[r.State][ev]
 }

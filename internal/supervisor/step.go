@@ -25,11 +25,21 @@ const (
 	intentStop                // stop for good: shutdown or horustctl stop
 )
 
+// drainGrace bounds how long an ending run waits, once nothing of it should
+// be left, for its output to be copied and its last processes to be gone.
+// The copier sees EOF as soon as every holder of the pipe is gone; only a
+// process that escaped the run's group and cgroup, or one that SIGKILL cannot
+// end, can hold it longer, and it must not hold the service's exit back
+// forever.
+const drainGrace = time.Second
+
 // exitInfo is how a run ended.
 type exitInfo struct {
 	Valid  bool
+	PID    int            // the main process
 	Code   int            // exit code, 128+N for a death by signal N
 	Signal syscall.Signal // the signal, when it died of one
+	Why    string         // what the system says of the exit, when it says more (an OOM kill)
 }
 
 // String says how the run ended: "exited with code 3", "killed by
@@ -41,15 +51,38 @@ func (e exitInfo) String() string {
 	return fmt.Sprintf("exited with code %d", e.Code)
 }
 
+// checkResult is the outcome of a run's last round of health checks.
+type checkResult int8
+
+const (
+	checksUnknown checkResult = iota // no round has a result yet
+	checksPassed
+	checksFailed
+)
+
+// ending is what a run still waits for after its main process exited
+// (docs/design.md, leftovers and output): processes it started that are
+// still in its process group or cgroup get the treatment of a stop (the
+// termination signal, SIGKILL at record.Due), and its output is copied to
+// the end. The run is over once both are done, or at the give-up deadline.
+type ending struct {
+	Seen     bool     // the main process exited
+	Exit     exitInfo // how it exited
+	Left     bool     // processes of the run are still there
+	KillLeft bool     // record.Due is the SIGKILL of what is left (else it is the give-up)
+}
+
 // record is what step knows of one service, over all its runs: the state,
-// the current run (pid, deadline, intent) and the counters that span runs
-// (failed starts, quick exits, restarts). step only reads and returns it;
-// the loop keeps the handles (process, generation, probes) beside it.
+// the current run (pid, deadline, intent, readiness, how it is ending) and
+// the counters that span runs (failed starts, quick exits, restarts). step
+// only reads and returns it; the loop keeps the handles (process,
+// generation, running checks) beside it.
 type record struct {
 	State State
 	PID   int
 	// Due is the service's one deadline: the start (Starting), the
-	// start-timeout (Started), the SIGKILL (InKilling). Zero when none.
+	// start-timeout (Started), the SIGKILL (InKilling), and while the run is
+	// ending the SIGKILL of what it left or the give-up. Zero when none.
 	Due      time.Time
 	Attempts int // failed starts in a row (docs/design.md, restarts)
 	// QuickExits counts the runs in a row that ended before min-uptime: a
@@ -59,11 +92,17 @@ type record struct {
 	Reached    bool // this run reached Running
 	Intent     intent
 	SigKilled  bool // SIGKILL was sent to this run
+	// Readiness of this run: READY=1 arrived (notify), the last round of
+	// checks. healthy says what they mean.
+	Ready  bool
+	Checks checkResult
 	// HealthFails counts failed rounds of checks in a row;
 	// HealthFailsTotal every failed round since horust started.
 	HealthFails      int
 	HealthFailsTotal int
 	StartedAt        time.Time
+	Drained          bool     // this run's output is all copied
+	End              ending   // this run's main process exited: what is still outstanding
 	Exit             exitInfo // the last run's
 	Reason           string   // why the service is in its state, when it says more than the state
 }
@@ -72,16 +111,26 @@ type record struct {
 type action uint8
 
 const (
-	actStart      action = iota // fork and exec now
-	actTermSignal               // send the termination signal to the run
-	actSIGKILL                  // send SIGKILL to the run
-	actFailed                   // entered Failed while running normally: failure strategy, die-if-failed
-	actRelease                  // finished for good: free the service's resources
-	actProbe                    // the run needs health: start its checks
-	actCrashLoop                // a crash loop began: say so, once per loop
+	actStart         action = iota // fork and exec now
+	actTermSignal                  // send the termination signal to the run
+	actSIGKILL                     // send SIGKILL to the run
+	actFailed                      // entered Failed while running normally: failure strategy, die-if-failed
+	actRelease                     // finished for good: free the service's resources
+	actProbe                       // the run needs health: start its checks
+	actStopChecks                  // the run's main process exited: stop its checks
+	actStopLeftovers               // the main process exited on its own: send the termination signal to what it left
+	actKillLeftovers               // what the run left did not stop in time: SIGKILL it
+	actWaitOutput                  // give-up deadline: feed EvGiveUp unless output is being written to a slow destination (then EvOutputIdle comes when it is written)
+	actLogGiveUp                   // say that the run ends with output or processes left
+	actLogExit                     // say that the run is over: exited
+	actLogFailure                  // say that the run is over: failed
+	actLogCrash                    // the same, quietly: a crash loop already said so
+	actRunOver                     // the run is over: forget its process
+	actCrashLoop                   // a crash loop began: say so, once per loop
 )
 
-var actionNames = [...]string{"start", "term-signal", "SIGKILL", "failed", "release", "probe", "crash-loop"}
+var actionNames = [...]string{"start", "term-signal", "SIGKILL", "failed", "release", "probe", "stop-checks", "stop-leftovers",
+	"kill-leftovers", "wait-output", "log-give-up", "log-exit", "log-failure", "log-crash", "run-over", "crash-loop"}
 
 func (a action) String() string { return actionNames[a] }
 
@@ -89,158 +138,36 @@ func (a action) String() string { return actionNames[a] }
 type input struct {
 	ev     Event
 	pid    int      // EvSpawned
-	exit   exitInfo // EvExitOK, EvExitFail
+	exit   exitInfo // EvMainExit, EvMainExitLeft
 	intent intent   // EvKill
-	why    string   // a reason to show (EvDepFailed, EvSpawnFailed, EvKill, EvStop)
+	why    string   // a reason to show (EvDepFailed, EvSpawnFailed, EvKill, EvStop, EvFinish)
 }
+
+// none is the input that follows nothing.
+var none = input{ev: numEvents}
 
 // step applies one event to one service. It is pure: it returns the new
 // state and the actions to perform, and touches nothing else. Events that do
-// not apply in the current state (see transitions) change nothing. Some
-// events lead to another at once (an exit to the restart decision, a start
-// without checks to Running, too many failed checks to a kill): step follows
-// them in the same call.
-func step(c *config.Service, r record, in input, now time.Time, shuttingDown bool) (record, []action) {
-	var acts []action
+// not apply in the current state (see transitions and endings) change
+// nothing. Some events lead to another at once (a run that is over to the
+// restart decision, a ready run to Running, too many failed checks to a
+// kill): step follows them in the same call. The actions are appended to
+// acts, which may be nil or a caller's buffer (the loop's spares it an
+// allocation per event).
+func step(c *config.Service, r record, in input, now time.Time, shuttingDown bool, acts []action) (record, []action) {
 	for {
-		to, ok := next(r.State, in.ev)
-		if !ok {
+		cl := lookup(&r, in.ev)
+		if cl.fx == fxNone {
 			return r, acts
 		}
 		from := r.State
-		r.State = to
-		follow := input{ev: numEvents}
-		switch in.ev {
-		case EvDepsReady:
-			r.Intent, r.SigKilled, r.Reached = intentNone, false, false
-			if d := c.StartDelay + c.Restart.Backoff*time.Duration(r.Attempts) + crashDelay(c, r.QuickExits); d > 0 {
-				r.Due = now.Add(d)
-			} else {
-				r.Due = time.Time{}
-				acts = append(acts, actStart)
-			}
-		case EvDepFailed:
-			r.Reason = in.why
-			acts = append(acts, actRelease)
-		case EvDue:
-			switch from {
-			case Starting:
-				r.Due = time.Time{}
-				acts = append(acts, actStart)
-			case Started:
-				r.Intent = intentStartTimeout
-				r.Reason = fmt.Sprintf("not healthy within start-timeout (%s)", c.Healthiness.StartTimeout)
-				r.Due = now.Add(c.Termination.Wait)
-				acts = append(acts, actTermSignal)
-			case InKilling:
-				// SIGKILL stays armed until the exit is seen: a SIGKILL that
-				// failed (horust out of file descriptors) or that a process
-				// in uninterruptible sleep has not acted on yet is sent
-				// again at the next deadline.
-				r.Due = now.Add(killRetry)
-				r.SigKilled = true
-				acts = append(acts, actSIGKILL)
-			}
-		case EvSpawned:
-			r.PID, r.StartedAt, r.Reason = in.pid, now, ""
-			r.Reached, r.HealthFails, r.Due = false, 0, time.Time{}
-			if needsHealth(c) {
-				acts = append(acts, actProbe)
-				if c.Healthiness.StartTimeout > 0 {
-					r.Due = now.Add(c.Healthiness.StartTimeout)
-				}
-			} else {
-				follow = input{ev: EvHealthy}
-			}
-		case EvSpawnFailed:
-			r.Reason = in.why
-			r.Exit = exitInfo{}
-			acts = countQuick(c, &r, true, acts)
-		case EvHealthy:
-			if from == Started {
-				r.Due = time.Time{}
-				// A job is up only once it has succeeded: until then
-				// every unsuccessful exit is a failed start.
-				if !c.Oneshot {
-					r.Reached, r.Attempts = true, 0
-				}
-			}
-			r.HealthFails = 0
-		case EvUnhealthy:
-			r.HealthFails++
-			r.HealthFailsTotal++
-			if max := max(1, int(c.Healthiness.MaxFailed)); from == Running && r.HealthFails >= max {
-				follow = input{ev: EvKill, intent: intentUnhealthy, why: fmt.Sprintf("unhealthy: %d failed checks in a row", r.HealthFails)}
-			}
-		case EvExitOK, EvExitFail:
-			if r.Intent == intentStop || r.Intent == intentRestart {
-				r.QuickExits = 0 // stopped on purpose: not a crash
-			} else {
-				acts = countQuick(c, &r, quickRun(c, r, now), acts)
-			}
-			r.PID, r.Due, r.StartedAt, r.Exit = 0, time.Time{}, time.Time{}, in.exit
-			switch {
-			case in.why != "":
-				r.Reason = in.why
-			case in.ev == EvExitFail && r.Reason == "":
-				// A failure always says why, at least how it ended.
-				r.Reason = in.exit.String()
-			}
-		case EvStop:
-			switch from {
-			case Initial, Starting:
-				r.Due = time.Time{}
-				r.Reason = in.why
-				acts = append(acts, actRelease)
-			case Started, Running:
-				r.Intent = intentStop
-				r.Due = now.Add(c.Termination.Wait)
-				acts = append(acts, actTermSignal)
-			case InKilling:
-				r.Intent = intentStop
-			}
-		case EvKill:
-			r.Intent, r.Reason = in.intent, in.why
-			r.Due = now.Add(c.Termination.Wait)
-			acts = append(acts, actTermSignal)
-		case EvRestartReq:
-			switch from {
-			case Started, Running:
-				r.Intent = intentRestart
-				r.Due = now.Add(c.Termination.Wait)
-				acts = append(acts, actTermSignal)
-			case InKilling:
-				// Also over a stop in progress: the stop is carried out,
-				// then the service runs again (never a request answered
-				// and dropped).
-				r.Intent = intentRestart
-			default: // Finished, FinishedFailed
-				r = rearm(r)
-			}
-		case EvStartReq:
-			if from == InKilling {
-				// A start while a stop is in progress: run again once
-				// the stop is done.
-				r.Intent = intentRestart
-			} else {
-				r = rearm(r)
-			}
-		case EvForceKill:
-			r.Intent, r.SigKilled, r.Due = intentStop, true, now.Add(killRetry)
-			acts = append(acts, actSIGKILL)
-		case EvRestart:
-			r.Restarts++
-			r.Intent, r.SigKilled = intentNone, false
-		case EvFinish:
-			if in.why != "" {
-				r.Reason = in.why
-			}
-			acts = append(acts, actRelease)
-		}
-		if to == Failed && from != Failed && !shuttingDown && r.Intent != intentStop && r.Intent != intentRestart {
+		r.State = cl.to
+		var follow input
+		follow, acts = cl.fx.apply(c, &r, in, now, acts)
+		if to := cl.to; to == Failed && from != Failed && !shuttingDown && !r.stopping() {
 			acts = append(acts, actFailed)
 		}
-		if to == Success || to == Failed {
+		if to := cl.to; to == Success || to == Failed {
 			follow = decide(c, &r, shuttingDown)
 		}
 		if follow.ev == numEvents {
@@ -250,12 +177,26 @@ func step(c *config.Service, r record, in input, now time.Time, shuttingDown boo
 	}
 }
 
-// rearm makes a finished service startable again (horustctl start/restart):
-// a start asked for by a person is not delayed by an earlier crash loop.
-func rearm(r record) record {
-	r.Restarts++
-	r.Attempts, r.QuickExits, r.Intent, r.SigKilled, r.Reason = 0, 0, intentNone, false, ""
-	return r
+// stopping reports whether horust is stopping the run on purpose (a stop or
+// a restart asked for): its end is not a failure of the service.
+func (r *record) stopping() bool { return r.Intent == intentStop || r.Intent == intentRestart }
+
+// healthy reports whether the current run is ready to be Running: READY=1
+// arrived (with notify) and its last round of checks passed (with checks).
+// It is the one place that says so.
+func healthy(c *config.Service, r *record) bool {
+	h := c.Healthiness
+	return (!h.Notify || r.Ready) && (!h.HasChecks() || r.Checks == checksPassed)
+}
+
+// over returns the event that ends the run when nothing of it is
+// outstanding any more (its main process exited, its output is copied,
+// nothing it left is there), none otherwise.
+func over(c *config.Service, r *record) input {
+	if !r.End.Seen || !r.Drained || r.End.Left {
+		return none
+	}
+	return input{ev: classify(c, *r, r.End.Exit)}
 }
 
 // Crash-loop guard (docs/design.md, crash loops): the first delayed restart
