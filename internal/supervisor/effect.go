@@ -35,9 +35,9 @@ const (
 	fxOutputIdle                     // slow output written: give up a grace later
 	fxGiveUp                         // end the run with output or processes left
 	fxRunOver                        // the run is over: how it ended, crash-loop count
-	fxStop                           // stop for good: the termination signal, SIGKILL at termination wait
-	fxKill                           // kill the run, then the restart strategy decides
-	fxRestartReq                     // kill the run, then run again
+	fxStop                           // stop for good: no more checks, the termination signal, SIGKILL at termination wait
+	fxKill                           // stop the run as fxStop, then the restart strategy decides
+	fxRestartReq                     // stop the run as fxStop, then run again
 	fxForceKill                      // SIGKILL now, and again until the exit is seen
 	fxSIGKILL                        // the termination wait passed: SIGKILL, and again until the exit is seen
 	fxNoteStop                       // already stopping: now for good
@@ -69,7 +69,7 @@ func (fx effect) apply(c *config.Service, r *record, in input, now time.Time, ac
 	switch fx {
 	case fxArmStart:
 		r.Intent, r.SigKilled, r.Reached = intentNone, false, false
-		if d := c.StartDelay + c.Restart.Backoff*time.Duration(r.Attempts) + crashDelay(c, r.QuickExits); d > 0 {
+		if d := c.StartDelay + c.Restart.Backoff*time.Duration(r.FailedStarts) + crashDelay(c, r.QuickExits); d > 0 {
 			r.Due = now.Add(d)
 		} else {
 			r.Due = time.Time{}
@@ -93,7 +93,7 @@ func (fx effect) apply(c *config.Service, r *record, in input, now time.Time, ac
 			return input{ev: EvHealthy}, acts
 		}
 		if c.Healthiness.HasChecks() {
-			acts = append(acts, actProbe)
+			acts = append(acts, actStartChecks)
 		}
 		if c.Healthiness.StartTimeout > 0 {
 			r.Due = now.Add(c.Healthiness.StartTimeout)
@@ -106,7 +106,7 @@ func (fx effect) apply(c *config.Service, r *record, in input, now time.Time, ac
 		r.Intent = intentStartTimeout
 		r.Reason = fmt.Sprintf("not healthy within start-timeout (%s)", c.Healthiness.StartTimeout)
 		r.Due = now.Add(c.Termination.Wait)
-		acts = append(acts, actTermSignal)
+		acts = append(acts, actStopChecks, actTermSignal)
 	case fxReady:
 		r.Ready = true
 		return readyNow(c, r), acts
@@ -125,7 +125,7 @@ func (fx effect) apply(c *config.Service, r *record, in input, now time.Time, ac
 		// A job is up only once it has succeeded: until then every
 		// unsuccessful exit is a failed start.
 		if !c.Oneshot {
-			r.Reached, r.Attempts = true, 0
+			r.Reached, r.FailedStarts = true, 0
 		}
 	case fxMainExit:
 		r.End = ending{Seen: true, Exit: in.exit}
@@ -176,18 +176,18 @@ func (fx effect) apply(c *config.Service, r *record, in input, now time.Time, ac
 	case fxStop:
 		r.Intent = intentStop
 		r.Due = now.Add(c.Termination.Wait)
-		acts = append(acts, actTermSignal)
+		acts = append(acts, actStopChecks, actTermSignal)
 	case fxKill:
 		r.Intent, r.Reason = in.intent, in.why
 		r.Due = now.Add(c.Termination.Wait)
-		acts = append(acts, actTermSignal)
+		acts = append(acts, actStopChecks, actTermSignal)
 	case fxRestartReq:
 		r.Intent = intentRestart
 		r.Due = now.Add(c.Termination.Wait)
-		acts = append(acts, actTermSignal)
+		acts = append(acts, actStopChecks, actTermSignal)
 	case fxForceKill:
 		r.Intent, r.SigKilled, r.Due = intentStop, true, now.Add(killRetry)
-		acts = append(acts, actSIGKILL)
+		acts = append(acts, actStopChecks, actSIGKILL)
 	case fxSIGKILL:
 		// SIGKILL stays armed until the exit is seen: a SIGKILL that failed
 		// (horust out of file descriptors) or that a process in
@@ -225,7 +225,7 @@ func (fx effect) apply(c *config.Service, r *record, in input, now time.Time, ac
 		// A start asked for by a person is not delayed by an earlier crash
 		// loop.
 		r.Restarts++
-		r.Attempts, r.QuickExits, r.Intent, r.SigKilled, r.Reason = 0, 0, intentNone, false, ""
+		r.FailedStarts, r.QuickExits, r.Intent, r.SigKilled, r.Reason = 0, 0, intentNone, false, ""
 	}
 	return none, acts
 }

@@ -115,14 +115,11 @@ func (l *Loop) probeTimer(i int, now time.Time) {
 	}
 }
 
-// startRound starts one round of checks. Only a live run that is not being
-// stopped is checked.
+// startRound starts one round of checks. Checks run from the start of a run
+// (actStartChecks) until it is stopped or its main process exits
+// (actStopChecks): step says when.
 func (l *Loop) startRound(s *service, now time.Time) {
 	p := &s.probe
-	if s.State != Started && s.State != Running {
-		p.next = time.Time{}
-		return
-	}
 	h := s.cfg.Healthiness
 	p.round++
 	p.start, p.next, p.failure, p.notRun, p.inFlight, p.cmdLate = now, time.Time{}, nil, nil, 0, false

@@ -391,7 +391,7 @@ func (l *Loop) perform(i int, a action, now time.Time) {
 		l.signal(s, l.termSignal(s))
 	case actSIGKILL:
 		l.signal(s, syscall.SIGKILL)
-	case actFailed:
+	case actFailureStrategy:
 		l.onFailed(i, now)
 	case actRelease:
 		l.stopChecks(s)
@@ -403,7 +403,7 @@ func (l *Loop) perform(i int, a action, now time.Time) {
 			}
 			l.log.Error("service finished failed", attrs...)
 		}
-	case actProbe:
+	case actStartChecks:
 		l.startChecks(s, now)
 	case actStopChecks:
 		l.stopChecks(s)

@@ -171,8 +171,8 @@ func TestFailedStartsUseBackoffAndAttempts(t *testing.T) {
 			t.Fatalf("%d start attempts, want 3 (1 + attempts 2): %q", len(times), f.events())
 		}
 		s := h.loop.svcs[0]
-		if s.State != FinishedFailed || s.Attempts != 3 {
-			t.Fatalf("state %s attempts %d, want FinishedFailed after 3", s.State, s.Attempts)
+		if s.State != FinishedFailed || s.FailedStarts != 3 {
+			t.Fatalf("state %s attempts %d, want FinishedFailed after 3", s.State, s.FailedStarts)
 		}
 	})
 }
@@ -822,6 +822,28 @@ func TestLeftoversAreStoppedBeforeTheExitCounts(t *testing.T) {
 				t.Fatalf("a ended %s; its main process stopped cleanly", s.State)
 			}
 		})
+	})
+}
+
+func TestChecksStopWhenTheStopBegins(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFakeOS(t)
+		f.behave["a"] = ignoreTerm
+		f.behave["a (health check)"] = runUntilSignalled // hangs until its timeout
+		h := start(t, f, Options{}, svc("a", func(s *config.Service) {
+			s.Healthiness.Command = "check"
+			s.Healthiness.Timeout = time.Hour
+		}))
+		h.signal(syscall.SIGTERM)
+		h.wantState("a", "INKILLING")
+		if ev := f.events(); !slices.Contains(ev, "signal a (health check) KILL") {
+			t.Fatalf("the running check was not killed when the stop began: %q", ev)
+		}
+		h.advance(5 * time.Second)
+		h.waitExit()
+		if n := len(f.starts("a (health check)")); n != 1 {
+			t.Fatalf("%d check rounds, want none after the stop began", n)
+		}
 	})
 }
 

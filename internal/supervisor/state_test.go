@@ -155,31 +155,31 @@ func TestStep(t *testing.T) {
 		{name: "deps ready without delay starts at once", cfg: base(), r: record{State: Initial},
 			in: input{ev: EvDepsReady}, want: Starting, acts: []action{actStart}},
 		{name: "deps ready with delay and backoff waits", cfg: base(func(s *config.Service) { s.StartDelay = time.Second; s.Restart.Backoff = 2 * time.Second }),
-			r: record{State: Initial, Attempts: 2}, in: input{ev: EvDepsReady}, want: Starting,
+			r: record{State: Initial, FailedStarts: 2}, in: input{ev: EvDepsReady}, want: Starting,
 			check: func(t *testing.T, r record) {
 				if r.Due != t0.Add(5*time.Second) {
 					t.Fatalf("due %v, want start-delay + backoff × 2 = 5s", r.Due.Sub(t0))
 				}
 			}},
-		{name: "spawned without checks is running", cfg: base(), r: record{State: Starting, Attempts: 2},
+		{name: "spawned without checks is running", cfg: base(), r: record{State: Starting, FailedStarts: 2},
 			in: input{ev: EvSpawned, pid: 42}, want: Running,
 			check: func(t *testing.T, r record) {
-				if r.PID != 42 || !r.Reached || r.Attempts != 0 {
+				if r.PID != 42 || !r.Reached || r.FailedStarts != 0 {
 					t.Fatalf("%+v: want pid 42, reached, attempts reset", r)
 				}
 			}},
-		{name: "a job spawned is running but not up, and keeps its failed starts", cfg: base(func(s *config.Service) { s.Oneshot = true }), r: record{State: Starting, Attempts: 2},
+		{name: "a job spawned is running but not up, and keeps its failed starts", cfg: base(func(s *config.Service) { s.Oneshot = true }), r: record{State: Starting, FailedStarts: 2},
 			in: input{ev: EvSpawned, pid: 42}, want: Running,
 			check: func(t *testing.T, r record) {
-				if r.Reached || r.Attempts != 2 {
+				if r.Reached || r.FailedStarts != 2 {
 					t.Fatalf("%+v: a job reaches nothing before it succeeds", r)
 				}
 			}},
 		{name: "a job's unsuccessful exit is a failed start", cfg: base(func(s *config.Service) { s.Oneshot = true; s.Restart.Attempts = 2 }),
-			r: record{State: Running, Attempts: 1, Drained: true}, in: exitCode(1), want: Initial, acts: []action{actStopChecks, actLogFailure, actRunOver, actFailed},
+			r: record{State: Running, FailedStarts: 1, Drained: true}, in: exitCode(1), want: Initial, acts: []action{actStopChecks, actLogFailure, actRunOver, actFailureStrategy},
 			check: func(t *testing.T, r record) {
-				if r.Attempts != 2 {
-					t.Fatalf("attempts %d, want 2", r.Attempts)
+				if r.FailedStarts != 2 {
+					t.Fatalf("attempts %d, want 2", r.FailedStarts)
 				}
 			}},
 		{name: "a job out of attempts is FinishedFailed", cfg: base(func(s *config.Service) {
@@ -187,61 +187,61 @@ func TestStep(t *testing.T) {
 			s.Restart.Attempts = 2
 			s.Restart.Strategy = config.RestartOnFailure
 		}),
-			r: record{State: Running, Attempts: 2, Drained: true}, in: exitCode(1), want: FinishedFailed, acts: []action{actStopChecks, actLogFailure, actRunOver, actFailed, actRelease}},
+			r: record{State: Running, FailedStarts: 2, Drained: true}, in: exitCode(1), want: FinishedFailed, acts: []action{actStopChecks, actLogFailure, actRunOver, actFailureStrategy, actRelease}},
 		{name: "a job's success finishes it", cfg: base(func(s *config.Service) { s.Oneshot = true; s.Restart.Strategy = config.RestartOnFailure }),
-			r: record{State: Running, Attempts: 1, Drained: true}, in: exitCode(0), want: Finished, acts: []action{actStopChecks, actLogExit, actRunOver, actRelease}},
+			r: record{State: Running, FailedStarts: 1, Drained: true}, in: exitCode(0), want: Finished, acts: []action{actStopChecks, actLogExit, actRunOver, actRelease}},
 		{name: "a failure says how the run ended", cfg: base(), r: record{State: Running, Reached: true, Drained: true},
-			in: exitCode(3), want: FinishedFailed, acts: []action{actStopChecks, actLogFailure, actRunOver, actFailed, actRelease},
+			in: exitCode(3), want: FinishedFailed, acts: []action{actStopChecks, actLogFailure, actRunOver, actFailureStrategy, actRelease},
 			check: func(t *testing.T, r record) {
 				if r.Reason != "exited with code 3" {
 					t.Fatalf("reason %q", r.Reason)
 				}
 			}},
 		{name: "a death by signal says which", cfg: base(), r: record{State: Running, Reached: true, Drained: true},
-			in: input{ev: EvMainExit, exit: exitInfo{Valid: true, Code: 137, Signal: syscall.SIGKILL}}, want: FinishedFailed, acts: []action{actStopChecks, actLogFailure, actRunOver, actFailed, actRelease},
+			in: input{ev: EvMainExit, exit: exitInfo{Valid: true, Code: 137, Signal: syscall.SIGKILL}}, want: FinishedFailed, acts: []action{actStopChecks, actLogFailure, actRunOver, actFailureStrategy, actRelease},
 			check: func(t *testing.T, r record) {
 				if r.Reason != "killed by SIGKILL" {
 					t.Fatalf("reason %q", r.Reason)
 				}
 			}},
 		{name: "a kill's reason is kept", cfg: base(), r: record{State: InKilling, Reached: true, Intent: intentUnhealthy, Reason: "unhealthy: 3 failed checks in a row", Drained: true},
-			in: input{ev: EvMainExit, exit: exitInfo{Valid: true, Code: 143, Signal: syscall.SIGTERM}}, want: FinishedFailed, acts: []action{actStopChecks, actLogFailure, actRunOver, actFailed, actRelease},
+			in: input{ev: EvMainExit, exit: exitInfo{Valid: true, Code: 143, Signal: syscall.SIGTERM}}, want: FinishedFailed, acts: []action{actStopChecks, actLogFailure, actRunOver, actFailureStrategy, actRelease},
 			check: func(t *testing.T, r record) {
 				if r.Reason != "unhealthy: 3 failed checks in a row" {
 					t.Fatalf("reason %q", r.Reason)
 				}
 			}},
 		{name: "spawned with checks waits for them", cfg: base(withChecks), r: record{State: Starting},
-			in: input{ev: EvSpawned, pid: 42}, want: Started, acts: []action{actProbe}},
+			in: input{ev: EvSpawned, pid: 42}, want: Started, acts: []action{actStartChecks}},
 		{name: "spawned with start-timeout sets the deadline", cfg: base(withChecks, func(s *config.Service) { s.Healthiness.StartTimeout = 3 * time.Second }),
-			r: record{State: Starting}, in: input{ev: EvSpawned, pid: 1}, want: Started, acts: []action{actProbe},
+			r: record{State: Starting}, in: input{ev: EvSpawned, pid: 1}, want: Started, acts: []action{actStartChecks},
 			check: func(t *testing.T, r record) {
 				if r.Due != t0.Add(3*time.Second) {
 					t.Fatalf("due %v", r.Due.Sub(t0))
 				}
 			}},
 		{name: "spawn failure retried while attempts remain", cfg: base(func(s *config.Service) { s.Restart.Attempts = 1 }),
-			r: record{State: Starting}, in: input{ev: EvSpawnFailed, why: "no such program"}, want: Initial, acts: []action{actFailed}},
+			r: record{State: Starting}, in: input{ev: EvSpawnFailed, why: "no such program"}, want: Initial, acts: []action{actFailureStrategy}},
 		{name: "spawn failure with attempts spent gives up", cfg: base(func(s *config.Service) { s.Restart.Attempts = 1; s.Restart.Strategy = config.RestartAlways }),
-			r: record{State: Starting, Attempts: 1}, in: input{ev: EvSpawnFailed, why: "no such program"}, want: FinishedFailed, acts: []action{actFailed, actRelease},
+			r: record{State: Starting, FailedStarts: 1}, in: input{ev: EvSpawnFailed, why: "no such program"}, want: FinishedFailed, acts: []action{actFailureStrategy, actRelease},
 			check: func(t *testing.T, r record) {
 				if !strings.Contains(r.Reason, "gave up after 2 failed starts") {
 					t.Fatalf("reason %q", r.Reason)
 				}
 			}},
 		{name: "early failure with strategy never is retried while attempts remain", cfg: base(withChecks, func(s *config.Service) { s.Restart.Attempts = 3 }),
-			r: record{State: Started, Drained: true}, in: exitCode(1), want: Initial, acts: []action{actStopChecks, actLogFailure, actRunOver, actFailed},
+			r: record{State: Started, Drained: true}, in: exitCode(1), want: Initial, acts: []action{actStopChecks, actLogFailure, actRunOver, actFailureStrategy},
 			check: func(t *testing.T, r record) {
-				if r.Attempts != 1 || r.Restarts != 1 {
-					t.Fatalf("attempts %d restarts %d, want 1 and 1", r.Attempts, r.Restarts)
+				if r.FailedStarts != 1 || r.Restarts != 1 {
+					t.Fatalf("attempts %d restarts %d, want 1 and 1", r.FailedStarts, r.Restarts)
 				}
 			}},
 		{name: "early success is not a failed start", cfg: base(withChecks, func(s *config.Service) { s.Restart.Attempts = 3 }),
 			r: record{State: Started, Drained: true}, in: exitCode(0), want: Finished, acts: []action{actStopChecks, actLogExit, actRunOver, actRelease}},
 		{name: "failure after running with never finishes failed", cfg: base(),
-			r: record{State: Running, Reached: true, Drained: true}, in: exitCode(1), want: FinishedFailed, acts: []action{actStopChecks, actLogFailure, actRunOver, actFailed, actRelease}},
+			r: record{State: Running, Reached: true, Drained: true}, in: exitCode(1), want: FinishedFailed, acts: []action{actStopChecks, actLogFailure, actRunOver, actFailureStrategy, actRelease}},
 		{name: "on-failure restarts a failed run", cfg: base(func(s *config.Service) { s.Restart.Strategy = config.RestartOnFailure }),
-			r: record{State: Running, Reached: true, Drained: true}, in: exitCode(1), want: Initial, acts: []action{actStopChecks, actLogFailure, actRunOver, actFailed}},
+			r: record{State: Running, Reached: true, Drained: true}, in: exitCode(1), want: Initial, acts: []action{actStopChecks, actLogFailure, actRunOver, actFailureStrategy}},
 		{name: "on-failure finishes a successful run", cfg: base(func(s *config.Service) { s.Restart.Strategy = config.RestartOnFailure }),
 			r: record{State: Running, Reached: true, Drained: true}, in: exitCode(0), want: Finished, acts: []action{actStopChecks, actLogExit, actRunOver, actRelease}},
 		{name: "always restarts a successful run", cfg: base(func(s *config.Service) { s.Restart.Strategy = config.RestartAlways }),
@@ -256,7 +256,7 @@ func TestStep(t *testing.T) {
 				}
 			}},
 		{name: "unhealthy at max-failed kills", cfg: base(withChecks),
-			r: record{State: Running, HealthFails: 2}, in: input{ev: EvRoundFailed}, want: InKilling, acts: []action{actTermSignal},
+			r: record{State: Running, HealthFails: 2}, in: input{ev: EvRoundFailed}, want: InKilling, acts: []action{actStopChecks, actTermSignal},
 			check: func(t *testing.T, r record) {
 				if r.Intent != intentUnhealthy || r.Due != t0.Add(5*time.Second) {
 					t.Fatalf("intent %d due %v", r.Intent, r.Due.Sub(t0))
@@ -272,9 +272,9 @@ func TestStep(t *testing.T) {
 				}
 			}},
 		{name: "negative max-failed acts as 1", cfg: base(withChecks, func(s *config.Service) { s.Healthiness.MaxFailed = -5 }),
-			r: record{State: Running}, in: input{ev: EvRoundFailed}, want: InKilling, acts: []action{actTermSignal}},
+			r: record{State: Running}, in: input{ev: EvRoundFailed}, want: InKilling, acts: []action{actStopChecks, actTermSignal}},
 		{name: "start-timeout kills a started run", cfg: base(withChecks, func(s *config.Service) { s.Healthiness.StartTimeout = time.Second }),
-			r: record{State: Started}, in: input{ev: EvDue}, want: InKilling, acts: []action{actTermSignal}},
+			r: record{State: Started}, in: input{ev: EvDue}, want: InKilling, acts: []action{actStopChecks, actTermSignal}},
 		{name: "kill deadline sends SIGKILL and stays armed", cfg: base(), r: record{State: InKilling}, in: input{ev: EvDue}, want: InKilling, acts: []action{actSIGKILL},
 			check: func(t *testing.T, r record) {
 				if !r.SigKilled || r.Due != t0.Add(killRetry) {
@@ -288,7 +288,7 @@ func TestStep(t *testing.T) {
 				}
 			}},
 		{name: "stop while waiting to start finishes", cfg: base(), r: record{State: Starting, Due: t0.Add(time.Hour)}, in: input{ev: EvStop}, want: Finished, acts: []action{actRelease}},
-		{name: "stop a running service signals it", cfg: base(), r: record{State: Running}, in: input{ev: EvStop}, want: InKilling, acts: []action{actTermSignal}},
+		{name: "stop a running service signals it", cfg: base(), r: record{State: Running}, in: input{ev: EvStop}, want: InKilling, acts: []action{actStopChecks, actTermSignal}},
 		{name: "restart request during a stop runs again after it", cfg: base(), r: record{State: InKilling, Intent: intentStop}, in: input{ev: EvRestartReq}, want: InKilling,
 			check: func(t *testing.T, r record) {
 				if r.Intent != intentRestart {
@@ -302,13 +302,13 @@ func TestStep(t *testing.T) {
 				}
 			}},
 		{name: "restart request then exit runs again", cfg: base(), r: record{State: InKilling, Intent: intentRestart, Drained: true}, in: exitCode(1), want: Initial, acts: []action{actStopChecks, actLogExit, actRunOver}},
-		{name: "start request rearms a finished service", cfg: base(), r: record{State: FinishedFailed, Attempts: 4, Reason: "x"}, in: input{ev: EvStartReq}, want: Initial,
+		{name: "start request rearms a finished service", cfg: base(), r: record{State: FinishedFailed, FailedStarts: 4, Reason: "x"}, in: input{ev: EvStartReq}, want: Initial,
 			check: func(t *testing.T, r record) {
-				if r.Attempts != 0 || r.Reason != "" || r.Restarts != 1 {
+				if r.FailedStarts != 0 || r.Reason != "" || r.Restarts != 1 {
 					t.Fatalf("%+v", r)
 				}
 			}},
-		{name: "force kill stays armed", cfg: base(), r: record{State: Running}, in: input{ev: EvForceKill}, want: InKilling, acts: []action{actSIGKILL},
+		{name: "force kill stays armed", cfg: base(), r: record{State: Running}, in: input{ev: EvForceKill}, want: InKilling, acts: []action{actStopChecks, actSIGKILL},
 			check: func(t *testing.T, r record) {
 				if r.Due != t0.Add(killRetry) {
 					t.Fatalf("due %v", r.Due.Sub(t0))
@@ -389,7 +389,7 @@ func TestCrashLoop(t *testing.T) {
 	})
 	t.Run("on top of start-delay and backoff", func(t *testing.T) {
 		c := svc("s", guard, func(s *config.Service) { s.StartDelay = time.Second; s.Restart.Backoff = 2 * time.Second })
-		r, _ := step(c, record{State: Initial, Attempts: 1, QuickExits: 3}, input{ev: EvDepsReady}, t0, false, nil)
+		r, _ := step(c, record{State: Initial, FailedStarts: 1, QuickExits: 3}, input{ev: EvDepsReady}, t0, false, nil)
 		if got := r.Due.Sub(t0); got != 3200*time.Millisecond {
 			t.Fatalf("delay %v, want 1s + 2s × 1 + 200ms", got)
 		}
@@ -640,9 +640,9 @@ func TestReadiness(t *testing.T) {
 		{"both: READY=1 alone is not ready", svc("s", notify, checks), []at{spawned, ev(EvReady)}, Started, nil},
 		{"both: the round alone is not ready", svc("s", notify, checks), []at{spawned, ev(EvRoundPassed)}, Started, nil},
 		{"both: a failed round after READY=1 is not ready", svc("s", notify, checks), []at{spawned, ev(EvReady), ev(EvRoundFailed)}, Started, nil},
-		{"start-timeout stops a run that is not ready", svc("s", notify, timeout), []at{spawned, {3 * time.Second, input{ev: EvDue}}}, InKilling, []action{actTermSignal}},
+		{"start-timeout stops a run that is not ready", svc("s", notify, timeout), []at{spawned, {3 * time.Second, input{ev: EvDue}}}, InKilling, []action{actStopChecks, actTermSignal}},
 		{"failed rounds before Running never kill", svc("s", checks), []at{spawned, ev(EvRoundFailed), ev(EvRoundFailed), ev(EvRoundFailed), ev(EvRoundFailed)}, Started, nil},
-		{"max-failed in a row kills a Running run", svc("s", checks), []at{spawned, ev(EvRoundPassed), ev(EvRoundFailed), ev(EvRoundFailed), ev(EvRoundFailed)}, InKilling, []action{actTermSignal}},
+		{"max-failed in a row kills a Running run", svc("s", checks), []at{spawned, ev(EvRoundPassed), ev(EvRoundFailed), ev(EvRoundFailed), ev(EvRoundFailed)}, InKilling, []action{actStopChecks, actTermSignal}},
 		{"a passed round resets the count", svc("s", checks), []at{spawned, ev(EvRoundPassed), ev(EvRoundFailed), ev(EvRoundFailed), ev(EvRoundPassed), ev(EvRoundFailed), ev(EvRoundFailed)}, Running, nil},
 	}
 	for _, tc := range cases {
@@ -668,7 +668,7 @@ func TestReadiness(t *testing.T) {
 		c := svc("s", checks, timeout, func(s *config.Service) { s.Restart.Attempts = 1 })
 		r, _ := feed(c, record{State: Starting}, t0, spawned, at{3 * time.Second, input{ev: EvDue}},
 			at{3 * time.Second, input{ev: EvDrained}}, at{4 * time.Second, input{ev: EvMainExit, exit: exitInfo{Valid: true, Code: 143, Signal: syscall.SIGTERM}}})
-		if r.State != Initial || r.Attempts != 1 || !strings.Contains(r.Reason, "start-timeout") {
+		if r.State != Initial || r.FailedStarts != 1 || !strings.Contains(r.Reason, "start-timeout") {
 			t.Fatalf("%+v", r)
 		}
 	})

@@ -83,8 +83,8 @@ type record struct {
 	// Due is the service's one deadline: the start (Starting), the
 	// start-timeout (Started), the SIGKILL (InKilling), and while the run is
 	// ending the SIGKILL of what it left or the give-up. Zero when none.
-	Due      time.Time
-	Attempts int // failed starts in a row (docs/design.md, restarts)
+	Due          time.Time
+	FailedStarts int // failed starts in a row (docs/design.md, restarts)
 	// QuickExits counts the runs in a row that ended before min-uptime: a
 	// crash loop, whose restarts are delayed (see crashDelay).
 	QuickExits int
@@ -111,25 +111,25 @@ type record struct {
 type action uint8
 
 const (
-	actStart         action = iota // fork and exec now
-	actTermSignal                  // send the termination signal to the run
-	actSIGKILL                     // send SIGKILL to the run
-	actFailed                      // entered Failed while running normally: failure strategy, die-if-failed
-	actRelease                     // finished for good: free the service's resources
-	actProbe                       // the run needs health: start its checks
-	actStopChecks                  // the run's main process exited: stop its checks
-	actStopLeftovers               // the main process exited on its own: send the termination signal to what it left
-	actKillLeftovers               // what the run left did not stop in time: SIGKILL it
-	actWaitOutput                  // give-up deadline: feed EvGiveUp unless output is being written to a slow destination (then EvOutputIdle comes when it is written)
-	actLogGiveUp                   // say that the run ends with output or processes left
-	actLogExit                     // say that the run is over: exited
-	actLogFailure                  // say that the run is over: failed
-	actLogCrash                    // the same, quietly: a crash loop already said so
-	actRunOver                     // the run is over: forget its process
-	actCrashLoop                   // a crash loop began: say so, once per loop
+	actStart           action = iota // fork and exec now
+	actTermSignal                    // send the termination signal to the run
+	actSIGKILL                       // send SIGKILL to the run
+	actFailureStrategy               // entered Failed while running normally: failure strategy, die-if-failed
+	actRelease                       // finished for good: free the service's resources
+	actStartChecks                   // the run needs health: start its checks
+	actStopChecks                    // the run's main process exited: stop its checks
+	actStopLeftovers                 // the main process exited on its own: send the termination signal to what it left
+	actKillLeftovers                 // what the run left did not stop in time: SIGKILL it
+	actWaitOutput                    // give-up deadline: feed EvGiveUp unless output is being written to a slow destination (then EvOutputIdle comes when it is written)
+	actLogGiveUp                     // say that the run ends with output or processes left
+	actLogExit                       // say that the run is over: exited
+	actLogFailure                    // say that the run is over: failed
+	actLogCrash                      // the same, quietly: a crash loop already said so
+	actRunOver                       // the run is over: forget its process
+	actCrashLoop                     // a crash loop began: say so, once per loop
 )
 
-var actionNames = [...]string{"start", "term-signal", "SIGKILL", "failed", "release", "probe", "stop-checks", "stop-leftovers",
+var actionNames = [...]string{"start", "term-signal", "SIGKILL", "failure-strategy", "release", "start-checks", "stop-checks", "stop-leftovers",
 	"kill-leftovers", "wait-output", "log-give-up", "log-exit", "log-failure", "log-crash", "run-over", "crash-loop"}
 
 func (a action) String() string { return actionNames[a] }
@@ -165,7 +165,7 @@ func step(c *config.Service, r record, in input, now time.Time, shuttingDown boo
 		var follow input
 		follow, acts = cl.fx.apply(c, &r, in, now, acts)
 		if to := cl.to; to == Failed && from != Failed && !shuttingDown && !r.stopping() {
-			acts = append(acts, actFailed)
+			acts = append(acts, actFailureStrategy)
 		}
 		if to := cl.to; to == Success || to == Failed {
 			follow = decide(c, &r, shuttingDown)
@@ -249,11 +249,11 @@ func decide(c *config.Service, r *record, shuttingDown bool) input {
 	case r.Intent == intentRestart:
 		return input{ev: EvRestart}
 	case r.State == Failed && !r.Reached:
-		r.Attempts++
-		if r.Attempts > int(c.Restart.Attempts) {
+		r.FailedStarts++
+		if r.FailedStarts > int(c.Restart.Attempts) {
 			why := r.Reason
 			if c.Restart.Attempts > 0 {
-				why = fmt.Sprintf("%s; gave up after %d failed starts", why, r.Attempts)
+				why = fmt.Sprintf("%s; gave up after %d failed starts", why, r.FailedStarts)
 			}
 			return input{ev: EvFinish, why: why}
 		}
