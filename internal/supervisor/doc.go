@@ -28,9 +28,12 @@
 //     or a failure, then a restart or the end). It returns the new record
 //     and the actions to perform. The loop feeds it what it sees (forks,
 //     exits, with or without leftovers, drained output, an empty group,
-//     rounds of checks, READY=1, requests, deadlines), performs the actions
-//     and keeps the handles: the process, its generation, the running check
-//     command and probe goroutines. Only step changes a record.
+//     the outcome of a round of checks, READY=1, requests, deadlines),
+//     performs the actions and keeps the handles and their bookkeeping: the
+//     process and its generation, the round of checks in flight (its probe
+//     goroutine and command, their timeouts, when the next round starts),
+//     and what it only shows (the notify STATUS). Only step changes a
+//     record.
 //
 //   - One deadline, no sleeps, no polling. The loop keeps one timer, reset
 //     to the earliest deadline of any service (each record has one: start
