@@ -276,7 +276,7 @@ func (l *Loop) beginShutdown(mode shutdownMode, now time.Time) {
 	l.shutdown = mode
 	if mode == forceful {
 		for i, s := range l.svcs {
-			if s.State.alive() {
+			if s.State.Alive() {
 				l.apply(i, input{ev: EvForceKill}, now)
 			}
 		}
@@ -584,7 +584,7 @@ func (l *Loop) advanceOne(i int, now time.Time) {
 		ready := true
 		for _, j := range s.deps {
 			switch d := l.svcs[j]; {
-			case up(d.State, d.cfg.Oneshot):
+			case d.State.Up(d.cfg.Oneshot):
 			case d.State == FinishedFailed:
 				l.apply(i, input{ev: EvDepFailed, why: fmt.Sprintf("dependency '%s' failed", d.cfg.Name)}, now)
 				return
