@@ -113,7 +113,7 @@ func (a *app) root() *cobra.Command {
 	a.cmd = root
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{msg: err.Error()} })
 
-	root.AddCommand(a.statusCmd(), a.actionCmd("start"), a.actionCmd("stop"), a.actionCmd("restart"),
+	root.AddCommand(a.statusCmd(), a.topCmd(), a.actionCmd("start"), a.actionCmd("stop"), a.actionCmd("restart"),
 		a.killCmd(), a.shutdownCmd(), a.waitCmd())
 	return root
 }
@@ -222,12 +222,20 @@ func (a *app) printStatusLine(st control.ServiceStatus) error {
 }
 
 func (a *app) statusCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:               "status [NAME...]",
-		Short:             "Show the status of one service, or a table of all of them",
+	var watch bool
+	cmd := &cobra.Command{
+		Use:   "status [NAME...] [-w|--watch]",
+		Short: "Show the status of one service, or a table of all of them",
+		Long: "status prints the original's line for each named service, or a table of all of " +
+			"them. With --watch it shows the table (of the named services only, when some are " +
+			"named) every second: redrawn in place on a terminal until q, Esc or Ctrl-C; printed " +
+			"again and again, a blank line between tables, when stdout is not a terminal.",
 		Args:              cobra.ArbitraryArgs,
 		ValidArgsFunction: a.completeNames,
 		RunE: func(_ *cobra.Command, names []string) error {
+			if watch {
+				return a.watch(names)
+			}
 			return a.withClient(callTimeout, names, func(ctx context.Context, c *control.Client) error {
 				if len(names) == 0 {
 					list, err := c.List(ctx)
@@ -250,6 +258,21 @@ func (a *app) statusCmd() *cobra.Command {
 				}
 				return nil
 			})
+		},
+	}
+	cmd.Flags().BoolVarP(&watch, "watch", "w", false, "show the table every second until q or Ctrl-C")
+	return cmd
+}
+
+// topCmd is status --watch under the name people look for.
+func (a *app) topCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:               "top [NAME...]",
+		Short:             "Show the table of the services every second (status --watch)",
+		Args:              cobra.ArbitraryArgs,
+		ValidArgsFunction: a.completeNames,
+		RunE: func(_ *cobra.Command, names []string) error {
+			return a.watch(names)
 		},
 	}
 }
