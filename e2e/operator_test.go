@@ -143,3 +143,22 @@ func TestFilePathNotYetIsDebug(t *testing.T) {
 		return slices.Contains(levels(), "WARN")
 	})
 }
+
+// TestNotifyStatusInTable: the status table shows a notify service's last
+// STATUS= text beside its readiness.
+func TestNotifyStatusInTable(t *testing.T) {
+	h := startHorust(t, runOpts{files: map[string]string{
+		"nst.toml": svc(role("notify", "0s", "serving 3 clients"), "[healthiness]", "notify = true"),
+	}})
+	h.waitState("nst.toml", 20*time.Second, "RUNNING")
+	out, errOut, code := h.ctl("status")
+	var row string
+	for _, l := range strings.Split(out, "\n") {
+		if strings.HasPrefix(l, "nst.toml ") {
+			row = l
+		}
+	}
+	if code != 0 || !strings.Contains(row, "notify: ready (serving 3 clients)") {
+		t.Fatalf("exit %d, stderr %q; the row of nst.toml lacks its STATUS= text:\n%s", code, errOut, out)
+	}
+}

@@ -461,17 +461,26 @@ func formatDuration(d time.Duration) string {
 	return fmt.Sprintf("%ds", sec)
 }
 
+// notifyStatusWidth bounds the notify STATUS= text in the table.
+const notifyStatusWidth = 40
+
+// health is the checks' verdict, or the notify state, followed by the
+// service's last notify STATUS= text: "notify: ready (Listening on :80)".
 func health(st control.ServiceStatus) string {
-	if st.Health != "" {
-		return st.Health
+	h := st.Health
+	switch {
+	case h != "":
+	case st.Notify != nil && st.Notify.Ready:
+		h = "notify: ready"
+	case st.Notify != nil:
+		h = "notify: waiting"
+	default:
+		return "-"
 	}
-	if st.Notify != nil {
-		if st.Notify.Ready {
-			return "notify: ready"
-		}
-		return "notify: waiting"
+	if st.Notify != nil && st.Notify.Status != "" {
+		h += " (" + cut(st.Notify.Status, notifyStatusWidth) + ")"
 	}
-	return "-"
+	return h
 }
 
 func exitReason(st control.ServiceStatus) string {
