@@ -127,6 +127,11 @@ func TestOneShot(t *testing.T) {
 		{"signal death is 128+N", []string{"--", "/bin/sh", "-c", "kill -USR1 $$"}, 128 + int(syscall.SIGUSR1), ""},
 		{"missing program is 127", []string{"--", "/nonexistent/program"}, 127, ""},
 		{"environment passed through", []string{"--", "/bin/sh", "-c", "echo $HORUST_E2E_VAR"}, 0, "kept\n"},
+		// The options end at the first argument that is not one: no -- needed.
+		{"without --", []string{"/bin/sh", "-c", "echo a b"}, 0, "a b\n"},
+		{"the command's flags are its own", []string{"/bin/echo", "--validate", "-h", "--version"}, 0, "--validate -h --version\n"},
+		{"a -- after the command is the command's", []string{"/bin/echo", "x", "--", "y"}, 0, "x -- y\n"},
+		{"-- alone is a usage error", []string{"--"}, 2, ""},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

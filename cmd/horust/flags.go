@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"strconv"
-	"strings"
 
 	"github.com/horust-go/horust/internal/control"
 )
@@ -72,9 +71,10 @@ const usageText = `horust: a supervisor and init system
 
 Usage:
   horust [OPTIONS]                 run the services in --services-path
-  horust [OPTIONS] -- CMD [ARGS]   run one command as an init (a tini replacement):
+  horust [OPTIONS] [--] CMD [ARGS] run one command as an init (a tini replacement):
                                    signals are passed on, zombies reaped, and horust
-                                   exits with the command's exit code
+                                   exits with the command's exit code; the options end
+                                   at CMD (or at --), so ARGS are CMD's own
 
 Options:
   --config-path PATH           global configuration file (default /etc/horust/horust.toml;
@@ -117,13 +117,6 @@ exit code (128+N when it died of signal N).
 // parseArgs parses horust's arguments (without the program name).
 func parseArgs(args []string, stderr io.Writer) (*cli, error) {
 	c := &cli{configPath: defaultConfigPath, servicesPaths: []string{defaultServicesPath}, udsFolder: defaultUDSFolder, udsMode: 0o600}
-	if i := indexOf(args, "--"); i >= 0 {
-		c.command = args[i+1:]
-		args = args[:i]
-		if len(c.command) == 0 {
-			return nil, errUsage{"-- needs a command after it"}
-		}
-	}
 	fs := flag.NewFlagSet("horust", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	fs.StringVar(&c.configPath, "config-path", c.configPath, "")
@@ -150,17 +143,11 @@ func parseArgs(args []string, stderr io.Writer) (*cli, error) {
 		// As if given: no fallback folder when it cannot be used.
 		c.udsFolder, c.udsFolderSet = dir, true
 	}
-	if fs.NArg() > 0 {
-		return nil, errUsage{fmt.Sprintf("unexpected argument %q (to run a command, put it after --: horust -- %s)", fs.Arg(0), strings.Join(fs.Args(), " "))}
+	// The options end at the first argument that is not one, or at "--":
+	// the rest is the command of one-shot mode, its own flags included.
+	c.command = fs.Args()
+	if len(c.command) == 0 && len(args) > 0 && args[len(args)-1] == "--" {
+		return nil, errUsage{"-- needs a command after it"}
 	}
 	return c, nil
-}
-
-func indexOf(args []string, s string) int {
-	for i, a := range args {
-		if a == s {
-			return i
-		}
-	}
-	return -1
 }
