@@ -162,3 +162,61 @@ func TestNotifyStatusInTable(t *testing.T) {
 		t.Fatalf("exit %d, stderr %q; the row of nst.toml lacks its STATUS= text:\n%s", code, errOut, out)
 	}
 }
+
+// TestValidateWarnsAboutStarts: --validate warns, without failing, about
+// what would make a start fail on this machine (a program not on PATH or
+// not executable, a missing output folder, working directory or user), and
+// fails on what start-up refuses (a CPU limit below the kernel's minimum,
+// an unknown --uds-group).
+func TestValidateWarnsAboutStarts(t *testing.T) {
+	tmp := t.TempDir()
+	notExec := filepath.Join(tmp, "not-exec.sh")
+	if err := os.WriteFile(notExec, []byte("#!/bin/sh\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dir := servicesDir(t, map[string]string{
+		"ok.toml":       svc("/bin/sleep 1"),
+		"nopath.toml":   svc("no-such-program-h18 --flag"),
+		"noexec.toml":   svc(notExec),
+		"nofolder.toml": svc("/bin/sleep 1", `stdout = "`+filepath.Join(tmp, "missing", "out.log")+`"`),
+		"nodir.toml":    svc("/bin/sleep 1", `working-directory = "`+filepath.Join(tmp, "gone")+`"`),
+		"nouser.toml":   svc("/bin/sleep 1", `user = "no-such-user-h18"`),
+		"nocheck.toml":  svc("/bin/sleep 1", "[healthiness]", `command = "no-such-check-h18"`),
+	})
+	out, errOut, code := runHorust(t, 20*time.Second, nil, "--validate", "--services-path", dir)
+	if code != 0 || !strings.Contains(out, "7 service(s), in start order:") {
+		t.Fatalf("exit %d, want 0 with the start order; stdout %q stderr %q", code, out, errOut)
+	}
+	for _, want := range []string{
+		`warning: nopath.toml: command: program "no-such-program-h18" not found in any of the PATH directories`,
+		"warning: noexec.toml: command: program " + notExec + ": not executable (mode -rw-r--r--)",
+		"warning: nofolder.toml: stdout: the folder of " + filepath.Join(tmp, "missing", "out.log") + ": stat " + filepath.Join(tmp, "missing") + ": no such file or directory",
+		"warning: nodir.toml: working-directory: stat " + filepath.Join(tmp, "gone") + ": no such file or directory",
+		`warning: nouser.toml: user: user "no-such-user-h18"`,
+		`warning: nocheck.toml: healthiness.command: program "no-such-check-h18" not found`,
+	} {
+		if !strings.Contains(errOut, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, errOut)
+		}
+	}
+	if strings.Contains(errOut, "ok.toml") {
+		t.Errorf("a warning about the good service:\n%s", errOut)
+	}
+
+	good := servicesDir(t, map[string]string{"ok.toml": svc("/bin/sleep 1")})
+	for _, tc := range []struct {
+		name string
+		args []string
+		err  string
+	}{
+		{"cpu below the kernel's minimum", []string{"--services-path", servicesDir(t, map[string]string{
+			"cpu.toml": svc("/bin/sleep 1", "[resource-limit]", "cpu = 0.001")})},
+			"cpu.toml:3: resource-limit.cpu: 0.001 is below the kernel's minimum of 0.01"},
+		{"unknown --uds-group", []string{"--services-path", good, "--uds-group", "no-such-group-h18"}, "--uds-group"},
+	} {
+		out, errOut, code := runHorust(t, 20*time.Second, nil, append([]string{"--validate"}, tc.args...)...)
+		if code != 1 || out != "" || !strings.Contains(errOut, tc.err) {
+			t.Errorf("%s: exit %d, stdout %q, stderr %q; want 1, nothing, and %q", tc.name, code, out, errOut, tc.err)
+		}
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"regexp"
 	"strconv"
 
 	"github.com/horust-go/horust/internal/control"
@@ -137,7 +138,7 @@ func parseArgs(args []string, stderr io.Writer) (*cli, error) {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil, err
 		}
-		return nil, errUsage{err.Error()}
+		return nil, errUsage{gnuDashes(err.Error())}
 	}
 	if dir := os.Getenv(control.FolderEnv); dir != "" && !c.udsFolderSet {
 		// As if given: no fallback folder when it cannot be used.
@@ -150,4 +151,14 @@ func parseArgs(args []string, stderr io.Writer) (*cli, error) {
 		return nil, errUsage{"-- needs a command after it"}
 	}
 	return c, nil
+}
+
+// longFlag is an option's name as the flag package writes it in its errors
+// ("-uds-mode"), after a blank or the start.
+var longFlag = regexp.MustCompile(`(^| )-([a-z][a-z-]+)`)
+
+// gnuDashes writes the long options in the flag package's error messages
+// as --help shows them: "flag provided but not defined: --nope".
+func gnuDashes(msg string) string {
+	return longFlag.ReplaceAllString(msg, "$1--$2")
 }

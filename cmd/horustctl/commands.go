@@ -104,6 +104,9 @@ func (a *app) root() *cobra.Command {
 		},
 	}
 	root.SetVersionTemplate("{{.Version}}\n")
+	// The root runs only to say that a command is required: its usage line
+	// is "horustctl [command]", not cobra's "horustctl [flags]" too.
+	root.SetUsageTemplate(strings.Replace(root.UsageTemplate(), "{{if .Runnable}}", "{{if and .Runnable .HasParent}}", 1))
 	root.Flags().BoolP("version", "V", false, "print the version, the commit and the Go version, and exit")
 	pf := root.PersistentFlags()
 	pf.IntVarP(&a.pid, "pid", "p", 0, "talk to the horust with this process id (<uds-folder-path>/horust-<PID>.sock)")
@@ -280,7 +283,7 @@ func (a *app) topCmd() *cobra.Command {
 func (a *app) actionCmd(action string) *cobra.Command {
 	short := map[string]string{
 		"start":   "Start finished services again",
-		"stop":    "Stop services for good (they end FINISHED)",
+		"stop":    "Stop services until started again (FINISHED; FINISHEDFAILED if SIGKILL was needed)",
 		"restart": "Restart services, whatever their restart strategy",
 	}[action]
 	return &cobra.Command{
@@ -364,10 +367,12 @@ func (a *app) waitCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "wait NAME... [--for running|finished] [--timeout 30s]",
 		Short: "Wait until services are running (or finished); exit 1 on timeout",
-		Long: "wait returns once every named service is RUNNING (FINISHED counts too), or with " +
-			"--for finished once every one is FINISHED or FINISHEDFAILED. It fails at once when " +
-			"that can no longer happen, and after --timeout otherwise. Started before horust has " +
-			"made its socket, it waits for the socket too, within the same --timeout.",
+		Long: "wait returns once every named service is up as start-after means it: RUNNING or " +
+			"FINISHED (a job, oneshot = true, only once FINISHED); with --for finished, once every " +
+			"one is FINISHED or FINISHEDFAILED. Waiting for running fails at once when a service is " +
+			"FINISHEDFAILED or horust is shutting down; any wait fails after --timeout (exit 1). " +
+			"Started before horust has made its socket, it waits for the socket too, within the " +
+			"same --timeout.",
 		Args:              needNames,
 		ValidArgsFunction: a.completeNames,
 		RunE: func(_ *cobra.Command, names []string) error {
