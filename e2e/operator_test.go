@@ -220,3 +220,34 @@ func TestValidateWarnsAboutStarts(t *testing.T) {
 		}
 	}
 }
+
+// TestTemplateLeavesCommentLines: a variable in a TOML comment line is not
+// templated (a commented-out key may name a variable that is not set); one
+// in a key is.
+func TestTemplateLeavesCommentLines(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "out")
+	h := startHorust(t, runOpts{env: []string{"H18_SET=from-env"}, files: map[string]string{
+		"tmpl.toml": "# user = \"${H18_NOT_SET}\"\n  # also $H18_NOT_SET\n" +
+			svc(role("append", out, "$H18_SET")),
+	}})
+	if code := h.wait(20 * time.Second); code != 0 {
+		t.Fatalf("horust exited %d, want 0 once the service finished; stderr %s", code, h.stderr)
+	}
+	if got := readFile(out); got != "from-env\n" {
+		t.Fatalf("the service wrote %q, want the templated %q", got, "from-env\n")
+	}
+}
+
+// TestSampleServiceValidatesAlone: the --sample-service output, saved to a
+// file, passes --validate by itself.
+func TestSampleServiceValidatesAlone(t *testing.T) {
+	sample, errOut, code := runHorust(t, 20*time.Second, nil, "--sample-service")
+	if code != 0 {
+		t.Fatalf("--sample-service: exit %d, stderr %s", code, errOut)
+	}
+	file := writeTemp(t, "hello.toml", sample)
+	out, errOut, code := runHorust(t, 20*time.Second, nil, "--validate", "--services-path", file)
+	if code != 0 || out != "1 service(s), in start order:\n  1. hello.toml\n" {
+		t.Fatalf("--validate of the sample: exit %d, stdout %q, stderr %s", code, out, errOut)
+	}
+}

@@ -331,7 +331,7 @@ func TestLoadProblems(t *testing.T) {
 		{"TOML value error", map[string]string{"svc.toml": "command = /bin/true"}, "svc.toml", 1, "", "invalid TOML"},
 		{"duplicate key", svc("command = \"again\""), "svc.toml", 2, "", "invalid TOML"},
 		{"undefined variable", svc("\nuser = \"$SERVICE_USER\""), "svc.toml", 3, "", "undefined variable $SERVICE_USER"},
-		{"undefined braced variable in a comment", svc("# runs as ${WHO}"), "svc.toml", 2, "", "undefined variable ${WHO}"},
+		{"undefined braced variable in a comment after a key", svc("x = 1 # runs as ${WHO}"), "svc.toml", 2, "", "undefined variable ${WHO}"},
 		{"duplicate explicit names", map[string]string{
 			"a.toml": "command = \"x\"",
 			"b.toml": "command = \"x\"\nname = \"a.toml\"",
