@@ -251,3 +251,19 @@ func TestSampleServiceValidatesAlone(t *testing.T) {
 		t.Fatalf("--validate of the sample: exit %d, stdout %q, stderr %s", code, out, errOut)
 	}
 }
+
+// TestSameVersionBothBinaries: -V prints one line, and the same version,
+// commit and Go on horust and horustctl.
+func TestSameVersionBothBinaries(t *testing.T) {
+	hv, errOut, code := runHorust(t, 20*time.Second, nil, "-V")
+	if code != 0 || errOut != "" || !strings.HasPrefix(hv, "horust ") {
+		t.Fatalf("horust -V: exit %d, stdout %q, stderr %q", code, hv, errOut)
+	}
+	cv, errOut, code := runCtl(t, "-V")
+	if code != 0 || errOut != "" || !strings.HasPrefix(cv, "horustctl ") {
+		t.Fatalf("horustctl -V: exit %d, stdout %q, stderr %q", code, cv, errOut)
+	}
+	if h, c := strings.TrimPrefix(hv, "horust "), strings.TrimPrefix(cv, "horustctl "); h != c || strings.Count(h, "\n") != 1 {
+		t.Fatalf("the versions differ: horust %q, horustctl %q", h, c)
+	}
+}
