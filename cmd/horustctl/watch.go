@@ -169,20 +169,14 @@ func drawScreen(screen tcell.Screen, s snapshot) {
 		lines = append(lines, "horust does not answer: "+oneLine(s.err.Error()))
 	}
 	lines = append(lines, "")
+	bold := map[int]bool{0: true, len(lines): true} // the header and the table's head
 	var table bytes.Buffer
 	if !s.at.IsZero() {
 		_ = printTable(&table, s.list)
 	}
 	lines = append(lines, strings.Split(strings.TrimSuffix(table.String(), "\n"), "\n")...)
-	for y, l := range lines {
-		if y >= height {
-			break
-		}
-		style := tcell.StyleDefault
-		if y == 0 || (y == 3 && s.err == nil) || (y == 4 && s.err != nil) {
-			style = style.Bold(true)
-		}
-		screen.PutStrStyled(0, y, cut(l, width), style)
+	for y, l := range lines[:min(len(lines), height)] {
+		screen.PutStrStyled(0, y, cut(l, width), tcell.StyleDefault.Bold(bold[y]))
 	}
 	screen.Show()
 }
