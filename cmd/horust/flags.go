@@ -96,7 +96,9 @@ Options:
                                (with a warning) instead of failing them
   --no-cgroups                 do not give services cgroups (the process group is then
                                the unit that termination reaches)
-  --validate                   check the configuration, print the start order, exit
+  --validate                   check the configuration, print the start order, exit;
+                               warns on stderr about starts that would fail here
+                               (a program not on PATH, a missing folder or user)
   --sample-service             print a sample service file with every option, exit
   -V, --version                print the version, the commit and the Go version, exit
   -h, --help                   print this help, exit
