@@ -13,7 +13,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/gdamore/tcell/v2"
-	"github.com/horust-go/horust/internal/control"
+	"github.com/horust-go/horust/internal/control/client"
+	"github.com/horust-go/horust/internal/status"
 	"golang.org/x/term"
 )
 
@@ -27,7 +28,7 @@ const watchCallTimeout = 5 * time.Second
 // snapshot is one answer of horust to the live view.
 type snapshot struct {
 	at   time.Time
-	list []control.ServiceStatus
+	list []status.ServiceStatus
 	err  error
 }
 
@@ -41,8 +42,8 @@ func (a *app) watch(names []string) error {
 	}
 	// A first call tells a wrong socket or an unknown name at once, with
 	// the hints every command gives.
-	var c *control.Client
-	err := a.withClient(callTimeout, names, func(ctx context.Context, cl *control.Client) error {
+	var c *client.Client
+	err := a.withClient(callTimeout, names, func(ctx context.Context, cl *client.Client) error {
 		c = cl
 		for _, n := range names {
 			if _, err := cl.Get(ctx, n); err != nil {
@@ -68,7 +69,7 @@ func (a *app) watch(names []string) error {
 // poll asks horust for the services every watchInterval and sends each
 // answer on snaps, until ctx ends. It is the view's only caller of horust,
 // so a slow answer never holds up a key press.
-func poll(ctx context.Context, c *control.Client, names []string, snaps chan<- snapshot) {
+func poll(ctx context.Context, c *client.Client, names []string, snaps chan<- snapshot) {
 	tick := time.NewTicker(watchInterval)
 	defer tick.Stop()
 	for {
@@ -76,7 +77,7 @@ func poll(ctx context.Context, c *control.Client, names []string, snaps chan<- s
 		list, err := c.List(callCtx)
 		cancel()
 		if len(names) > 0 {
-			list = slices.DeleteFunc(list, func(st control.ServiceStatus) bool { return !slices.Contains(names, st.Name) })
+			list = slices.DeleteFunc(list, func(st status.ServiceStatus) bool { return !slices.Contains(names, st.Name) })
 		}
 		select {
 		case snaps <- snapshot{at: time.Now(), list: list, err: err}:
