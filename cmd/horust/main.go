@@ -86,7 +86,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 // supervise loads everything, then runs the services until they finish.
 func supervise(c *cli, log *slog.Logger, stdout, stderr io.Writer) (int, error) {
 	// The signals are subscribed from the start of the program (package
-	// signals); the first start waits for that: no SIGCHLD may be missed
+	// signals); the first fork waits for that (proc.SystemOptions.BeforeFork),
+	// once the first start is otherwise prepared: no SIGCHLD may be missed
 	// and no signal may take its default action on horust. In service mode
 	// the thread reserve is made meanwhile, and waited for too, so that no
 	// service forks before it exists.
@@ -201,12 +202,10 @@ func supervise(c *cli, log *slog.Logger, stdout, stderr io.Writer) (int, error) 
 		// TERM must stop it, not kill it.
 		signals.Wait()
 	}
-	var served sync.WaitGroup
 	sockPath := filepath.Join(udsFolder, control.SocketName(os.Getpid()))
-	serveControl(ctx, &served, c, log, udsFolder, sockPath, probeLn, oneShot, control.ServerOptions{Backend: loop, Log: log, Version: buildinfo.Version()})
+	stopServing := serveControl(ctx, c, log, udsFolder, sockPath, probeLn, oneShot, control.ServerOptions{Backend: loop, Log: log, Version: buildinfo.Version()})
 
 	<-reserved
-	signals.Wait()
 	sigs := supervisor.Signals{Child: signals.Child, Stop: signals.Stop, Other: signals.Other}
 	loop.Run(sigs)
 
@@ -216,8 +215,7 @@ func supervise(c *cli, log *slog.Logger, stdout, stderr io.Writer) (int, error) 
 	if !outputs.Wait(5 * time.Second) {
 		log.Error("some service output could not be written before exit")
 	}
-	cancel()
-	served.Wait()
+	stopServing()
 	return loop.ExitCode(failedIs101), nil
 }
 
@@ -262,7 +260,7 @@ func newSystem(c *cli, log *slog.Logger, outputs *logs.Outputs, oneShot bool) (*
 			}
 		}
 	}
-	return proc.NewSystem(proc.SystemOptions{Log: log, Outputs: outputs, Cgroups: cgroups, Env: os.Environ()})
+	return proc.NewSystem(proc.SystemOptions{Log: log, Outputs: outputs, Cgroups: cgroups, Env: os.Environ(), BeforeFork: signals.Wait})
 }
 
 // listenNotify opens the notify socket when a service uses notify = true;
@@ -282,12 +280,16 @@ func listenNotify(svcs []*config.Service, log *slog.Logger) (*health.NotifySocke
 }
 
 // serveControl serves the control API on the Unix socket sockPath and, with
-// --http-addr (probeLn), the probes, each in a goroutine of served, until
-// ctx ends. A socket that cannot be created is logged: the services still
-// run. In service mode the socket exists before it returns, since services
-// may call horustctl as soon as they run; a one-shot command does not wait
-// for it, nor for the removal of dead horusts' sockets from udsFolder.
-func serveControl(ctx context.Context, served *sync.WaitGroup, c *cli, log *slog.Logger, udsFolder, sockPath string, probeLn net.Listener, oneShot bool, opt control.ServerOptions) {
+// --http-addr (probeLn), the probes, until stop is called. A socket that
+// cannot be created is logged: the services still run. In service mode the
+// socket exists before it returns, since services may call horustctl as
+// soon as they run, and stop lets the requests in progress finish. A
+// one-shot command waits for neither: the socket is made (and the sockets
+// of dead horusts removed from udsFolder) beside its start, and stop
+// removes the socket, or keeps it from being made, and returns at once;
+// requests still in progress end with horust.
+func serveControl(ctx context.Context, c *cli, log *slog.Logger, udsFolder, sockPath string, probeLn net.Listener, oneShot bool, opt control.ServerOptions) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
 	listen := func() net.Listener {
 		ln, err := control.ListenUnix(sockPath, c.udsMode, udsGID(c.udsGroup, log))
 		if err != nil {
@@ -301,17 +303,58 @@ func serveControl(ctx context.Context, served *sync.WaitGroup, c *cli, log *slog
 			_ = control.Serve(ctx, ln, opt)
 		}
 	}
-	if oneShot {
-		served.Go(func() {
-			removeDeadSockets(udsFolder, log)
-			serve(listen())
-		})
-	} else {
-		ln := listen()
-		served.Go(func() { serve(ln) })
-	}
+	var served sync.WaitGroup
 	if probeLn != nil {
 		served.Go(func() { _ = control.ServeProbes(ctx, probeLn, opt) })
+	}
+	if oneShot {
+		sock := &lateSocket{}
+		go func() {
+			serve(sock.open(func() net.Listener {
+				removeDeadSockets(udsFolder, log)
+				return listen()
+			}))
+		}()
+		return func() {
+			sock.close()
+			cancel()
+		}
+	}
+	ln := listen()
+	served.Go(func() { serve(ln) })
+	return func() {
+		cancel()
+		served.Wait()
+	}
+}
+
+// lateSocket is the control socket of one-shot mode, made beside the
+// command's start and closed without waiting for its server.
+type lateSocket struct {
+	mu     sync.Mutex
+	closed bool
+	ln     net.Listener
+}
+
+// open makes the socket with listen, unless close came first (nil then).
+func (s *lateSocket) open(listen func() net.Listener) net.Listener {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil
+	}
+	s.ln = listen()
+	return s.ln
+}
+
+// close closes the socket, which removes its file; once it has returned,
+// open makes none.
+func (s *lateSocket) close() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closed = true
+	if s.ln != nil {
+		_ = s.ln.Close()
 	}
 }
 
