@@ -26,6 +26,7 @@ import (
 	"github.com/horust-go/horust/internal/cgroup"
 	"github.com/horust-go/horust/internal/config"
 	"github.com/horust-go/horust/internal/control"
+	"github.com/horust-go/horust/internal/control/server"
 	"github.com/horust-go/horust/internal/health"
 	"github.com/horust-go/horust/internal/logs"
 	"github.com/horust-go/horust/internal/proc"
@@ -203,7 +204,7 @@ func supervise(c *cli, log *slog.Logger, stdout, stderr io.Writer) (int, error) 
 		signals.Wait()
 	}
 	sockPath := filepath.Join(udsFolder, control.SocketName(os.Getpid()))
-	stopServing := serveControl(ctx, c, log, udsFolder, sockPath, probeLn, oneShot, control.ServerOptions{Backend: loop, Log: log, Version: buildinfo.Version()})
+	stopServing := serveControl(ctx, c, log, udsFolder, sockPath, probeLn, oneShot, server.Options{Backend: loop, Log: log, Version: buildinfo.Version()})
 
 	<-reserved
 	sigs := supervisor.Signals{Child: signals.Child, Stop: signals.Stop, Other: signals.Other}
@@ -288,10 +289,10 @@ func listenNotify(svcs []*config.Service, log *slog.Logger) (*health.NotifySocke
 // of dead horusts removed from udsFolder) beside its start, and stop
 // removes the socket, or keeps it from being made, and returns at once;
 // requests still in progress end with horust.
-func serveControl(ctx context.Context, c *cli, log *slog.Logger, udsFolder, sockPath string, probeLn net.Listener, oneShot bool, opt control.ServerOptions) (stop func()) {
+func serveControl(ctx context.Context, c *cli, log *slog.Logger, udsFolder, sockPath string, probeLn net.Listener, oneShot bool, opt server.Options) (stop func()) {
 	ctx, cancel := context.WithCancel(ctx)
 	listen := func() net.Listener {
-		ln, err := control.ListenUnix(sockPath, c.udsMode, udsGID(c.udsGroup, log))
+		ln, err := server.ListenUnix(sockPath, c.udsMode, udsGID(c.udsGroup, log))
 		if err != nil {
 			log.Error("control socket unavailable; horustctl cannot reach this horust", "path", sockPath, "err", err)
 			return nil
@@ -300,12 +301,12 @@ func serveControl(ctx context.Context, c *cli, log *slog.Logger, udsFolder, sock
 	}
 	serve := func(ln net.Listener) {
 		if ln != nil {
-			_ = control.Serve(ctx, ln, opt)
+			_ = server.Serve(ctx, ln, opt)
 		}
 	}
 	var served sync.WaitGroup
 	if probeLn != nil {
-		served.Go(func() { _ = control.ServeProbes(ctx, probeLn, opt) })
+		served.Go(func() { _ = server.ServeProbes(ctx, probeLn, opt) })
 	}
 	if oneShot {
 		sock := &lateSocket{}
@@ -361,7 +362,7 @@ func (s *lateSocket) close() {
 // removeDeadSockets removes the sockets that dead horust processes left in
 // the control socket's folder dir.
 func removeDeadSockets(dir string, log *slog.Logger) {
-	removed, err := control.RemoveDeadSockets(dir)
+	removed, err := server.RemoveDeadSockets(dir)
 	for _, name := range removed {
 		log.Info("removed the socket of a horust that is gone", "path", filepath.Join(dir, name))
 	}
@@ -374,7 +375,7 @@ func removeDeadSockets(dir string, log *slog.Logger) {
 // cannot be created (an ordinary user), it falls back to
 // $XDG_RUNTIME_DIR/horust or the temp directory's horust-<uid>, with one
 // line on stderr; a fallback is used only if it is private to this user
-// (control.PrivateFolder), and an explicit folder that cannot be used is an
+// (server.PrivateFolder), and an explicit folder that cannot be used is an
 // error.
 func chooseSocketFolder(c *cli, stderr io.Writer) (string, error) {
 	err := makeFolder(c.udsFolder)
@@ -386,7 +387,7 @@ func chooseSocketFolder(c *cli, stderr io.Writer) (string, error) {
 	}
 	reasons := []string{err.Error()}
 	for _, dir := range control.FallbackSocketDirs() {
-		ferr := control.PrivateFolder(dir)
+		ferr := server.PrivateFolder(dir)
 		if ferr == nil {
 			fmt.Fprintf(stderr, "horust: cannot use %s (%v); the control socket is in %s\n", c.udsFolder, errors.Unwrap(err), dir)
 			return dir, nil
