@@ -99,4 +99,5 @@ type Backend interface {
 	// Wait returns once every named service meets the condition, with their
 	// statuses; ErrUnreachable when one of them can no longer meet it.
 	Wait(ctx context.Context, names []string, cond WaitFor) ([]ServiceStatus, error)
+	Reloader
 }

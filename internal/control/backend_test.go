@@ -21,10 +21,16 @@ type memBackend struct {
 	waiting   int           // Wait calls in progress
 	block     chan struct{} // when set, every call blocks until it is closed or ctx ends
 	blocked   int           // calls blocked on block now
+	// reloadErr, when set, is what Reload returns; otherwise it returns
+	// a plan with every service unchanged and counts the reload.
+	reloadErr error
+	config    ConfigStatus
+	dryRuns   int
 }
 
 func newMemBackend(services ...ServiceStatus) *memBackend {
-	return &memBackend{services: services, changed: make(chan struct{})}
+	return &memBackend{services: services, changed: make(chan struct{}),
+		config: ConfigStatus{Generation: 1, LoadedAt: time.Unix(1700000000, 0)}}
 }
 
 // svc is a service in state with a pid when it is alive.
@@ -235,4 +241,41 @@ func (b *memBackend) blockedCalls() int {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.blocked
+}
+
+func (b *memBackend) Reload(ctx context.Context, dryRun bool) (ReloadReply, error) {
+	if err := b.gate(ctx); err != nil {
+		return ReloadReply{}, err
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.shutting {
+		return ReloadReply{}, ErrShuttingDown
+	}
+	if b.reloadErr != nil {
+		b.config.ReloadsInvalid++
+		return ReloadReply{}, b.reloadErr
+	}
+	rep := ReloadReply{DryRun: dryRun, Generation: b.config.Generation}
+	for _, s := range b.services {
+		rep.Services = append(rep.Services, ServicePlan{Name: s.Name, Change: ChangeUnchanged})
+	}
+	if dryRun {
+		b.dryRuns++
+		return rep, nil
+	}
+	b.config.Generation++
+	b.config.ReloadsOK++
+	b.config.LoadedAt = time.Unix(1700000100, 0)
+	rep.Generation = b.config.Generation
+	return rep, nil
+}
+
+func (b *memBackend) Config(ctx context.Context) (ConfigStatus, error) {
+	if err := b.gate(ctx); err != nil {
+		return ConfigStatus{}, err
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.config, nil
 }

@@ -69,15 +69,26 @@ func (e *APIError) Unwrap() error {
 		return ErrTimeout
 	case "exiting":
 		return ErrExiting
+	case "invalid_config":
+		return ErrInvalidConfig
+	case "no_config":
+		return ErrNoConfig
 	}
 	return nil
 }
 
 // List returns every service in start order.
 func (c *Client) List(ctx context.Context) ([]ServiceStatus, error) {
+	rep, err := c.Status(ctx)
+	return rep.Services, err
+}
+
+// Status returns every service in start order and the configuration's
+// generation and last reload.
+func (c *Client) Status(ctx context.Context) (ServicesReply, error) {
 	var rep ServicesReply
 	err := c.do(ctx, "GET", "/v1/services", nil, &rep)
-	return rep.Services, err
+	return rep, err
 }
 
 // Get returns one service.

@@ -45,6 +45,11 @@ func (b *probeOnly) Shutdown(ctx context.Context) error {
 	return b.memBackend.Shutdown(ctx)
 }
 
+func (b *probeOnly) Reload(ctx context.Context, dryRun bool) (ReloadReply, error) {
+	b.changes.Add(1)
+	return b.memBackend.Reload(ctx, dryRun)
+}
+
 // FuzzProbeConnection sends whole connections' worth of bytes to the probe
 // listener (the one that faces the pod network): whatever comes, no state
 // changes, the server answers only with HTTP/1.1 responses or silence, and

@@ -74,8 +74,14 @@ func (s *server) metrics(w *response, r *request) {
 		s.fail(w, r, err)
 		return
 	}
+	cfg, err := s.o.Backend.Config(ctx)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	var e expo
 	writeServiceMetrics(&e, s.o.Version, list)
+	writeConfigMetrics(&e, cfg)
 	writeProcessMetrics(&e)
 	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
 	_, _ = w.Write(e.b.Bytes())

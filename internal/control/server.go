@@ -116,6 +116,8 @@ func (s *server) apiRoutes(rt *router) {
 	rt.handle("POST", "/v1/services/{name}/signal", s.signal)
 	rt.handle("POST", "/v1/shutdown", s.shutdown)
 	rt.handle("GET", "/v1/wait", s.wait)
+	rt.handle("POST", "/v1/reload", s.reload)
+	rt.handle("GET", "/v1/config", s.config)
 }
 
 func (s *server) probeRoutes(rt *router) {
@@ -166,8 +168,12 @@ type ErrorReply struct {
 	Error string `json:"error"`
 	// Code names the kind of error for programs: not_found, bad_request,
 	// too_large, method_not_allowed, no_endpoint, shutting_down,
-	// unreachable, not_running, timeout, exiting, internal.
+	// unreachable, not_running, timeout, exiting, invalid_config, no_config,
+	// internal.
 	Code string `json:"code,omitempty"`
+	// Problems, on a reload refused with invalid_config, are the
+	// configuration's problems, each with its file, line and key.
+	Problems []string `json:"problems,omitempty"`
 	// Services, on a wait that timed out, are the statuses of the services
 	// that did not meet the condition.
 	Services []ServiceStatus `json:"services,omitempty"`
@@ -176,6 +182,8 @@ type ErrorReply struct {
 // ServicesReply is the body of a list and of a successful wait.
 type ServicesReply struct {
 	Services []ServiceStatus `json:"services"`
+	// Config, on a list, is the configuration's generation and last reload.
+	Config *ConfigStatus `json:"config,omitempty"`
 }
 
 // SignalRequest is the body of POST /v1/services/{name}/signal. Signal is a
@@ -225,7 +233,12 @@ func (s *server) list(w *response, r *request) {
 	if list == nil {
 		list = []ServiceStatus{}
 	}
-	writeJSON(w, 200, ServicesReply{Services: list})
+	cfg, err := s.o.Backend.Config(ctx)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, 200, ServicesReply{Services: list, Config: &cfg})
 }
 
 func (s *server) get(w *response, r *request) {
@@ -474,6 +487,14 @@ func (s *server) fail(w *response, r *request, err error) {
 		writeError(w, 409, "not_running", msg, nil)
 	case errors.Is(err, ErrExiting):
 		writeError(w, 503, "exiting", msg, nil)
+	case errors.Is(err, ErrNoConfig):
+		writeError(w, 409, "no_config", msg, nil)
+	case errors.Is(err, ErrInvalidConfig):
+		rep := ErrorReply{Error: ErrInvalidConfig.Error(), Code: "invalid_config"}
+		if ic, ok := errors.AsType[*InvalidConfigError](err); ok {
+			rep.Problems = ic.Problems
+		}
+		writeJSON(w, 422, rep)
 	case r.Context().Err() != nil:
 		// The server is stopping (horust exits) or the client left.
 		writeError(w, 503, "exiting", "horust is exiting", nil)
