@@ -16,7 +16,7 @@ import (
 // goroutines of the synctest bubble that "exit" by queueing a wait status
 // and raising SIGCHLD. Everything else in the loop is real.
 type fakeOS struct {
-	t       *testing.T
+	t       testing.TB
 	child   chan os.Signal // SIGCHLD, coalesced as the kernel does
 	stop    chan os.Signal // TERM, INT
 	other   chan os.Signal // everything else
@@ -57,7 +57,7 @@ type fakeProc struct {
 	sigs     chan syscall.Signal
 }
 
-func newFakeOS(t *testing.T) *fakeOS {
+func newFakeOS(t testing.TB) *fakeOS {
 	return &fakeOS{
 		t: t, child: make(chan os.Signal, 1), stop: make(chan os.Signal, 1), other: make(chan os.Signal, 1), nextPid: 100, startAt: map[string][]time.Duration{},
 		t0: time.Now(), behave: map[string]func(*fakeProc){}, failStart: map[string]error{}, failSignal: map[string]int{},

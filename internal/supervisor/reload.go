@@ -144,6 +144,9 @@ func (l *Loop) onReload(r request, now time.Time) {
 		return
 	}
 	l.applyPlan(in.cfg, plan, now)
+	// Added services whose dependencies are up start now, before the
+	// answer: the reply says what the reload did.
+	l.advance(now)
 	l.cfgState.generation++
 	l.cfgState.ok++
 	l.cfgState.loadedAt = now
