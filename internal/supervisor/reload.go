@@ -77,6 +77,11 @@ func (l *Loop) reload(ctx context.Context, dryRun bool, trigger string) (control
 	} else {
 		in.cfg = cfg
 	}
+	if err := ctx.Err(); err != nil {
+		// The requester gave up while the files were loading: nothing is
+		// applied behind its back.
+		return control.ReloadReply{}, fmt.Errorf("reload not applied: %w", err)
+	}
 	rep, err := l.exchange(ctx, request{kind: reqReload, reload: in})
 	return rep.plan, err
 }
