@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/horust-go/horust/internal/control"
+	"github.com/horust-go/horust/internal/status"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 )
@@ -229,7 +230,7 @@ func TestReloadLeavesNothingBehind(t *testing.T) {
 			return false
 		}
 		for _, st := range list {
-			if st.State != "RUNNING" {
+			if st.State != status.Running {
 				return false
 			}
 		}
@@ -258,7 +259,7 @@ func TestReloadLeavesNothingBehind(t *testing.T) {
 				return false
 			}
 			for _, st := range list {
-				if st.State != "RUNNING" {
+				if st.State != status.Running {
 					return false
 				}
 			}

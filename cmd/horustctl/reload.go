@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/horust-go/horust/internal/control"
+	"github.com/horust-go/horust/internal/control/client"
 	"github.com/spf13/cobra"
 )
 
@@ -25,9 +26,9 @@ func (a *app) reloadCmd() *cobra.Command {
 			"The plan is printed; with --dry-run it is only printed.",
 		Args: cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
-			return a.withClient(callTimeout, nil, func(ctx context.Context, c *control.Client) error {
+			return a.withClient(callTimeout, nil, func(ctx context.Context, c *client.Client) error {
 				rep, err := c.Reload(ctx, dryRun)
-				var apiErr *control.APIError
+				var apiErr *client.APIError
 				if errors.As(err, &apiErr) && len(apiErr.Problems) > 0 {
 					for _, p := range apiErr.Problems {
 						fmt.Fprintln(a.stderr, p)

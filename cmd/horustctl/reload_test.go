@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/horust-go/horust/internal/control"
+	"github.com/horust-go/horust/internal/status"
 )
 
 // Reload answers a fixed plan: every service unchanged but "new" added;
@@ -21,7 +22,7 @@ func (b *backend) Reload(_ context.Context, dryRun bool) (control.ReloadReply, e
 	rep := control.ReloadReply{DryRun: dryRun, Generation: b.config.Generation}
 	for _, s := range b.services {
 		p := control.ServicePlan{Name: s.Name, Change: control.ChangeUnchanged}
-		if s.State == "INITIAL" {
+		if s.State == status.Initial {
 			p = control.ServicePlan{Name: s.Name, Change: control.ChangeChanged, Keys: []string{"command", "restart.strategy"}}
 		}
 		rep.Services = append(rep.Services, p)
@@ -42,7 +43,7 @@ func (b *backend) Config(context.Context) (control.ConfigStatus, error) {
 }
 
 func TestReload(t *testing.T) {
-	b := newBackend(control.ServiceStatus{Name: "a", State: "RUNNING"}, control.ServiceStatus{Name: "b", State: "INITIAL"})
+	b := newBackend(status.ServiceStatus{Name: "a", State: status.Running}, status.ServiceStatus{Name: "b", State: status.Initial})
 	b.config.Generation = 1
 	path := serve(t, b, shortDir(t), 1)
 

@@ -1,9 +1,7 @@
 package control
 
 import (
-	"context"
 	"errors"
-	"fmt"
 	"strings"
 	"time"
 )
@@ -100,92 +98,4 @@ type ReloadResult struct {
 	Trigger string `json:"trigger"`
 	// Problems are the configuration's problems, when invalid.
 	Problems []string `json:"problems,omitempty"`
-}
-
-// Reloader is the part of the Backend that reloads the configuration.
-type Reloader interface {
-	// Reload loads and validates the configuration from the paths horust
-	// started with and, unless dryRun, applies it (docs/configuration.md,
-	// "Reload"). A configuration with problems changes nothing and returns
-	// an *InvalidConfigError; during shutdown it returns ErrShuttingDown.
-	Reload(ctx context.Context, dryRun bool) (ReloadReply, error)
-	// Config returns the configuration's generation and the last reload.
-	Config(ctx context.Context) (ConfigStatus, error)
-}
-
-// reload serves POST /v1/reload[?dry_run=1]. It is on the control socket
-// only, never on --http-addr: it changes what runs.
-func (s *server) reload(w *response, r *request) {
-	q := r.URL.Query()
-	for k := range q {
-		if k != "dry_run" {
-			writeError(w, 400, "bad_request", fmt.Sprintf("unknown parameter %q: reload takes dry_run", k), nil)
-			return
-		}
-	}
-	dry := false
-	switch v := q.Get("dry_run"); v {
-	case "", "0", "false":
-	case "1", "true":
-		dry = true
-	default:
-		writeError(w, 400, "bad_request", fmt.Sprintf("bad dry_run=%q: 1 or 0", v), nil)
-		return
-	}
-	ctx, cancel := s.callCtx(r)
-	defer cancel()
-	rep, err := s.o.Backend.Reload(ctx, dry)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	if rep.Services == nil {
-		rep.Services = []ServicePlan{}
-	}
-	writeJSON(w, 200, rep)
-}
-
-// config serves GET /v1/config.
-func (s *server) config(w *response, r *request) {
-	ctx, cancel := s.callCtx(r)
-	defer cancel()
-	st, err := s.o.Backend.Config(ctx)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeJSON(w, 200, st)
-}
-
-// Reload asks horust to reload its configuration (POST /v1/reload). A
-// configuration with problems is an error that wraps ErrInvalidConfig and
-// lists them (see APIError.Problems).
-func (c *Client) Reload(ctx context.Context, dryRun bool) (ReloadReply, error) {
-	path := "/v1/reload"
-	if dryRun {
-		path += "?dry_run=1"
-	}
-	var rep ReloadReply
-	err := c.do(ctx, "POST", path, nil, &rep)
-	return rep, err
-}
-
-// Config returns the configuration's generation and the last reload
-// (GET /v1/config).
-func (c *Client) Config(ctx context.Context) (ConfigStatus, error) {
-	var st ConfigStatus
-	err := c.do(ctx, "GET", "/v1/config", nil, &st)
-	return st, err
-}
-
-// writeConfigMetrics writes the reload counters under the names Prometheus
-// and Alertmanager use for their own configuration reloads.
-func writeConfigMetrics(e *expo, st ConfigStatus) {
-	e.family("horust_config_reloads_total", "counter", "Configuration reloads, by result: ok (applied) or invalid (refused, nothing changed).")
-	e.sample("horust_config_reloads_total", float64(st.ReloadsOK), "result", "ok")
-	e.sample("horust_config_reloads_total", float64(st.ReloadsInvalid), "result", "invalid")
-	e.family("horust_config_generation", "gauge", "Generation of the configuration horust runs: 1 at start, one more per applied reload.")
-	e.sample("horust_config_generation", float64(st.Generation))
-	e.family("horust_config_last_reload_success_timestamp_seconds", "gauge", "When the current configuration was applied (at start or by the last successful reload), in seconds since the Unix epoch.")
-	e.sample("horust_config_last_reload_success_timestamp_seconds", float64(st.LoadedAt.UnixNano())/1e9)
 }

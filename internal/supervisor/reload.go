@@ -42,13 +42,13 @@ type reloadSlot struct {
 	gone bool
 }
 
-// Reload implements control.Backend: a reload asked through the control
+// Reload implements server.Backend: a reload asked through the control
 // socket.
 func (l *Loop) Reload(ctx context.Context, dryRun bool) (control.ReloadReply, error) {
 	return l.reload(ctx, dryRun, "control socket")
 }
 
-// Config implements control.Backend.
+// Config implements server.Backend.
 func (l *Loop) Config(ctx context.Context) (control.ConfigStatus, error) {
 	rep, err := l.exchange(ctx, request{kind: reqConfig})
 	return rep.config, err

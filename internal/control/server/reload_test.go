@@ -1,21 +1,25 @@
-package control
+package server
 
 import (
 	"context"
 	"encoding/json"
 	"errors"
 	"testing"
+
+	"github.com/horust-go/horust/internal/control"
+	"github.com/horust-go/horust/internal/control/client"
+	"github.com/horust-go/horust/internal/status"
 )
 
 func TestReloadEndpoint(t *testing.T) {
-	b := newMemBackend(svc("a", "RUNNING"))
-	ts := startServer(t, b, ServerOptions{})
+	b := newMemBackend(svc("a", status.Running))
+	ts := startServer(t, b, Options{})
 	hc := unixHTTP(ts.path)
 
 	r := call(t, hc, "POST", "/v1/reload?dry_run=1", "")
-	var rep ReloadReply
+	var rep control.ReloadReply
 	if r.code != 200 || json.Unmarshal([]byte(r.body), &rep) != nil || !rep.DryRun || rep.Generation != 1 ||
-		len(rep.Services) != 1 || rep.Services[0].Name != "a" || rep.Services[0].Change != ChangeUnchanged {
+		len(rep.Services) != 1 || rep.Services[0].Name != "a" || rep.Services[0].Change != control.ChangeUnchanged {
 		t.Fatalf("dry run: %d %s", r.code, r.body)
 	}
 	if r := call(t, hc, "POST", "/v1/reload", ""); r.code != 200 || json.Unmarshal([]byte(r.body), &rep) != nil || rep.DryRun || rep.Generation != 2 {
@@ -29,22 +33,22 @@ func TestReloadEndpoint(t *testing.T) {
 	if r := call(t, hc, "GET", "/v1/reload", ""); r.code != 405 {
 		t.Errorf("GET /v1/reload: %d, want 405", r.code)
 	}
-	var st ConfigStatus
+	var st control.ConfigStatus
 	if r := call(t, hc, "GET", "/v1/config", ""); r.code != 200 || json.Unmarshal([]byte(r.body), &st) != nil || st.Generation != 2 || st.ReloadsOK != 1 {
 		t.Fatalf("config: %d %s", r.code, r.body)
 	}
 
 	b.mu.Lock()
-	b.reloadErr = &InvalidConfigError{Problems: []string{"/etc/horust/services/a.toml:3: restart.strategy: bad value"}}
+	b.reloadErr = &control.InvalidConfigError{Problems: []string{"/etc/horust/services/a.toml:3: restart.strategy: bad value"}}
 	b.mu.Unlock()
 	r = call(t, hc, "POST", "/v1/reload", "")
-	var er ErrorReply
+	var er control.ErrorReply
 	if r.code != 422 || json.Unmarshal([]byte(r.body), &er) != nil || er.Code != "invalid_config" || len(er.Problems) != 1 {
 		t.Fatalf("invalid: %d %s", r.code, r.body)
 	}
-	_, err := NewClient(ts.path).Reload(context.Background(), false)
-	var apiErr *APIError
-	if !errors.Is(err, ErrInvalidConfig) || !errors.As(err, &apiErr) || apiErr.Problems[0] != er.Problems[0] {
+	_, err := client.New(ts.path).Reload(context.Background(), false)
+	var apiErr *client.APIError
+	if !errors.Is(err, control.ErrInvalidConfig) || !errors.As(err, &apiErr) || apiErr.Problems[0] != er.Problems[0] {
 		t.Fatalf("client error: %v", err)
 	}
 
