@@ -31,6 +31,7 @@ import (
 	"github.com/horust-go/horust/internal/logs"
 	"github.com/horust-go/horust/internal/proc"
 	"github.com/horust-go/horust/internal/supervisor"
+	"github.com/horust-go/horust/internal/watch"
 	"golang.org/x/sys/unix"
 )
 
@@ -106,14 +107,16 @@ func supervise(c *cli, log *slog.Logger, stdout, stderr io.Writer) (int, error) 
 	if err != nil {
 		return 1, fatal(fmt.Errorf("failed loading configuration: %s\n%w", c.configPath, err))
 	}
-	failedIs101 := c.unsuccessfulExitFinishedFailed || global.UnsuccessfulExitFinishedFailed
-	svcs, err := loadServices(c)
+	cwd, err := os.Getwd()
+	if err != nil {
+		return 1, fatal(fmt.Errorf("current directory: %w", err))
+	}
+	svcs, err := loadServices(c, cwd)
 	if err != nil {
 		return 1, err
 	}
 	if c.validate {
-		printOrder(stdout, svcs)
-		return 0, nil
+		return validate(c, svcs, stdout, stderr)
 	}
 	for _, s := range svcs {
 		for _, w := range logs.Warnings(s) {
@@ -165,6 +168,7 @@ func supervise(c *cli, log *slog.Logger, stdout, stderr io.Writer) (int, error) 
 		OneShot:          oneShot,
 		Foreground:       oneShot && ownsTerminal(),
 		Forward:          signals.Forwarded,
+		Global:           global,
 		OutputStats: func(name string) (uint64, uint64) {
 			st := outputs.Stats(name)
 			return st.Copied, st.Dropped
@@ -181,9 +185,12 @@ func supervise(c *cli, log *slog.Logger, stdout, stderr io.Writer) (int, error) 
 		// idle horust holds only what it uses.
 		opt.Settled = func() { runtimedebug.FreeOSMemory() }
 	}
+	if !oneShot {
+		opt.Load = func() (supervisor.Configuration, error) { return reloadConfig(c, cwd, log) }
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	notify, err := listenNotify(svcs, log)
+	notify, err := listenNotify(svcs, oneShot, log)
 	if err != nil {
 		return 1, fatal(err)
 	}
@@ -203,6 +210,14 @@ func supervise(c *cli, log *slog.Logger, stdout, stderr io.Writer) (int, error) 
 		// TERM must stop it, not kill it.
 		signals.Wait()
 	}
+	if c.watch && !oneShot {
+		paths := append([]string{c.configPath}, c.servicesPaths...)
+		go func() {
+			if err := watch.Run(ctx, paths, watch.Settle, func() { loop.Trigger("watch") }, log); err != nil {
+				log.Error("--watch: the configuration is not watched", "err", err)
+			}
+		}()
+	}
 	sockPath := filepath.Join(udsFolder, control.SocketName(os.Getpid()))
 	stopServing := serveControl(ctx, c, log, udsFolder, sockPath, probeLn, oneShot, server.Options{Backend: loop, Log: log, Version: buildinfo.Version()})
 
@@ -217,16 +232,12 @@ func supervise(c *cli, log *slog.Logger, stdout, stderr io.Writer) (int, error) 
 		log.Error("some service output could not be written before exit")
 	}
 	stopServing()
-	return loop.ExitCode(failedIs101), nil
+	return loop.ExitCode(c.unsuccessfulExitFinishedFailed), nil
 }
 
 // loadServices is the one service of one-shot mode, or the services of
 // the service files in start order.
-func loadServices(c *cli) ([]*config.Service, error) {
-	cwd, err := os.Getwd()
-	if err != nil {
-		return nil, fatal(fmt.Errorf("current directory: %w", err))
-	}
+func loadServices(c *cli, cwd string) ([]*config.Service, error) {
 	if len(c.command) > 0 {
 		s, err := config.OneShot(c.command, cwd)
 		if err != nil {
@@ -239,6 +250,34 @@ func loadServices(c *cli) ([]*config.Service, error) {
 		return nil, fatal(fmt.Errorf("failed loading services from %s:\n%w", strings.Join(c.servicesPaths, ", "), err))
 	}
 	return svcs, nil
+}
+
+// reloadConfig loads horust.toml and the service files again for a
+// reload, as supervise did at start (the same paths, the working directory
+// of the start), and reports the problems of both together.
+func reloadConfig(c *cli, cwd string, log *slog.Logger) (supervisor.Configuration, error) {
+	var probs config.Problems
+	global, err := config.LoadGlobal(c.configPath)
+	if err != nil && !errors.As(err, &probs) {
+		return supervisor.Configuration{}, err
+	}
+	svcs, err := config.Load(c.servicesPaths, config.Options{Cwd: cwd})
+	if err != nil {
+		var p config.Problems
+		if !errors.As(err, &p) {
+			return supervisor.Configuration{}, err
+		}
+		probs = append(probs, p...)
+	}
+	if len(probs) > 0 {
+		return supervisor.Configuration{}, probs
+	}
+	for _, s := range svcs {
+		for _, w := range logs.Warnings(s) {
+			log.Warn(w, "service", s.Name)
+		}
+	}
+	return supervisor.Configuration{Services: svcs, Global: global}, nil
 }
 
 // newSystem is the real OS boundary of the loop, with the services'
@@ -264,11 +303,12 @@ func newSystem(c *cli, log *slog.Logger, outputs *logs.Outputs, oneShot bool) (*
 	return proc.NewSystem(proc.SystemOptions{Log: log, Outputs: outputs, Cgroups: cgroups, Env: os.Environ(), BeforeFork: signals.Wait})
 }
 
-// listenNotify opens the notify socket when a service uses notify = true;
-// nil otherwise.
-func listenNotify(svcs []*config.Service, log *slog.Logger) (*health.NotifySocket, error) {
+// listenNotify opens the notify socket in service mode (a reload may add a
+// service with notify = true), and in one-shot mode when the command uses
+// it; nil otherwise.
+func listenNotify(svcs []*config.Service, oneShot bool, log *slog.Logger) (*health.NotifySocket, error) {
 	for _, s := range svcs {
-		if s.Healthiness.Notify {
+		if !oneShot || s.Healthiness.Notify {
 			notify, err := health.ListenNotify(fmt.Sprintf("horust-notify-%d-%d", os.Getpid(), time.Now().UnixNano()))
 			if err != nil {
 				return nil, fmt.Errorf("notify socket: %w", err)
@@ -446,22 +486,4 @@ func udsGID(group string, log *slog.Logger) int {
 func ownsTerminal() bool {
 	pgrp, err := unix.IoctlGetInt(0, unix.TIOCGPGRP)
 	return err == nil && pgrp == unix.Getpgrp()
-}
-
-// printOrder prints the services in start order with what they wait for.
-func printOrder(w io.Writer, svcs []*config.Service) {
-	fmt.Fprintf(w, "%d service(s), in start order:\n", len(svcs))
-	for i, s := range svcs {
-		line := fmt.Sprintf("%3d. %s", i+1, s.Name)
-		if s.Oneshot {
-			line += "  (job: up once it has exited successfully)"
-		}
-		if len(s.StartAfter) > 0 {
-			line += "  (after " + strings.Join(s.StartAfter, ", ") + ")"
-		}
-		if len(s.ShutdownAfter) > 0 {
-			line += "  (stops after " + strings.Join(s.ShutdownAfter, ", ") + ")"
-		}
-		fmt.Fprintln(w, line)
-	}
 }

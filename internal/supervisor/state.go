@@ -42,10 +42,12 @@ const (
 	EvRestartReq               // horustctl restart
 	EvStartReq                 // horustctl start
 	EvForceKill                // forceful shutdown: SIGKILL now
+	EvRemove                   // a reload removed the service: stop for good, then it is forgotten
+	EvReplace                  // a reload changed the service: stop this run, then start over with the new definition
 	numEvents
 )
 
-var eventNames = [numEvents]string{"DepsReady", "DepFailed", "Due", "Spawned", "SpawnFailed", "Healthy", "Unhealthy", "ExitOK", "ExitFail", "Restart", "Finish", "Stop", "Kill", "RestartReq", "StartReq", "ForceKill"}
+var eventNames = [numEvents]string{"DepsReady", "DepFailed", "Due", "Spawned", "SpawnFailed", "Healthy", "Unhealthy", "ExitOK", "ExitFail", "Restart", "Finish", "Stop", "Kill", "RestartReq", "StartReq", "ForceKill", "Remove", "Replace"}
 
 func (e Event) String() string {
 	if e < numEvents {
@@ -64,12 +66,16 @@ var transitions = [numStates]map[Event]State{
 		EvDepsReady: Starting,
 		EvDepFailed: FinishedFailed,
 		EvStop:      Finished,
+		EvRemove:    Finished,
+		EvReplace:   Initial, // takes the new definition at once
 	},
 	Starting: {
 		EvDue:         Starting, // the delay passed: fork now
 		EvSpawned:     Started,
 		EvSpawnFailed: Failed,
 		EvStop:        Finished,
+		EvRemove:      Finished,
+		EvReplace:     Initial,
 	},
 	Started: {
 		EvDue:        InKilling, // start-timeout passed
@@ -81,6 +87,8 @@ var transitions = [numStates]map[Event]State{
 		EvKill:       InKilling,
 		EvRestartReq: InKilling,
 		EvForceKill:  InKilling,
+		EvRemove:     InKilling,
+		EvReplace:    InKilling,
 	},
 	Running: {
 		EvHealthy:    Running,
@@ -91,6 +99,8 @@ var transitions = [numStates]map[Event]State{
 		EvKill:       InKilling,
 		EvRestartReq: InKilling,
 		EvForceKill:  InKilling,
+		EvRemove:     InKilling,
+		EvReplace:    InKilling,
 	},
 	InKilling: {
 		EvDue:        InKilling, // the wait passed: SIGKILL
@@ -98,24 +108,30 @@ var transitions = [numStates]map[Event]State{
 		EvStop:       InKilling, // now stopping for good
 		EvRestartReq: InKilling, // now restarting, also after a stop
 		EvStartReq:   InKilling, // run again once the stop is done
+		EvRemove:     InKilling, // now stopping for good
+		EvReplace:    InKilling, // start over with the new definition once the stop is done
 		EvExitOK:     Success,
 		EvExitFail:   Failed,
 	},
 	Success: {
 		EvRestart: Initial,
 		EvFinish:  Finished,
+		EvReplace: Initial,
 	},
 	Failed: {
 		EvRestart: Initial,
 		EvFinish:  FinishedFailed,
+		EvReplace: Initial,
 	},
 	Finished: {
 		EvStartReq:   Initial,
 		EvRestartReq: Initial,
+		EvReplace:    Initial, // a changed job runs again
 	},
 	FinishedFailed: {
 		EvStartReq:   Initial,
 		EvRestartReq: Initial,
+		EvReplace:    Initial,
 	},
 }
 

@@ -14,16 +14,16 @@ import (
 // The whole state machine, state × event: "-" means the event is ignored
 // in that state. Columns follow the order of the Event constants.
 const wantTable = `
-state           DepsReady DepFailed      Due       Spawned SpawnFailed Healthy Unhealthy ExitOK  ExitFail Restart Finish         Stop      Kill      RestartReq StartReq ForceKill
-Initial         Starting  FinishedFailed -         -       -           -       -         -       -        -       -              Finished  -         -          -        -
-Starting        -         -              Starting  Started Failed      -       -         -       -        -       -              Finished  -         -          -        -
-Started         -         -              InKilling -       -           Running Started   Success Failed   -       -              InKilling InKilling InKilling  -        InKilling
-Running         -         -              -         -       -           Running Running   Success Failed   -       -              InKilling InKilling InKilling  -        InKilling
-InKilling       -         -              InKilling -       -           -       -         Success Failed   -       -              InKilling -         InKilling  InKilling InKilling
-Success         -         -              -         -       -           -       -         -       -        Initial Finished       -         -         -          -        -
-Failed          -         -              -         -       -           -       -         -       -        Initial FinishedFailed -         -         -          -        -
-Finished        -         -              -         -       -           -       -         -       -        -       -              -         -         Initial    Initial  -
-FinishedFailed  -         -              -         -       -           -       -         -       -        -       -              -         -         Initial    Initial  -
+state           DepsReady DepFailed      Due       Spawned SpawnFailed Healthy Unhealthy ExitOK  ExitFail Restart Finish         Stop      Kill      RestartReq StartReq ForceKill  Remove    Replace
+Initial         Starting  FinishedFailed -         -       -           -       -         -       -        -       -              Finished  -         -          -        -  Finished  Initial
+Starting        -         -              Starting  Started Failed      -       -         -       -        -       -              Finished  -         -          -        -  Finished  Initial
+Started         -         -              InKilling -       -           Running Started   Success Failed   -       -              InKilling InKilling InKilling  -        InKilling  InKilling InKilling
+Running         -         -              -         -       -           Running Running   Success Failed   -       -              InKilling InKilling InKilling  -        InKilling  InKilling InKilling
+InKilling       -         -              InKilling -       -           -       -         Success Failed   -       -              InKilling -         InKilling  InKilling InKilling  InKilling InKilling
+Success         -         -              -         -       -           -       -         -       -        Initial Finished       -         -         -          -        -  -         Initial
+Failed          -         -              -         -       -           -       -         -       -        Initial FinishedFailed -         -         -          -        -  -         Initial
+Finished        -         -              -         -       -           -       -         -       -        -       -              -         -         Initial    Initial  -  -         Initial
+FinishedFailed  -         -              -         -       -           -       -         -       -        -       -              -         -         Initial    Initial  -  -         Initial
 `
 
 func TestTransitionTable(t *testing.T) {
@@ -243,6 +243,39 @@ func TestStep(t *testing.T) {
 				}
 			}},
 		{name: "ignored event changes nothing", cfg: base(), r: record{State: Finished, Reason: "keep"}, in: input{ev: EvHealthy}, want: Finished},
+		{name: "a removed running service is stopped for good", cfg: base(), r: record{State: Running, PID: 7}, in: input{ev: EvRemove}, want: InKilling, acts: []action{actTermSignal},
+			check: func(t *testing.T, r record) {
+				if r.Intent != intentStop || r.Due != t0.Add(5*time.Second) {
+					t.Fatalf("%+v: want intent stop, due at the termination wait", r)
+				}
+			}},
+		{name: "a removed service waiting to start finishes at once", cfg: base(), r: record{State: Starting, Due: t0.Add(time.Second)}, in: input{ev: EvRemove}, want: Finished, acts: []action{actRelease}},
+		{name: "a removed service's clean stop finishes it", cfg: base(), r: record{State: InKilling, Intent: intentStop, Reached: true},
+			in: input{ev: EvExitOK, exit: exitInfo{Valid: true, Code: 143, Signal: syscall.SIGTERM}}, want: Finished, acts: []action{actRelease}},
+		{name: "a changed running service is stopped to start over", cfg: base(), r: record{State: Running, PID: 7, Restarts: 3}, in: input{ev: EvReplace}, want: InKilling, acts: []action{actTermSignal},
+			check: func(t *testing.T, r record) {
+				if r.Intent != intentReplace {
+					t.Fatalf("intent %v, want replace", r.Intent)
+				}
+			}},
+		{name: "a changed service's stop takes the new definition, even if it failed to stop cleanly", cfg: base(), r: record{State: InKilling, Intent: intentReplace, Reached: true, SigKilled: true, Restarts: 3, QuickExits: 2},
+			in: input{ev: EvExitFail, exit: exitInfo{Valid: true, Code: 137, Signal: syscall.SIGKILL}}, want: Initial, acts: []action{actReplace},
+			check: func(t *testing.T, r record) {
+				if r != (record{State: Initial}) {
+					t.Fatalf("%+v: want a fresh record", r)
+				}
+			}},
+		{name: "a changed service whose stop exits cleanly starts over", cfg: base(), r: record{State: InKilling, Intent: intentReplace, Reached: true},
+			in: input{ev: EvExitOK, exit: exitInfo{Valid: true}}, want: Initial, acts: []action{actReplace}},
+		{name: "a changed finished job runs again", cfg: base(func(s *config.Service) { s.Oneshot = true }), r: record{State: Finished, Restarts: 1}, in: input{ev: EvReplace}, want: Initial, acts: []action{actReplace}},
+		{name: "a change during a stop starts over once the stop is done", cfg: base(), r: record{State: InKilling, Intent: intentStop}, in: input{ev: EvReplace}, want: InKilling,
+			check: func(t *testing.T, r record) {
+				if r.Intent != intentReplace {
+					t.Fatalf("intent %v, want replace", r.Intent)
+				}
+			}},
+		{name: "shutdown wins over a change in progress", cfg: base(), r: record{State: InKilling, Intent: intentReplace, Reached: true},
+			in: input{ev: EvExitOK, exit: exitInfo{Valid: true}}, shutdown: true, want: Finished, acts: []action{actRelease}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -22,8 +22,16 @@ const (
 	intentUnhealthy           // max-failed checks in a row: always a failure
 	intentStartTimeout        // not healthy within start-timeout: a failed start
 	intentRestart             // horustctl restart: run again whatever the strategy
-	intentStop                // stop for good: shutdown or horustctl stop
+	intentStop                // stop for good: shutdown, horustctl stop, removal by a reload
+	intentReplace             // a reload changed the service: start over with the new definition
 )
+
+// onPurpose reports whether horust ends the run on purpose, for a reason
+// that is not the service's failure: such an exit is not a crash, and not
+// a failure when the termination signal ended it.
+func (i intent) onPurpose() bool {
+	return i == intentStop || i == intentRestart || i == intentReplace
+}
 
 // exitInfo is how a run ended.
 type exitInfo struct {
@@ -79,9 +87,10 @@ const (
 	actRelease                  // finished for good: free the service's resources
 	actProbe                    // the run needs health: start its checks
 	actCrashLoop                // a crash loop began: say so, once per loop
+	actReplace                  // take the service's new definition (a reload), with a fresh record
 )
 
-var actionNames = [...]string{"start", "term-signal", "SIGKILL", "failed", "release", "probe", "crash-loop"}
+var actionNames = [...]string{"start", "term-signal", "SIGKILL", "failed", "release", "probe", "crash-loop", "replace"}
 
 func (a action) String() string { return actionNames[a] }
 
@@ -173,7 +182,7 @@ func step(c *config.Service, r record, in input, now time.Time, shuttingDown boo
 				follow = input{ev: EvKill, intent: intentUnhealthy, why: fmt.Sprintf("unhealthy: %d failed checks in a row", r.HealthFails)}
 			}
 		case EvExitOK, EvExitFail:
-			if r.Intent == intentStop || r.Intent == intentRestart {
+			if r.Intent.onPurpose() {
 				r.QuickExits = 0 // stopped on purpose: not a crash
 			} else {
 				acts = countQuick(c, &r, quickRun(c, r, now), acts)
@@ -186,7 +195,7 @@ func step(c *config.Service, r record, in input, now time.Time, shuttingDown boo
 				// A failure always says why, at least how it ended.
 				r.Reason = in.exit.String()
 			}
-		case EvStop:
+		case EvStop, EvRemove:
 			switch from {
 			case Initial, Starting:
 				r.Due = time.Time{}
@@ -225,6 +234,20 @@ func step(c *config.Service, r record, in input, now time.Time, shuttingDown boo
 			} else {
 				r = rearm(r)
 			}
+		case EvReplace:
+			switch from {
+			case Started, Running:
+				r.Intent = intentReplace
+				r.Due = now.Add(c.Termination.Wait)
+				acts = append(acts, actTermSignal)
+			case InKilling:
+				r.Intent = intentReplace
+			default:
+				// Nothing runs: the new definition starts from the
+				// beginning, as a service that was just added.
+				r = record{State: to}
+				acts = append(acts, actReplace)
+			}
 		case EvForceKill:
 			r.Intent, r.SigKilled, r.Due = intentStop, true, now.Add(killRetry)
 			acts = append(acts, actSIGKILL)
@@ -237,7 +260,7 @@ func step(c *config.Service, r record, in input, now time.Time, shuttingDown boo
 			}
 			acts = append(acts, actRelease)
 		}
-		if to == Failed && from != Failed && !shuttingDown && r.Intent != intentStop && r.Intent != intentRestart {
+		if to == Failed && from != Failed && !shuttingDown && !r.Intent.onPurpose() {
 			acts = append(acts, actFailed)
 		}
 		if to == Success || to == Failed {
@@ -307,6 +330,8 @@ func decide(c *config.Service, r *record, shuttingDown bool) input {
 		return input{ev: EvFinish}
 	case r.Intent == intentRestart:
 		return input{ev: EvRestart}
+	case r.Intent == intentReplace:
+		return input{ev: EvReplace}
 	case r.State == Failed && !r.Reached:
 		r.Attempts++
 		if r.Attempts > int(c.Restart.Attempts) {
@@ -343,7 +368,7 @@ func classify(c *config.Service, r record, e exitInfo) Event {
 	if slices.Contains(c.Failure.SuccessfulExitCodes, e.Code) {
 		return EvExitOK
 	}
-	if (r.Intent == intentStop || r.Intent == intentRestart) && !r.SigKilled && e.Code == 128+int(c.Termination.Signal) {
+	if r.Intent.onPurpose() && !r.SigKilled && e.Code == 128+int(c.Termination.Signal) {
 		return EvExitOK
 	}
 	return EvExitFail

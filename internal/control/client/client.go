@@ -76,15 +76,26 @@ func (e *APIError) Unwrap() error {
 		return ErrTimeout
 	case "exiting":
 		return control.ErrExiting
+	case "invalid_config":
+		return control.ErrInvalidConfig
+	case "no_config":
+		return control.ErrNoConfig
 	}
 	return nil
 }
 
 // List returns every service in start order.
 func (c *Client) List(ctx context.Context) ([]status.ServiceStatus, error) {
+	rep, err := c.Status(ctx)
+	return rep.Services, err
+}
+
+// Status returns every service in start order and the configuration's
+// generation and last reload.
+func (c *Client) Status(ctx context.Context) (control.ServicesReply, error) {
 	var rep control.ServicesReply
 	err := c.do(ctx, "GET", "/v1/services", nil, &rep)
-	return rep.Services, err
+	return rep, err
 }
 
 // Get returns one service.

@@ -490,6 +490,9 @@ func TestProbeListenerIsReadOnly(t *testing.T) {
 		{"POST", "/v1/services/a/stop", 404},
 		{"POST", "/v1/services/a/signal", 404},
 		{"GET", "/v1/wait?service=a", 404},
+		{"POST", "/v1/reload", 404},
+		{"POST", "/v1/reload?dry_run=1", 404},
+		{"GET", "/v1/config", 404},
 	}
 	for _, tc := range tests {
 		req, err := http.NewRequest(tc.method, base+tc.path, strings.NewReader(`{"signal":"KILL"}`))
@@ -507,6 +510,9 @@ func TestProbeListenerIsReadOnly(t *testing.T) {
 	}
 	st, _ := b.Get(context.Background(), "a")
 	signals, shutdowns, _ := b.snapshot()
+	if cfg, _ := b.Config(context.Background()); cfg.Generation != 1 || b.dryRuns != 0 {
+		t.Fatalf("the probe listener reloaded: %+v, %d dry runs", cfg, b.dryRuns)
+	}
 	if st.State != status.Running || st.Restarts != 0 || len(signals) != 0 || shutdowns != 0 {
 		t.Fatalf("the probe listener changed state: %+v, signals %q, shutdowns %d", st, signals, shutdowns)
 	}
