@@ -35,6 +35,7 @@ type prefixSink struct {
 	stamps bool
 	acct   *account
 	log    *slog.Logger
+	recent *ring // the last lines, for horustctl logs; may be nil
 
 	carry []byte // the start of a line whose end has not been read yet
 	hdr   []byte // the prefix of the current batch: time and tag
@@ -67,8 +68,16 @@ func (s *prefixSink) line(a, b []byte) {
 	buf = append(buf, a...)
 	buf = append(buf, b...)
 	*s.batch = append(buf, '\n')
+	s.keep((*s.batch)[len(*s.batch)-len(a)-len(b)-1:])
 	if len(*s.batch) >= flushAt {
 		s.flush()
+	}
+}
+
+// keep adds a line, with its newline, to the recent lines.
+func (s *prefixSink) keep(line []byte) {
+	if s.recent != nil {
+		s.recent.add(line)
 	}
 }
 
@@ -107,6 +116,7 @@ func (s *prefixSink) write(p []byte) {
 		}
 		buf := append(*s.batch, s.hdr...)
 		*s.batch = append(buf, p[:i+1]...)
+		s.keep(p[:i+1])
 		p = p[i+1:]
 		if len(*s.batch) >= flushAt {
 			s.flush()
