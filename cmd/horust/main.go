@@ -203,7 +203,16 @@ func supervise(c *cli, log *slog.Logger, stdout, stderr io.Writer) (int, error) 
 	}
 	var served sync.WaitGroup
 	sockPath := filepath.Join(udsFolder, control.SocketName(os.Getpid()))
-	serveControl(ctx, &served, c, log, udsFolder, sockPath, probeLn, oneShot, control.ServerOptions{Backend: loop, Log: log, Version: buildinfo.Version()})
+	// The loop says where a service's output goes; the handler reads it.
+	openLogs := func(ctx context.Context, name, stream string, emit func([]byte) error) (*logs.Reader, error) {
+		svc, err := loop.Config(ctx, name)
+		if err != nil {
+			return nil, err
+		}
+		return outputs.Open(svc, stream, emit)
+	}
+	serveControl(ctx, &served, c, log, udsFolder, sockPath, probeLn, oneShot,
+		control.ServerOptions{Backend: loop, Log: log, Version: buildinfo.Version(), Logs: openLogs})
 
 	<-reserved
 	signals.Wait()

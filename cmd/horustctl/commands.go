@@ -114,7 +114,7 @@ func (a *app) root() *cobra.Command {
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{msg: err.Error()} })
 
 	root.AddCommand(a.statusCmd(), a.actionCmd("start"), a.actionCmd("stop"), a.actionCmd("restart"),
-		a.killCmd(), a.shutdownCmd(), a.waitCmd())
+		a.killCmd(), a.shutdownCmd(), a.waitCmd(), a.logsCmd())
 	return root
 }
 

@@ -23,6 +23,9 @@ type ServerOptions struct {
 	Log *slog.Logger
 	// Version is horust's version, shown by /healthz and /metrics.
 	Version string
+	// Logs opens a service's output for GET /v1/services/{name}/logs (on
+	// the socket only); nil answers that endpoint 404.
+	Logs LogsFunc
 
 	// CallTimeout bounds every Backend call but Wait (default 5s).
 	CallTimeout time.Duration
@@ -116,6 +119,7 @@ func (s *server) apiRoutes(rt *router) {
 	rt.handle("POST", "/v1/services/{name}/signal", s.signal)
 	rt.handle("POST", "/v1/shutdown", s.shutdown)
 	rt.handle("GET", "/v1/wait", s.wait)
+	rt.handle("GET", "/v1/services/{name}/logs", s.logs)
 }
 
 func (s *server) probeRoutes(rt *router) {
@@ -166,7 +170,7 @@ type ErrorReply struct {
 	Error string `json:"error"`
 	// Code names the kind of error for programs: not_found, bad_request,
 	// too_large, method_not_allowed, no_endpoint, shutting_down,
-	// unreachable, not_running, timeout, exiting, internal.
+	// unreachable, not_running, not_kept, timeout, exiting, internal.
 	Code string `json:"code,omitempty"`
 	// Services, on a wait that timed out, are the statuses of the services
 	// that did not meet the condition.

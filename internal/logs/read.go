@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/horust-go/horust/internal/config"
 )
@@ -64,7 +65,7 @@ func (o *Outputs) Open(svc *config.Service, stream string, emit func([]byte) err
 		if !svc.Prefix && !o.prefixAll {
 			return nil, fmt.Errorf("%w: the %s of '%s' goes straight to horust's %s (zero copy) and horust never sees it; "+
 				"to read it with horustctl logs, send it to a file (%s = \"/var/log/%s.log\") or set stdout-prefix = true",
-				ErrNotKept, stream, svc.Name, target, key, svc.Name)
+				ErrNotKept, stream, svc.Name, target, key, strings.TrimSuffix(svc.Name, ".toml"))
 		}
 		r.recent = o.ring(svc.Name, key)
 	case rot.size > 0 && regularOrMissing(target):

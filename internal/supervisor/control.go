@@ -7,6 +7,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/horust-go/horust/internal/config"
 	"github.com/horust-go/horust/internal/control"
 )
 
@@ -25,6 +26,7 @@ const (
 	reqSignal
 	reqShutdown
 	reqWait
+	reqConfig
 )
 
 type request struct {
@@ -39,22 +41,30 @@ type request struct {
 
 type reply struct {
 	list []control.ServiceStatus
+	cfg  *config.Service // reqConfig
 	err  error
 }
 
 func (l *Loop) ask(ctx context.Context, r request) ([]control.ServiceStatus, error) {
+	rep := l.call(ctx, r)
+	return rep.list, rep.err
+}
+
+// call sends r to the loop and waits for its reply, for the loop's end or
+// for ctx.
+func (l *Loop) call(ctx context.Context, r request) reply {
 	r.ctx = ctx
 	r.reply = make(chan reply, 1)
 	select {
 	case l.inbox <- r:
 	case <-l.done:
-		return nil, control.ErrExiting
+		return reply{err: control.ErrExiting}
 	case <-ctx.Done():
-		return nil, ctx.Err()
+		return reply{err: ctx.Err()}
 	}
 	select {
 	case rep := <-r.reply:
-		return rep.list, rep.err
+		return rep
 	case <-l.done:
 	case <-ctx.Done():
 	}
@@ -63,13 +73,13 @@ func (l *Loop) ask(ctx context.Context, r request) ([]control.ServiceStatus, err
 	// answer wins.
 	select {
 	case rep := <-r.reply:
-		return rep.list, rep.err
+		return rep
 	default:
 	}
 	if err := ctx.Err(); err != nil {
-		return nil, err
+		return reply{err: err}
 	}
-	return nil, control.ErrExiting
+	return reply{err: control.ErrExiting}
 }
 
 func (l *Loop) one(ctx context.Context, r request) (control.ServiceStatus, error) {
@@ -123,6 +133,15 @@ func (l *Loop) Shutdown(ctx context.Context) error {
 // Wait implements control.Backend.
 func (l *Loop) Wait(ctx context.Context, names []string, cond control.WaitFor) ([]control.ServiceStatus, error) {
 	return l.ask(ctx, request{kind: reqWait, names: names, cond: cond})
+}
+
+// Config returns the configuration of the named service (or an error
+// wrapping control.ErrNotFound), as the loop uses it now. The logs endpoint
+// asks it where the service's output goes; the caller reads it and does not
+// change it.
+func (l *Loop) Config(ctx context.Context, name string) (*config.Service, error) {
+	rep := l.call(ctx, request{kind: reqConfig, name: name})
+	return rep.cfg, rep.err
 }
 
 // message is what leaf goroutines send the loop: a closed set of types
@@ -187,6 +206,9 @@ func (l *Loop) onRequest(r request, now time.Time) {
 	}
 	s := l.svcs[i]
 	switch r.kind {
+	case reqConfig:
+		r.reply <- reply{cfg: s.cfg}
+		return
 	case reqStart, reqRestart:
 		ev, verb := EvStartReq, "start"
 		if r.kind == reqRestart {
