@@ -15,6 +15,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/horust-go/horust/internal/logs"
 )
 
 func TestAPIRequests(t *testing.T) {
@@ -458,7 +460,11 @@ func TestProbeListenerIsReadOnly(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- ServeProbes(ctx, l, ServerOptions{Backend: b, Version: "1.2.3"}) }()
+	openLogs := func(context.Context, string, string, func([]byte) error) (*logs.Reader, error) {
+		t.Error("the probe listener opened a service's output")
+		return nil, ErrNotFound
+	}
+	go func() { done <- ServeProbes(ctx, l, ServerOptions{Backend: b, Version: "1.2.3", Logs: openLogs}) }()
 	defer func() {
 		cancel()
 		if err := <-done; err != nil {
@@ -482,6 +488,7 @@ func TestProbeListenerIsReadOnly(t *testing.T) {
 		{"POST", "/v1/services/a/stop", 404},
 		{"POST", "/v1/services/a/signal", 404},
 		{"GET", "/v1/wait?service=a", 404},
+		{"GET", "/v1/services/a/logs", 404},
 	}
 	for _, tc := range tests {
 		req, err := http.NewRequest(tc.method, base+tc.path, strings.NewReader(`{"signal":"KILL"}`))
