@@ -273,8 +273,10 @@ func (r *Reader) followChunks(ctx context.Context, news func() <-chan struct{}) 
 		// The writer closes a chunk before it opens the next one: once the
 		// next exists, reading the current one to its end gets all of it.
 		if next, gap := r.next(); next != nil {
-			if _, err := r.readOn(buf); err != nil {
-				return err
+			for more = true; more; {
+				if more, err = r.readOn(buf); err != nil {
+					return err
+				}
 			}
 			if gap != "" {
 				if err := r.emit(skipped(gap)); err != nil {
