@@ -414,3 +414,50 @@ func TestOpenRefusesWhatHorustNeverSees(t *testing.T) {
 		t.Fatalf("--log-prefix: %v", err)
 	}
 }
+
+func TestFollowTimestampedSeries(t *testing.T) {
+	// With the timestamp suffix a restart begins a new series
+	// <path>.<T'>: the follower goes on there after the old one's last
+	// chunk.
+	path := filepath.Join(t.TempDir(), "out.log")
+	out := NewOutputs(nil, nil, false)
+	svc := &config.Service{Name: "f.toml", Stdout: path, Stderr: "STDOUT", StdoutRotateSize: 20, AppendTimestamp: true}
+	open := func(stamp int64) *rotSink {
+		sk, err := openRotation(path, "stdout", 20, 0, stamp, out.account(svc.Name), slog.New(slog.DiscardHandler))
+		if err != nil {
+			t.Fatal(err)
+		}
+		sk.written = out.fileNotifier(path)
+		return sk
+	}
+	sk := open(1_800_000_000)
+	sk.write([]byte("first run 1\n"))
+	c := newCollector()
+	r, err := out.Open(svc, "stdout", c.emit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Tail(1); err != nil {
+		t.Fatal(err)
+	}
+	follow(t, r)
+	var want strings.Builder
+	want.WriteString("first run 1\n")
+	for i := range 5 {
+		line := fmt.Sprintf("first run line %d\n", i)
+		want.WriteString(line)
+		sk.write([]byte(line))
+	}
+	sk.finish()
+	c.waitLen(t, want.Len())
+	sk = open(1_800_000_007)
+	for i := range 5 {
+		line := fmt.Sprintf("second run line %d\n", i)
+		want.WriteString(line)
+		sk.write([]byte(line))
+	}
+	sk.finish()
+	if got := c.waitLen(t, want.Len()); got != want.String() {
+		t.Fatalf("%q\nwant %q", got, want.String())
+	}
+}
