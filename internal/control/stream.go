@@ -2,6 +2,7 @@ package control
 
 import (
 	"errors"
+	"net"
 	"strconv"
 	"time"
 
@@ -37,26 +38,27 @@ func (w *response) startStream(contentType string) bool {
 // errStreamBroken is what writePiece returns once a write has failed.
 var errStreamBroken = errors.New("the client is gone")
 
-// writePiece sends p as one piece of a streamed body, at once.
+// writePiece sends p as one piece of a streamed body, at once: the chunk's
+// size line, p and its end in one system call (the head went out whole in
+// startStream, so nothing is buffered).
 func (w *response) writePiece(p []byte) error {
 	if w.broken {
 		return errStreamBroken
 	}
 	_ = w.conn.SetWriteDeadline(time.Now().Add(streamWriteTimeout))
+	piece := net.Buffers{p}
 	if w.minor > 0 {
-		w.bw.WriteString(strconv.FormatInt(int64(len(p)), 16))
-		w.bw.WriteString("\r\n")
+		size := strconv.AppendInt(make([]byte, 0, 24), int64(len(p)), 16)
+		piece = net.Buffers{append(size, "\r\n"...), p, crlf}
 	}
-	w.bw.Write(p)
-	if w.minor > 0 {
-		w.bw.WriteString("\r\n")
-	}
-	if err := w.bw.Flush(); err != nil {
+	if _, err := piece.WriteTo(w.conn); err != nil {
 		w.broken = true
 		return err
 	}
 	return nil
 }
+
+var crlf = []byte("\r\n")
 
 // endStream ends a streamed body; it reports whether the connection can
 // carry another request.
