@@ -74,10 +74,10 @@ func (s *prefixSink) line(a, b []byte) {
 	}
 }
 
-// keep adds a line, with its newline, to the recent lines.
-func (s *prefixSink) keep(line []byte) {
-	if s.recent != nil {
-		s.recent.add(line)
+// keep adds whole lines, each with its newline, to the recent lines.
+func (s *prefixSink) keep(lines []byte) {
+	if s.recent != nil && len(lines) > 0 {
+		s.recent.add(lines)
 	}
 }
 
@@ -101,27 +101,32 @@ func (s *prefixSink) write(p []byte) {
 	if len(s.carry) > 0 {
 		p = s.joinCarry(p)
 	}
-	// The hot loop: whole lines of at most maxLine bytes.
+	// The hot loop: whole lines of at most maxLine bytes. The lines taken
+	// as they are (run) go to the recent lines in one piece.
+	run := p
 	for len(p) > 0 {
 		i := bytes.IndexByte(p, '\n')
 		if i < 0 || i > maxLine {
+			s.keep(run[:len(run)-len(p)])
 			if i < 0 && len(p) <= maxLine {
 				s.carry = append(s.carry, p...)
+				run, p = nil, nil
 				break
 			}
 			// More than maxLine bytes without a newline: one piece.
 			s.line(p[:maxLine], nil)
 			p = p[maxLine:]
+			run = p
 			continue
 		}
 		buf := append(*s.batch, s.hdr...)
 		*s.batch = append(buf, p[:i+1]...)
-		s.keep(p[:i+1])
 		p = p[i+1:]
 		if len(*s.batch) >= flushAt {
 			s.flush()
 		}
 	}
+	s.keep(run[:len(run)-len(p)])
 	s.flush()
 	lineBufs.Put(s.batch)
 	s.batch = nil

@@ -71,6 +71,23 @@ func TestRingTail(t *testing.T) {
 	}
 }
 
+func TestRingManyLinesAtOnce(t *testing.T) {
+	// The copier adds the whole lines of one read together: of more than
+	// the ring holds, the last whole lines that fit stay (and an old line
+	// that still fits beside them).
+	var r ring
+	r.add([]byte("old\n"))
+	var blob strings.Builder
+	for i := range 1000 {
+		fmt.Fprintf(&blob, "%04d%s\n", i, strings.Repeat("b", 95))
+	}
+	r.add([]byte(blob.String()))
+	got, _ := r.tail(1 << 20)
+	if want := "old\n" + blob.String()[(1000-RingSize/100)*100:]; string(got) != want {
+		t.Fatalf("%d bytes from %.10q, want %d from %.10q", len(got), got, len(want), want)
+	}
+}
+
 func TestRingLongLineKeepsItsEnd(t *testing.T) {
 	var r ring
 	r.add([]byte("short\n"))

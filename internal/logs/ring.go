@@ -22,23 +22,31 @@ type ring struct {
 	wake  chan struct{}
 }
 
-// add appends a line, which ends with a newline (the copier passes whole
-// lines only). A line longer than the ring keeps its end.
-func (r *ring) add(line []byte) {
-	n := uint64(len(line))
+// add appends whole lines, the last one ending with a newline (the copier
+// passes whole lines only). Of more than the ring holds, the last lines
+// that fit are kept; a single line longer than the ring keeps its end.
+func (r *ring) add(lines []byte) {
+	if len(lines) > RingSize {
+		tail := lines[len(lines)-RingSize:]
+		if i := bytes.IndexByte(tail, '\n'); i >= 0 && i < len(tail)-1 {
+			tail = tail[i+1:]
+		}
+		lines = tail
+	}
+	n := uint64(len(lines))
 	r.mu.Lock()
 	if r.buf == nil {
 		r.buf = make([]byte, RingSize)
 	}
 	switch {
-	case n >= RingSize:
-		r.first = r.end + n - RingSize
+	case n == RingSize:
+		r.first = r.end
 	case r.end+n-r.first > RingSize:
 		// Drop whole lines from the front: the oldest line left starts
 		// after the first newline at or after what the new line overwrites.
 		r.first = r.lineAfter(max(r.first, r.end+n-RingSize-1))
 	}
-	r.copyIn(line, r.end)
+	r.copyIn(lines, r.end)
 	r.end += n
 	if r.wake != nil {
 		close(r.wake)
@@ -47,12 +55,8 @@ func (r *ring) add(line []byte) {
 	r.mu.Unlock()
 }
 
-// copyIn writes the end of p (at most RingSize bytes) at position at.
+// copyIn writes p (at most RingSize bytes) at position at.
 func (r *ring) copyIn(p []byte, at uint64) {
-	if len(p) > RingSize {
-		at += uint64(len(p) - RingSize)
-		p = p[len(p)-RingSize:]
-	}
 	i := int(at % RingSize)
 	n := copy(r.buf[i:], p)
 	copy(r.buf, p[n:])
