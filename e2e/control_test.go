@@ -24,6 +24,8 @@ import (
 	"time"
 
 	"github.com/horust-go/horust/internal/control"
+	"github.com/horust-go/horust/internal/control/client"
+	"github.com/horust-go/horust/internal/status"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
@@ -300,11 +302,11 @@ func TestControlCommands(t *testing.T) {
 		}
 		out, errOut, code = h.ctl("status", "--json", "ctl-hup.toml")
 		ctlExpect(t, "status --json NAME", out, errOut, code, 0, nil, "")
-		var st control.ServiceStatus
+		var st status.ServiceStatus
 		if err := json.Unmarshal([]byte(out), &st); err != nil {
 			t.Fatalf("not JSON: %v\n%s", err, out)
 		}
-		if st.Name != "ctl-hup.toml" || st.State != "RUNNING" || st.PID != pid || st.StartedAt.IsZero() {
+		if st.Name != "ctl-hup.toml" || st.State != status.Running || st.PID != pid || st.StartedAt.IsZero() {
 			t.Fatalf("status %+v", st)
 		}
 	})
@@ -338,7 +340,7 @@ func TestControlCommands(t *testing.T) {
 		if n := lines(hupPid + ".hup"); n != 3 {
 			t.Fatalf("two horustctl kill -s HUP and one kill(2): the service handled %d HUPs, want 3", n)
 		}
-		if st := h.status("ctl-hup.toml"); st.State != "RUNNING" || st.PID != pid {
+		if st := h.status("ctl-hup.toml"); st.State != status.Running || st.PID != pid {
 			t.Fatalf("after HUP: %+v", st)
 		}
 	})
@@ -359,7 +361,7 @@ func TestControlCommands(t *testing.T) {
 		out, errOut, code = h.ctl("--json", "wait", "ctl-hup.toml", "--timeout", "10s")
 		ctlExpect(t, "wait --json", out, errOut, code, 0, nil, "")
 		var rep control.ServicesReply
-		if err := json.Unmarshal([]byte(out), &rep); err != nil || len(rep.Services) != 1 || rep.Services[0].State != "RUNNING" {
+		if err := json.Unmarshal([]byte(out), &rep); err != nil || len(rep.Services) != 1 || rep.Services[0].State != status.Running {
 			t.Fatalf("wait --json printed %q (%v)", out, err)
 		}
 		start := time.Now()
@@ -387,17 +389,17 @@ func TestControlCommands(t *testing.T) {
 		}
 		eventually(t, 10*time.Second, "the service to run again and finish", func() bool {
 			st := h.status("ctl-done.toml")
-			return st.State == "FINISHED" && st.Restarts == before+1
+			return st.State == status.Finished && st.Restarts == before+1
 		})
 		out, errOut, code = h.ctl("--json", "start", "ctl-done.toml")
 		ctlExpect(t, "start --json", out, errOut, code, 0, nil, "")
-		var st control.ServiceStatus
+		var st status.ServiceStatus
 		if err := json.Unmarshal([]byte(out), &st); err != nil || st.Name != "ctl-done.toml" {
 			t.Fatalf("start --json printed %q (%v)", out, err)
 		}
 		eventually(t, 10*time.Second, "the service to run a third time", func() bool {
 			st := h.status("ctl-done.toml")
-			return st.State == "FINISHED" && st.Restarts == before+2
+			return st.State == status.Finished && st.Restarts == before+2
 		})
 	})
 	t.Run("restart gives a new process", func(t *testing.T) {
@@ -423,7 +425,7 @@ func TestControlCommands(t *testing.T) {
 	t.Run("stop stops for good", func(t *testing.T) {
 		out, errOut, code := h.ctl("--json", "stop", "ctl-hup.toml")
 		ctlExpect(t, "stop", out, errOut, code, 0, nil, "")
-		var st control.ServiceStatus
+		var st status.ServiceStatus
 		if err := json.Unmarshal([]byte(out), &st); err != nil || st.Name != "ctl-hup.toml" {
 			t.Fatalf("stop --json printed %q (%v)", out, err)
 		}
@@ -602,7 +604,7 @@ func TestControlConcurrentClientsDuringRestartLoop(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			c := control.NewClient(sock) // a connection of its own
+			c := client.New(sock) // a connection of its own
 			hc := ctlHTTP(sock)
 			<-start
 			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -701,7 +703,7 @@ func TestControlSilentClientsDoNotBlockOthers(t *testing.T) {
 			t.Fatalf("a half-sent request got %q", b)
 		}
 	}
-	if st := h.status("ctl-quiet.toml"); st.State != "RUNNING" {
+	if st := h.status("ctl-quiet.toml"); st.State != status.Running {
 		t.Fatalf("after the silent clients: %+v", st)
 	}
 }
@@ -803,7 +805,7 @@ func TestControlBadRequests(t *testing.T) {
 	if r := ctlDo(t, hc, "GET", "http://horust/healthz", nil, nil); r.code != 200 {
 		t.Fatalf("healthz after the bad requests: %d %s", r.code, r.body)
 	}
-	if st := h.status("ctl-target.toml"); st.State != "RUNNING" || st.PID != pid {
+	if st := h.status("ctl-target.toml"); st.State != status.Running || st.PID != pid {
 		t.Fatalf("the service changed: %+v", st)
 	}
 	if n := lines(hupPid + ".hup"); n != 0 {
@@ -926,8 +928,8 @@ func TestControlMetricsAndReadyz(t *testing.T) {
 			t.Errorf("%s%v = %v (present %v), want %v", c.name, c.labels, v, ok, c.want)
 		}
 	}
-	if n := len(mfs["horust_service_state"].GetMetric()); n != 2*len(control.States) {
-		t.Errorf("%d horust_service_state samples, want %d", n, 2*len(control.States))
+	if n := len(mfs["horust_service_state"].GetMetric()); n != 2*int(status.NumStates) {
+		t.Errorf("%d horust_service_state samples, want %d", n, 2*int(status.NumStates))
 	}
 	if v, ok := ctlSample(mfs, "horust_service_start_time_seconds", "service", "ctl-ready.toml"); !ok || time.Since(time.Unix(int64(v), 0)) > time.Hour {
 		t.Errorf("horust_service_start_time_seconds of the running service: %v (present %v)", v, ok)
@@ -948,7 +950,7 @@ func TestControlMetricsAndReadyz(t *testing.T) {
 	if r := get("/readyz"); r.code != 200 || json.Unmarshal([]byte(r.body), &ready) != nil || !ready.Ready {
 		t.Fatalf("/readyz once every service runs: %d %s", r.code, r.body)
 	}
-	if st := h.status("ctl-ready.toml"); st.State != "RUNNING" {
+	if st := h.status("ctl-ready.toml"); st.State != status.Running {
 		t.Fatalf("/readyz is 200 but the service is %s", st.State)
 	}
 	mfs = ctlScrape(t, base)
@@ -1099,7 +1101,7 @@ func TestControlWaitFinishedAsHorustExits(t *testing.T) {
 			out, errOut, code := wait(30 * time.Second)
 			ctlExpect(t, "wait for the last service", out, errOut, code, 0, nil, "")
 			var rep control.ServicesReply
-			if err := json.Unmarshal([]byte(out), &rep); err != nil || len(rep.Services) != 1 || rep.Services[0].State != "FINISHED" {
+			if err := json.Unmarshal([]byte(out), &rep); err != nil || len(rep.Services) != 1 || rep.Services[0].State != status.Finished {
 				t.Fatalf("wait printed %q (%v)", out, err)
 			}
 			if code := h.wait(20 * time.Second); code != 0 {

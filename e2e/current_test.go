@@ -16,6 +16,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/horust-go/horust/internal/status"
 )
 
 func init() {
@@ -140,7 +142,7 @@ func TestLogsCurrentLink(t *testing.T) {
 		"logs-cur-keep.toml": logsSvc(role("sleep")),
 	}})
 	st := logsWaitFinished(t, h, "logs-cur.toml")
-	if st[0].State != "FINISHED" || st[0].Restarts != 2 {
+	if st[0].State != status.Finished || st[0].Restarts != 2 {
 		t.Fatalf("want FINISHED after two restarts: %+v", st[0])
 	}
 	close(done)

@@ -64,7 +64,7 @@ func TestFailureSuccessfulExitCode(t *testing.T) {
 				eventually(t, 20*time.Second, "three runs", func() bool { return lines(runs) >= 3 })
 			} else {
 				h.waitState("failure-code.toml", 20*time.Second, "FINISHED", "FINISHEDFAILED")
-				if st := h.status("failure-code.toml"); st.State != tc.final || lines(runs) != 1 {
+				if st := h.status("failure-code.toml"); st.State.API() != tc.final || lines(runs) != 1 {
 					t.Fatalf("status %s after %d runs, want %s after one", jsonOf(st), lines(runs), tc.final)
 				}
 			}

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/horust-go/horust/internal/control"
+	"github.com/horust-go/horust/internal/status"
 )
 
 // pidsV1 is where the cgroup v1 pids controller is mounted on most systems.
@@ -235,7 +236,7 @@ func keepsAnswering(t *testing.T, h *horust, ctlAs []string, atLimit func() bool
 	}
 	waiting := 0
 	for _, st := range reply.Services {
-		if st.State != "RUNNING" && st.Restarts > 0 {
+		if st.State != status.Running && st.Restarts > 0 {
 			waiting++
 		}
 	}
@@ -280,7 +281,7 @@ func TestStoppedServiceStopsWithinItsWait(t *testing.T) {
 	}
 	// Well before the 60 s wait: without SIGCONT only SIGKILL ends it.
 	h.waitState(name, 30*time.Second, "FINISHED", "FINISHEDFAILED")
-	if st := h.status(name); st.State != "FINISHED" || !strings.Contains(readFile(file), "got TERM") {
+	if st := h.status(name); st.State != status.Finished || !strings.Contains(readFile(file), "got TERM") {
 		t.Fatalf("state %s, the service wrote %q; want FINISHED after it handled TERM", st.State, readFile(file))
 	}
 }
@@ -338,7 +339,7 @@ func TestOutputDiskFullAndBack(t *testing.T) {
 	fill(t, filepath.Join(disk, "filler"))
 	eventually(t, 30*time.Second, "output to be dropped", func() bool { return h.status(name).OutputDropped > 1000 })
 	full := h.status(name)
-	if full.State != "RUNNING" || full.PID != pid {
+	if full.State != status.Running || full.PID != pid {
 		t.Fatalf("on a full disk the service is %s (pid %d, was %d)", full.State, full.PID, pid)
 	}
 
@@ -347,7 +348,7 @@ func TestOutputDiskFullAndBack(t *testing.T) {
 	}
 	eventually(t, 30*time.Second, "writing to resume", func() bool { return h.status(name).OutputCopied > full.OutputCopied+4096 })
 	back := h.status(name)
-	if back.State != "RUNNING" || back.PID != pid {
+	if back.State != status.Running || back.PID != pid {
 		t.Fatalf("after the disk had room again the service is %s (pid %d, was %d)", back.State, back.PID, pid)
 	}
 	t.Logf("full: %d copied, %d dropped; back: %d copied, %d dropped", full.OutputCopied, full.OutputDropped, back.OutputCopied, back.OutputDropped)

@@ -17,7 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/horust-go/horust/internal/control"
+	"github.com/horust-go/horust/internal/status"
 )
 
 // Roles of the health-check tests.
@@ -156,13 +156,13 @@ func healthStamp(file string) int64 {
 
 // healthList returns every service's status, all taken in one turn of the
 // supervisor loop, by name.
-func healthList(t *testing.T, h *horust) map[string]control.ServiceStatus {
+func healthList(t *testing.T, h *horust) map[string]status.ServiceStatus {
 	t.Helper()
 	list, err := h.client().List(context.Background())
 	if err != nil {
 		t.Fatalf("list: %v", err)
 	}
-	m := make(map[string]control.ServiceStatus, len(list))
+	m := make(map[string]status.ServiceStatus, len(list))
 	for _, s := range list {
 		m[s.Name] = s
 	}
@@ -183,13 +183,13 @@ func TestHealthHTTPCheckGatesDependent(t *testing.T) {
 	eventually(t, 20*time.Second, "hg-web.toml to be RUNNING", func() bool {
 		m := healthList(t, h)
 		web, app := m["hg-web.toml"], m["hg-app.toml"]
-		if web.State != "RUNNING" && app.State != "INITIAL" {
+		if web.State != status.Running && app.State != status.Initial {
 			t.Fatalf("the dependent is %s while hg-web.toml is %s", app.State, web.State)
 		}
-		if web.State == "STARTED" && web.Health == "unhealthy" {
+		if web.State == status.Started && web.Health == "unhealthy" {
 			sawUnhealthy = true
 		}
-		return web.State == "RUNNING"
+		return web.State == status.Running
 	})
 	if web := h.status("hg-web.toml"); web.Health != "healthy" || web.Restarts != 0 {
 		t.Fatalf("hg-web.toml: health %q, restarts %d; want healthy, 0", web.Health, web.Restarts)
@@ -296,7 +296,7 @@ func TestHealthFlakyCheckNeverKills(t *testing.T) {
 	pid := h.status(name).PID
 	eventually(t, 30*time.Second, "8 failed rounds", func() bool { return h.status(name).HealthFailures >= 8 })
 	st := h.status(name)
-	if st.State != "RUNNING" || st.Restarts != 0 || st.PID != pid || readFile(filepath.Join(tmp, "runs")) != "run\n" {
+	if st.State != status.Running || st.Restarts != 0 || st.PID != pid || readFile(filepath.Join(tmp, "runs")) != "run\n" {
 		t.Fatalf("status %s (first pid %d): a flaky check killed the service", jsonOf(st), pid)
 	}
 }
@@ -344,7 +344,7 @@ func TestHealthHangingCommandCheck(t *testing.T) {
 	for p := range seen {
 		eventually(t, 10*time.Second, fmt.Sprintf("check %d to be killed", p), func() bool { return !pidAlive(p) || !healthIsSleep(p, hangArg) })
 	}
-	if st := h.status("hh-hang.toml"); st.State != "STARTED" || st.Restarts != 0 {
+	if st := h.status("hh-hang.toml"); st.State != status.Started || st.Restarts != 0 {
 		t.Fatalf("hh-hang.toml: %s; want STARTED, never restarted", jsonOf(st))
 	}
 	if !strings.Contains(h.stderr.String(), "command check timed out after 300ms") {
@@ -409,13 +409,13 @@ func TestHealthTCPCheck(t *testing.T) {
 	eventually(t, 20*time.Second, "ht-db.toml to be RUNNING", func() bool {
 		m := healthList(t, h)
 		db, app := m["ht-db.toml"], m["ht-app.toml"]
-		if db.State != "RUNNING" && app.State != "INITIAL" {
+		if db.State != status.Running && app.State != status.Initial {
 			t.Fatalf("the dependent is %s while ht-db.toml is %s", app.State, db.State)
 		}
-		if db.State == "STARTED" && db.Health == "unhealthy" {
+		if db.State == status.Started && db.Health == "unhealthy" {
 			sawRefused = true
 		}
-		return db.State == "RUNNING"
+		return db.State == status.Running
 	})
 	if !sawRefused {
 		t.Fatal("never saw ht-db.toml unhealthy before it listened")
@@ -450,10 +450,10 @@ func TestHealthFileCheck(t *testing.T) {
 		t.Fatal("the stale health file was not deleted before the start")
 	}
 	m := healthList(t, h)
-	if st := m["hfc-never.toml"]; st.State != "STARTED" || st.Health != "unhealthy" {
+	if st := m["hfc-never.toml"]; st.State != status.Started || st.Health != "unhealthy" {
 		t.Fatalf("hfc-never.toml: %s; want STARTED and unhealthy", jsonOf(st))
 	}
-	if st := m["hfc-never-dep.toml"]; st.State != "INITIAL" || healthExists(filepath.Join(tmp, "never-dep")) {
+	if st := m["hfc-never-dep.toml"]; st.State != status.Initial || healthExists(filepath.Join(tmp, "never-dep")) {
 		t.Fatalf("hfc-never-dep.toml: %s; want INITIAL, not started", jsonOf(st))
 	}
 	if st := m["hfc-db.toml"]; st.Health != "healthy" || st.HealthFailures == 0 {
@@ -480,7 +480,7 @@ func TestHealthNotify(t *testing.T) {
 	})
 	h.waitState("hn-ready-dep.toml", 20*time.Second, "RUNNING")
 	st := h.status("hn-ready.toml")
-	if st.State != "RUNNING" || st.Notify == nil || !st.Notify.Ready || st.Notify.Status != "serving 3 clients" {
+	if st.State != status.Running || st.Notify == nil || !st.Notify.Ready || st.Notify.Status != "serving 3 clients" {
 		t.Fatalf("hn-ready.toml: %s; want RUNNING, ready, status %q", jsonOf(st), "serving 3 clients")
 	}
 	h.waitState("hn-child.toml", 20*time.Second, "RUNNING")
@@ -515,13 +515,13 @@ func TestHealthNotify(t *testing.T) {
 	}
 	eventually(t, 20*time.Second, "hn-ready.toml to be RUNNING again", func() bool {
 		st := h.status("hn-ready.toml")
-		return st.Restarts == 1 && st.State == "RUNNING"
+		return st.Restarts == 1 && st.State == status.Running
 	})
 	m := healthList(t, h)
-	if st := m["hn-silent.toml"]; st.State != "STARTED" || st.Notify == nil || st.Notify.Ready || st.Notify.Status != "" {
+	if st := m["hn-silent.toml"]; st.State != status.Started || st.Notify == nil || st.Notify.Ready || st.Notify.Status != "" {
 		t.Fatalf("hn-silent.toml: %s; want STARTED, not ready, no status", jsonOf(st))
 	}
-	if st := m["hn-silent-dep.toml"]; st.State != "INITIAL" || healthExists(filepath.Join(tmp, "silent-dep")) {
+	if st := m["hn-silent-dep.toml"]; st.State != status.Initial || healthExists(filepath.Join(tmp, "silent-dep")) {
 		t.Fatalf("hn-silent-dep.toml: %s; want INITIAL, not started", jsonOf(st))
 	}
 }
@@ -544,10 +544,10 @@ func TestHealthNotifyAndChecksBothNeeded(t *testing.T) {
 	})
 	eventually(t, 20*time.Second, "hnc-file-first.toml to pass its check", func() bool { return h.status("hnc-file-first.toml").Health == "healthy" })
 	m := healthList(t, h)
-	if st := m["hnc-ready-first.toml"]; st.State != "STARTED" {
+	if st := m["hnc-ready-first.toml"]; st.State != status.Started {
 		t.Fatalf("hnc-ready-first.toml: %s; want STARTED: ready, but its check fails", jsonOf(st))
 	}
-	if st := m["hnc-file-first.toml"]; st.State != "STARTED" || st.Notify == nil || st.Notify.Ready {
+	if st := m["hnc-file-first.toml"]; st.State != status.Started || st.Notify == nil || st.Notify.Ready {
 		t.Fatalf("hnc-file-first.toml: %s; want STARTED: healthy, but no READY=1 yet", jsonOf(st))
 	}
 	healthWriteAtomic(fileA, "ok")
@@ -625,14 +625,14 @@ func TestHealthMissingCheckCommand(t *testing.T) {
 			}
 			return false
 		})
-		if st := h.status(name); st.State != "STARTED" || st.Health != "unhealthy" {
+		if st := h.status(name); st.State != status.Started || st.Health != "unhealthy" {
 			t.Fatalf("%s: %s; want STARTED and unhealthy", name, jsonOf(st))
 		}
 	}
 	if h.exited() {
 		t.Fatal("horust exited")
 	}
-	if st := h.status("hm-ok.toml"); st.State != "RUNNING" {
+	if st := h.status("hm-ok.toml"); st.State != status.Running {
 		t.Fatalf("hm-ok.toml: %s", jsonOf(st))
 	}
 }

@@ -17,7 +17,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/horust-go/horust/internal/control"
+	"github.com/horust-go/horust/internal/control/client"
+	"github.com/horust-go/horust/internal/status"
 )
 
 // syncBuffer is a bytes.Buffer safe for the writer goroutine of exec.Cmd
@@ -173,7 +174,7 @@ func (h *horust) exited() bool {
 }
 
 // client talks to this horust's control socket.
-func (h *horust) client() *control.Client {
+func (h *horust) client() *client.Client {
 	h.t.Helper()
 	var sock string
 	eventually(h.t, 10*time.Second, "the control socket", func() bool {
@@ -184,7 +185,7 @@ func (h *horust) client() *control.Client {
 		}
 		return false
 	})
-	return control.NewClient(sock)
+	return client.New(sock)
 }
 
 // state returns a service's state through the control API ("" if unknown).
@@ -194,11 +195,11 @@ func (h *horust) state(name string) string {
 	if err != nil {
 		return ""
 	}
-	return st.State
+	return st.State.API()
 }
 
 // status returns a service's full status.
-func (h *horust) status(name string) control.ServiceStatus {
+func (h *horust) status(name string) status.ServiceStatus {
 	h.t.Helper()
 	st, err := h.client().Get(context.Background(), name)
 	if err != nil {

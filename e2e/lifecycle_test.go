@@ -10,9 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/horust-go/horust/internal/status"
 	"golang.org/x/sys/unix"
-
-	"github.com/horust-go/horust/internal/control"
 )
 
 // TestOutOfFileDescriptors lowers horust's own RLIMIT_NOFILE under it, as
@@ -117,7 +116,7 @@ func TestRestartDuringAStop(t *testing.T) {
 	}
 	eventually(t, 30*time.Second, "y to run again", func() bool {
 		st := h.status("y.toml")
-		return st.State == "RUNNING" && st.PID != first
+		return st.State == status.Running && st.PID != first
 	})
 	if pidAlive(first) {
 		t.Fatalf("the first run %d is still alive", first)
@@ -137,10 +136,10 @@ func TestCrashLoopBacksOff(t *testing.T) {
 	stamps := filepath.Join(t.TempDir(), "stamps")
 	h := startHorust(t, runOpts{env: []string{"HORUST_LOG=warn"}, files: map[string]string{"crash.toml": quickDeath(stamps)}})
 	eventually(t, 30*time.Second, "7 runs", func() bool { return lines(stamps) >= 7 })
-	var st control.ServiceStatus
+	var st status.ServiceStatus
 	eventually(t, 10*time.Second, "the wait after the 7th run", func() bool {
 		st = h.status("crash.toml")
-		return st.QuickExits == 7 && st.State == "STARTING"
+		return st.QuickExits == 7 && st.State == status.Starting
 	})
 	times := readStamps(t, stamps)
 	if len(times) != 7 {

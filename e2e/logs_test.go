@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/horust-go/horust/internal/control"
+	"github.com/horust-go/horust/internal/status"
 	"golang.org/x/sys/unix"
 )
 
@@ -394,7 +395,7 @@ func logsReaped(t *testing.T, pid int) {
 
 // logsWaitFinished waits, through the control API, until every named service
 // is FINISHED or FINISHEDFAILED; it returns as soon as horust says so.
-func logsWaitFinished(t *testing.T, h *horust, names ...string) []control.ServiceStatus {
+func logsWaitFinished(t *testing.T, h *horust, names ...string) []status.ServiceStatus {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -501,7 +502,7 @@ func TestLogsRotation(t *testing.T) {
 				"logs-keep.toml": logsSvc(role("sleep")), // horust keeps running
 			}})
 			st := logsWaitFinished(t, h, "logs-rot.toml")
-			if st[0].State != "FINISHED" {
+			if st[0].State != status.Finished {
 				t.Fatalf("service %s, want FINISHED: %+v", st[0].State, st[0])
 			}
 			if got := logsDir(t, dir); !slices.Equal(got, tc.want) {
@@ -567,7 +568,7 @@ func TestLogsRotationContinuesAfterRestart(t *testing.T) {
 		"logs-restart-keep.toml": logsSvc(role("sleep")),
 	}})
 	st := logsWaitFinished(t, h, "logs-restart.toml")
-	if st[0].State != "FINISHED" || st[0].Restarts != 1 {
+	if st[0].State != status.Finished || st[0].Restarts != 1 {
 		t.Fatalf("want FINISHED after one restart: %+v", st[0])
 	}
 	want := []string{"out.log.1=50", "out.log.2=50", "out.log.3=30", "out.log.current->out.log.3", "out.log=50"}
@@ -658,7 +659,7 @@ func TestLogsPrefixConcurrent(t *testing.T) {
 				}
 			}
 			for _, st := range logsWaitFinished(t, h, names...) {
-				if st.State != "FINISHED" {
+				if st.State != status.Finished {
 					t.Fatalf("%s is %s, want FINISHED: %+v", st.Name, st.State, st)
 				}
 			}
@@ -807,7 +808,7 @@ func TestLogsExitNothingLost(t *testing.T) {
 	files["logs-exit-keep.toml"] = logsSvc(role("sleep"))
 	h := logsStart(t, runOpts{files: files}, b.outPath)
 	for _, st := range logsWaitFinished(t, h, "logs-exit-prefix.toml", "logs-exit-rot.toml", "logs-exit-file.toml") {
-		if st.State != "FINISHED" {
+		if st.State != status.Finished {
 			t.Fatalf("%s is %s, want FINISHED", st.Name, st.State)
 		}
 	}
@@ -856,7 +857,7 @@ const stuckLines = 3600
 func logsNotExitedYet(t *testing.T, h *horust, name string, reapedAt time.Time) {
 	t.Helper()
 	st := h.status(name)
-	if st.State != "FINISHED" && st.State != "FINISHEDFAILED" {
+	if st.State != status.Finished && st.State != status.FinishedFailed {
 		return
 	}
 	t.Fatalf("%s is %s %v after it was reaped, while its output cannot be written yet (horust's stdout is not read): "+
@@ -934,7 +935,7 @@ func TestLogsShutdownAfterWaitsForOutput(t *testing.T) {
 	if err != nil {
 		t.Fatalf("horust no longer answers after logs-sa-first.toml was reaped, whose output cannot be written yet (did it exit without its output?): %v", err)
 	}
-	if st.State != "RUNNING" {
+	if st.State != status.Running {
 		t.Fatalf("logs-sa-then.toml is %s %v after logs-sa-first.toml was reaped, whose output cannot be written yet: "+
 			"it must not be signalled before that output is written", st.State, time.Since(reaped))
 	}
@@ -974,7 +975,7 @@ func TestLogsBrokenStdout(t *testing.T) {
 		t.Fatal(err)
 	}
 	st := logsWaitFinished(t, h, "logs-broken.toml")[0]
-	if st.State != "FINISHED" || st.LastExitCode == nil || *st.LastExitCode != 0 {
+	if st.State != status.Finished || st.LastExitCode == nil || *st.LastExitCode != 0 {
 		t.Fatalf("want FINISHED with exit code 0: %s", jsonOf(st))
 	}
 	if h.exited() {
@@ -1023,7 +1024,7 @@ func TestLogsChunkDirectoryRemoved(t *testing.T) {
 		return strings.Contains(h.stderr.String(), `service=logs-gone.toml stream=stdout path=`+filepath.Join(dir, "out.log.2")) &&
 			strings.Contains(h.stderr.String(), "dropped_bytes=20")
 	})
-	if st := h.status("logs-gone.toml"); st.State != "RUNNING" || st.PID != pid {
+	if st := h.status("logs-gone.toml"); st.State != status.Running || st.PID != pid {
 		t.Fatalf("the service does not run on: %s", jsonOf(st))
 	}
 	if err := os.Mkdir(dir, 0o755); err != nil {
@@ -1067,7 +1068,7 @@ func TestLogsUnwritablePath(t *testing.T) {
 				"logs-good.toml": logsSvc(role("append-sleep", good, "up")),
 			}})
 			st := logsWaitFinished(t, h, "logs-bad.toml")
-			if st[0].State != "FINISHEDFAILED" {
+			if st[0].State != status.FinishedFailed {
 				t.Fatalf("bad service is %s, want FINISHEDFAILED: %+v", st[0].State, st[0])
 			}
 			if !strings.Contains(st[0].Reason, tc.want) {
@@ -1099,7 +1100,7 @@ func TestLogsRotationOnStdoutIgnored(t *testing.T) {
 		"logs-rs-keep.toml": logsSvc(role("sleep")),
 	}}, outPath)
 	st := logsWaitFinished(t, h, "logs-rs.toml")[0]
-	if st.State != "FINISHED" || st.LastExitCode == nil || *st.LastExitCode != 0 || st.LastSignal != "" {
+	if st.State != status.Finished || st.LastExitCode == nil || *st.LastExitCode != 0 || st.LastSignal != "" {
 		t.Fatalf("want FINISHED with exit code 0, no signal: %s", jsonOf(st))
 	}
 	if got := readFile(outPath); got != strings.Repeat("a", 500) {

@@ -413,8 +413,8 @@ func Reap() int {
 		},
 		{
 			name: "a Wait method of our own and polling a pidfd",
-			file: "internal/control/client.go",
-			src: `package control
+			file: "internal/control/client/client.go",
+			src: `package client
 
 import (
 	"os"

@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/horust-go/horust/internal/status"
 )
 
 func init() {
@@ -79,7 +81,7 @@ func TestRestartStrategies(t *testing.T) {
 			} else {
 				h.waitState("restart-subject.toml", 20*time.Second, "FINISHED", "FINISHEDFAILED")
 				st := h.status("restart-subject.toml")
-				if st.State != tc.final {
+				if st.State.API() != tc.final {
 					t.Fatalf("state %s, want %s (%s)", st.State, tc.final, jsonOf(st))
 				}
 				if n := lines(runs); n != 1 || st.Restarts != 0 {
@@ -251,7 +253,7 @@ func TestRestartAttemptsAndBackoff(t *testing.T) {
 			"restart-keeper.toml": restartKeeper(),
 		}})
 		h.waitState("restart-quick.toml", 20*time.Second, "FINISHED", "FINISHEDFAILED")
-		if st := h.status("restart-quick.toml"); st.State != "FINISHED" || st.Restarts != 0 {
+		if st := h.status("restart-quick.toml"); st.State != status.Finished || st.Restarts != 0 {
 			t.Fatalf("status %s, want FINISHED after one run", jsonOf(st))
 		}
 		if starts, _ := restartStamps(t, stamps); len(starts) != 1 {

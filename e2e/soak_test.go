@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/horust-go/horust/internal/status"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 )
@@ -371,7 +372,7 @@ func TestSoakCrashingTenthEverySecond(t *testing.T) {
 				return false
 			}
 			r := runs(i)
-			if st.State != "RUNNING" || len(r) != crashed[i]+1 || r[len(r)-1] != strconv.Itoa(st.PID) {
+			if st.State != status.Running || len(r) != crashed[i]+1 || r[len(r)-1] != strconv.Itoa(st.PID) {
 				return false
 			}
 		}

@@ -18,7 +18,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/horust-go/horust/internal/control"
+	"github.com/horust-go/horust/internal/control/client"
 )
 
 // horustRun is one horust under measurement.
@@ -26,7 +26,7 @@ type horustRun struct {
 	cmd    *exec.Cmd
 	dir    string
 	logs   string // its stderr: JSON log lines
-	client *control.Client
+	client *client.Client
 	done   chan struct{}
 }
 
@@ -77,7 +77,7 @@ func (b *bench) startHorust(dir string, files map[string]string, debug bool) (*h
 	for {
 		m, _ := filepath.Glob(filepath.Join(dir, "horust-*.sock"))
 		if len(m) == 1 {
-			h.client = control.NewClient(m[0])
+			h.client = client.New(m[0])
 			return h, nil
 		}
 		if time.Now().After(deadline) {

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/horust-go/horust/internal/control"
+	"github.com/horust-go/horust/internal/status"
 )
 
 // execBaseline starts the dependent program directly, as horust would (a
@@ -448,8 +449,8 @@ func healthFailures(h *horustRun) (int, error) {
 	}
 	sum := 0
 	for _, s := range list {
-		if s.State != "RUNNING" {
-			return 0, fmt.Errorf("%s is %s", s.Name, s.State)
+		if s.State != status.Running {
+			return 0, fmt.Errorf("%s is %s", s.Name, s.State.API())
 		}
 		sum += s.HealthFailures
 	}

@@ -26,6 +26,7 @@ import (
 	"github.com/horust-go/horust/internal/cgroup"
 	"github.com/horust-go/horust/internal/config"
 	"github.com/horust-go/horust/internal/control"
+	"github.com/horust-go/horust/internal/control/server"
 	"github.com/horust-go/horust/internal/health"
 	"github.com/horust-go/horust/internal/logs"
 	"github.com/horust-go/horust/internal/proc"
@@ -212,7 +213,7 @@ func supervise(c *cli, log *slog.Logger, stdout, stderr io.Writer) (int, error) 
 		return outputs.Open(svc, stream, emit)
 	}
 	serveControl(ctx, &served, c, log, udsFolder, sockPath, probeLn, oneShot,
-		control.ServerOptions{Backend: loop, Log: log, Version: buildinfo.Version(), Logs: openLogs})
+		server.Options{Backend: loop, Log: log, Version: buildinfo.Version(), Logs: openLogs})
 
 	<-reserved
 	signals.Wait()
@@ -296,9 +297,9 @@ func listenNotify(svcs []*config.Service, log *slog.Logger) (*health.NotifySocke
 // run. In service mode the socket exists before it returns, since services
 // may call horustctl as soon as they run; a one-shot command does not wait
 // for it, nor for the removal of dead horusts' sockets from udsFolder.
-func serveControl(ctx context.Context, served *sync.WaitGroup, c *cli, log *slog.Logger, udsFolder, sockPath string, probeLn net.Listener, oneShot bool, opt control.ServerOptions) {
+func serveControl(ctx context.Context, served *sync.WaitGroup, c *cli, log *slog.Logger, udsFolder, sockPath string, probeLn net.Listener, oneShot bool, opt server.Options) {
 	listen := func() net.Listener {
-		ln, err := control.ListenUnix(sockPath, c.udsMode, udsGID(c.udsGroup, log))
+		ln, err := server.ListenUnix(sockPath, c.udsMode, udsGID(c.udsGroup, log))
 		if err != nil {
 			log.Error("control socket unavailable; horustctl cannot reach this horust", "path", sockPath, "err", err)
 			return nil
@@ -307,7 +308,7 @@ func serveControl(ctx context.Context, served *sync.WaitGroup, c *cli, log *slog
 	}
 	serve := func(ln net.Listener) {
 		if ln != nil {
-			_ = control.Serve(ctx, ln, opt)
+			_ = server.Serve(ctx, ln, opt)
 		}
 	}
 	if oneShot {
@@ -320,14 +321,14 @@ func serveControl(ctx context.Context, served *sync.WaitGroup, c *cli, log *slog
 		served.Go(func() { serve(ln) })
 	}
 	if probeLn != nil {
-		served.Go(func() { _ = control.ServeProbes(ctx, probeLn, opt) })
+		served.Go(func() { _ = server.ServeProbes(ctx, probeLn, opt) })
 	}
 }
 
 // removeDeadSockets removes the sockets that dead horust processes left in
 // the control socket's folder dir.
 func removeDeadSockets(dir string, log *slog.Logger) {
-	removed, err := control.RemoveDeadSockets(dir)
+	removed, err := server.RemoveDeadSockets(dir)
 	for _, name := range removed {
 		log.Info("removed the socket of a horust that is gone", "path", filepath.Join(dir, name))
 	}
@@ -340,7 +341,7 @@ func removeDeadSockets(dir string, log *slog.Logger) {
 // cannot be created (an ordinary user), it falls back to
 // $XDG_RUNTIME_DIR/horust or the temp directory's horust-<uid>, with one
 // line on stderr; a fallback is used only if it is private to this user
-// (control.PrivateFolder), and an explicit folder that cannot be used is an
+// (server.PrivateFolder), and an explicit folder that cannot be used is an
 // error.
 func chooseSocketFolder(c *cli, stderr io.Writer) (string, error) {
 	err := makeFolder(c.udsFolder)
@@ -352,7 +353,7 @@ func chooseSocketFolder(c *cli, stderr io.Writer) (string, error) {
 	}
 	reasons := []string{err.Error()}
 	for _, dir := range control.FallbackSocketDirs() {
-		ferr := control.PrivateFolder(dir)
+		ferr := server.PrivateFolder(dir)
 		if ferr == nil {
 			fmt.Fprintf(stderr, "horust: cannot use %s (%v); the control socket is in %s\n", c.udsFolder, errors.Unwrap(err), dir)
 			return dir, nil

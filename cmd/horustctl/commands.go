@@ -17,7 +17,9 @@ import (
 
 	"github.com/horust-go/horust/internal/buildinfo"
 	"github.com/horust-go/horust/internal/control"
+	"github.com/horust-go/horust/internal/control/client"
 	"github.com/horust-go/horust/internal/nearest"
+	"github.com/horust-go/horust/internal/status"
 	"github.com/spf13/cobra"
 )
 
@@ -120,24 +122,24 @@ func (a *app) root() *cobra.Command {
 
 // client finds the socket the flags designate. The flags are read here, not
 // in a PersistentPreRun, which cobra skips for shell completion.
-func (a *app) client() (*control.Client, error) {
-	d := control.Discovery{SocketPath: a.socketPath, PID: a.pid}
+func (a *app) client() (*client.Client, error) {
+	d := client.Discovery{SocketPath: a.socketPath, PID: a.pid}
 	if a.cmd.PersistentFlags().Changed("uds-folder-path") {
 		d.Dir = a.dir
 	} else {
 		d.Dir = os.Getenv(control.FolderEnv)
 	}
-	path, err := control.FindSocket(d)
+	path, err := client.FindSocket(d)
 	if err != nil {
 		return nil, err
 	}
-	return control.NewClient(path), nil
+	return client.New(path), nil
 }
 
 // withClient runs f with a client and a context bounded by timeout; its
 // error, if any, is a run error. names are the services the command names,
 // for a "did you mean" when horust knows one of them under another name.
-func (a *app) withClient(timeout time.Duration, names []string, f func(context.Context, *control.Client) error) error {
+func (a *app) withClient(timeout time.Duration, names []string, f func(context.Context, *client.Client) error) error {
 	c, err := a.client()
 	if err == nil {
 		ctx, cancel := context.WithTimeout(context.Background(), timeout)
@@ -147,7 +149,7 @@ func (a *app) withClient(timeout time.Duration, names []string, f func(context.C
 			err = didYouMean(c, names, err)
 		}
 	}
-	if errors.Is(err, control.ErrNoSocket) || errors.Is(err, fs.ErrNotExist) {
+	if errors.Is(err, client.ErrNoSocket) || errors.Is(err, fs.ErrNotExist) {
 		err = fmt.Errorf("%w (%s)", err, whereHint)
 	}
 	if err != nil {
@@ -162,12 +164,12 @@ const whereHint = "point horustctl at horust with -u/--uds-folder-path or $" + c
 // notUp reports whether err says that no horust listens where horustctl
 // looked: no socket in the folder, none at the path, or nobody on it.
 func notUp(err error) bool {
-	return errors.Is(err, control.ErrNoSocket) || errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ECONNREFUSED)
+	return errors.Is(err, client.ErrNoSocket) || errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ECONNREFUSED)
 }
 
 // didYouMean adds the near miss to horust's "no such service 'x'" answer:
 // the first of names that horust does not know and the answer names.
-func didYouMean(c *control.Client, names []string, err error) error {
+func didYouMean(c *client.Client, names []string, err error) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	list, lerr := c.List(ctx)
@@ -193,7 +195,7 @@ func didYouMean(c *control.Client, names []string, err error) error {
 // completeNames offers the names of the services of the horust found.
 func (a *app) completeNames(_ *cobra.Command, _ []string, _ string) ([]string, cobra.ShellCompDirective) {
 	var names []string
-	_ = a.withClient(2*time.Second, nil, func(ctx context.Context, c *control.Client) error {
+	_ = a.withClient(2*time.Second, nil, func(ctx context.Context, c *client.Client) error {
 		list, err := c.List(ctx)
 		for _, st := range list {
 			names = append(names, st.Name)
@@ -213,11 +215,11 @@ func (a *app) printJSON(v any) error {
 }
 
 // printStatusLine prints the line the original horustctl prints.
-func (a *app) printStatusLine(st control.ServiceStatus) error {
+func (a *app) printStatusLine(st status.ServiceStatus) error {
 	if a.json {
 		return a.printJSON(st)
 	}
-	_, err := fmt.Fprintf(a.stdout, "Current status for '%s' is: '%s'.\n", st.Name, st.State)
+	_, err := fmt.Fprintf(a.stdout, "Current status for '%s' is: '%s'.\n", st.Name, st.State.API())
 	return err
 }
 
@@ -228,7 +230,7 @@ func (a *app) statusCmd() *cobra.Command {
 		Args:              cobra.ArbitraryArgs,
 		ValidArgsFunction: a.completeNames,
 		RunE: func(_ *cobra.Command, names []string) error {
-			return a.withClient(callTimeout, names, func(ctx context.Context, c *control.Client) error {
+			return a.withClient(callTimeout, names, func(ctx context.Context, c *client.Client) error {
 				if len(names) == 0 {
 					list, err := c.List(ctx)
 					if err != nil {
@@ -266,8 +268,8 @@ func (a *app) actionCmd(action string) *cobra.Command {
 		Args:              needNames,
 		ValidArgsFunction: a.completeNames,
 		RunE: func(_ *cobra.Command, names []string) error {
-			return a.withClient(callTimeout, names, func(ctx context.Context, c *control.Client) error {
-				call := map[string]func(context.Context, string) (control.ServiceStatus, error){
+			return a.withClient(callTimeout, names, func(ctx context.Context, c *client.Client) error {
+				call := map[string]func(context.Context, string) (status.ServiceStatus, error){
 					"start": c.Start, "stop": c.Stop, "restart": c.Restart,
 				}[action]
 				for _, n := range names {
@@ -297,7 +299,7 @@ func (a *app) killCmd() *cobra.Command {
 			if err != nil {
 				return &usageError{msg: err.Error()}
 			}
-			return a.withClient(callTimeout, names, func(ctx context.Context, c *control.Client) error {
+			return a.withClient(callTimeout, names, func(ctx context.Context, c *client.Client) error {
 				for _, n := range names {
 					if err := c.Signal(ctx, n, sig); err != nil {
 						return err
@@ -322,7 +324,7 @@ func (a *app) shutdownCmd() *cobra.Command {
 		Short: "Shut horust down gracefully, as SIGTERM does",
 		Args:  cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
-			return a.withClient(callTimeout, nil, func(ctx context.Context, c *control.Client) error {
+			return a.withClient(callTimeout, nil, func(ctx context.Context, c *client.Client) error {
 				if err := c.Shutdown(ctx); err != nil {
 					return err
 				}
@@ -360,7 +362,7 @@ func (a *app) waitCmd() *cobra.Command {
 			// within the same timeout.
 			deadline := time.Now().Add(timeout)
 			for left := timeout; ; left = max(time.Until(deadline).Round(time.Millisecond), time.Millisecond) {
-				err := a.withClient(left+callTimeout, names, func(ctx context.Context, c *control.Client) error {
+				err := a.withClient(left+callTimeout, names, func(ctx context.Context, c *client.Client) error {
 					list, err := c.Wait(ctx, names, cond, left)
 					if err != nil {
 						return err
@@ -391,7 +393,7 @@ func needNames(cmd *cobra.Command, args []string) error {
 }
 
 // printTable prints one line per service.
-func printTable(w io.Writer, list []control.ServiceStatus) error {
+func printTable(w io.Writer, list []status.ServiceStatus) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAME\tSTATE\tPID\tRESTARTS\tUPTIME\tHEALTH\tEXIT/REASON")
 	for _, st := range list {
@@ -399,7 +401,7 @@ func printTable(w io.Writer, list []control.ServiceStatus) error {
 		if st.PID > 0 {
 			pid = strconv.Itoa(st.PID)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\n", clean(st.Name), st.State, pid, st.Restarts,
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\n", clean(st.Name), st.State.API(), pid, st.Restarts,
 			uptime(st), clean(health(st)), clean(exitReason(st)))
 	}
 	return tw.Flush()
@@ -415,7 +417,7 @@ func clean(s string) string {
 	}, s)
 }
 
-func uptime(st control.ServiceStatus) string {
+func uptime(st status.ServiceStatus) string {
 	if st.StartedAt.IsZero() && st.UptimeSeconds == 0 {
 		return "-"
 	}
@@ -438,7 +440,7 @@ func formatDuration(d time.Duration) string {
 	return fmt.Sprintf("%ds", sec)
 }
 
-func health(st control.ServiceStatus) string {
+func health(st status.ServiceStatus) string {
 	if st.Health != "" {
 		return st.Health
 	}
@@ -451,7 +453,7 @@ func health(st control.ServiceStatus) string {
 	return "-"
 }
 
-func exitReason(st control.ServiceStatus) string {
+func exitReason(st status.ServiceStatus) string {
 	var parts []string
 	switch {
 	case st.LastSignal != "":

@@ -7,6 +7,7 @@ import (
 	"syscall"
 
 	"github.com/horust-go/horust/internal/control"
+	"github.com/horust-go/horust/internal/control/client"
 	"github.com/spf13/cobra"
 )
 
@@ -41,7 +42,7 @@ func (a *app) logsCmd() *cobra.Command {
 			if q.Follow {
 				timeout = 1<<63 - 1 // until interrupted
 			}
-			return a.withClient(timeout, names, func(ctx context.Context, c *control.Client) error {
+			return a.withClient(timeout, names, func(ctx context.Context, c *client.Client) error {
 				// Ctrl-C or a TERM ends a follow cleanly.
 				ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 				defer stop()

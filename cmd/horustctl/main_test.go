@@ -20,6 +20,8 @@ import (
 	"time"
 
 	"github.com/horust-go/horust/internal/control"
+	"github.com/horust-go/horust/internal/control/server"
+	"github.com/horust-go/horust/internal/status"
 )
 
 // bin is the horustctl built once for all tests.
@@ -53,30 +55,30 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// backend is an in-memory control.Backend, only to give horustctl a server
+// backend is an in-memory server.Backend, only to give horustctl a server
 // to talk to.
 type backend struct {
 	mu        sync.Mutex
-	services  []control.ServiceStatus
+	services  []status.ServiceStatus
 	changed   chan struct{}
 	signals   []string
 	shutdowns int
 }
 
-func newBackend(services ...control.ServiceStatus) *backend {
+func newBackend(services ...status.ServiceStatus) *backend {
 	return &backend{services: services, changed: make(chan struct{})}
 }
 
 func (b *backend) find(name string) int {
-	return slices.IndexFunc(b.services, func(s control.ServiceStatus) bool { return s.Name == name })
+	return slices.IndexFunc(b.services, func(s status.ServiceStatus) bool { return s.Name == name })
 }
 
-func (b *backend) set(name string, f func(*control.ServiceStatus)) (control.ServiceStatus, error) {
+func (b *backend) set(name string, f func(*status.ServiceStatus)) (status.ServiceStatus, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	i := b.find(name)
 	if i < 0 {
-		return control.ServiceStatus{}, fmt.Errorf("%w '%s'", control.ErrNotFound, name) // as the supervisor says it
+		return status.ServiceStatus{}, fmt.Errorf("%w '%s'", control.ErrNotFound, name) // as the supervisor says it
 	}
 	f(&b.services[i])
 	close(b.changed)
@@ -84,30 +86,30 @@ func (b *backend) set(name string, f func(*control.ServiceStatus)) (control.Serv
 	return b.services[i], nil
 }
 
-func (b *backend) List(context.Context) ([]control.ServiceStatus, error) {
+func (b *backend) List(context.Context) ([]status.ServiceStatus, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return slices.Clone(b.services), nil
 }
 
-func (b *backend) Get(_ context.Context, name string) (control.ServiceStatus, error) {
-	return b.set(name, func(*control.ServiceStatus) {})
+func (b *backend) Get(_ context.Context, name string) (status.ServiceStatus, error) {
+	return b.set(name, func(*status.ServiceStatus) {})
 }
 
-func (b *backend) Start(_ context.Context, name string) (control.ServiceStatus, error) {
-	return b.set(name, func(s *control.ServiceStatus) { s.State = "STARTING" })
+func (b *backend) Start(_ context.Context, name string) (status.ServiceStatus, error) {
+	return b.set(name, func(s *status.ServiceStatus) { s.State = status.Starting })
 }
 
-func (b *backend) Stop(_ context.Context, name string) (control.ServiceStatus, error) {
-	return b.set(name, func(s *control.ServiceStatus) { s.State = "INKILLING" })
+func (b *backend) Stop(_ context.Context, name string) (status.ServiceStatus, error) {
+	return b.set(name, func(s *status.ServiceStatus) { s.State = status.InKilling })
 }
 
-func (b *backend) Restart(_ context.Context, name string) (control.ServiceStatus, error) {
-	return b.set(name, func(s *control.ServiceStatus) { s.State = "RUNNING"; s.Restarts++ })
+func (b *backend) Restart(_ context.Context, name string) (status.ServiceStatus, error) {
+	return b.set(name, func(s *status.ServiceStatus) { s.State = status.Running; s.Restarts++ })
 }
 
 func (b *backend) Signal(_ context.Context, name string, sig syscall.Signal) error {
-	_, err := b.set(name, func(*control.ServiceStatus) {})
+	_, err := b.set(name, func(*status.ServiceStatus) {})
 	if err == nil {
 		b.mu.Lock()
 		b.signals = append(b.signals, name+":"+control.SignalName(sig))
@@ -123,23 +125,22 @@ func (b *backend) Shutdown(context.Context) error {
 	return nil
 }
 
-func (b *backend) Wait(ctx context.Context, names []string, cond control.WaitFor) ([]control.ServiceStatus, error) {
+func (b *backend) Wait(ctx context.Context, names []string, cond control.WaitFor) ([]status.ServiceStatus, error) {
 	for {
 		b.mu.Lock()
 		changed := b.changed
-		var out []control.ServiceStatus
+		var out []status.ServiceStatus
 		for _, n := range names {
 			i := b.find(n)
 			if i < 0 {
 				b.mu.Unlock()
 				return nil, fmt.Errorf("service '%s': %w", n, control.ErrNotFound)
 			}
-			st := b.services[i].State
-			if cond == control.WaitRunning && st == "FINISHEDFAILED" {
+			if cond == control.WaitRunning && b.services[i].State == status.FinishedFailed {
 				b.mu.Unlock()
 				return nil, fmt.Errorf("service '%s' is FINISHEDFAILED: %w", n, control.ErrUnreachable)
 			}
-			if st == "FINISHED" || (cond == control.WaitRunning && st == "RUNNING") || (cond == control.WaitFinished && st == "FINISHEDFAILED") {
+			if cond.Met(b.services[i]) {
 				out = append(out, b.services[i])
 			}
 		}
@@ -174,16 +175,16 @@ func shortDir(t *testing.T) string {
 
 // serve runs a control server for b on dir/horust-<pid>.sock until the
 // test ends, and returns the socket path.
-func serve(t *testing.T, b control.Backend, dir string, pid int) string {
+func serve(t *testing.T, b server.Backend, dir string, pid int) string {
 	t.Helper()
 	path := filepath.Join(dir, control.SocketName(pid))
-	l, err := control.ListenUnix(path, 0, -1)
+	l, err := server.ListenUnix(path, 0, -1)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- control.Serve(ctx, l, control.ServerOptions{Backend: b}) }()
+	go func() { done <- server.Serve(ctx, l, server.Options{Backend: b}) }()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
@@ -250,11 +251,11 @@ func TestCommands(t *testing.T) {
 	started := time.Now().Add(-(2*time.Hour + 3*time.Minute))
 	newB := func() *backend {
 		return newBackend(
-			control.ServiceStatus{Name: "web.toml", State: "RUNNING", PID: 321, Restarts: 2, StartedAt: started,
+			status.ServiceStatus{Name: "web.toml", State: status.Running, PID: 321, Restarts: 2, StartedAt: started,
 				UptimeSeconds: (2*time.Hour + 3*time.Minute).Seconds(), Health: "healthy"},
-			control.ServiceStatus{Name: "db.toml", State: "FINISHEDFAILED", LastExitCode: exitCode(137), LastSignal: "KILL",
+			status.ServiceStatus{Name: "db.toml", State: status.FinishedFailed, LastExitCode: exitCode(137), LastSignal: "KILL",
 				Reason: "killed: out of memory"},
-			control.ServiceStatus{Name: "job/x.toml", State: "FINISHED", LastExitCode: exitCode(0)},
+			status.ServiceStatus{Name: "job/x.toml", State: status.Finished, LastExitCode: exitCode(0)},
 		)
 	}
 	tests := []struct {
@@ -348,9 +349,9 @@ func TestCommands(t *testing.T) {
 
 func TestStatusTable(t *testing.T) {
 	b := newBackend(
-		control.ServiceStatus{Name: "a", State: "RUNNING", PID: 7, UptimeSeconds: 75, StartedAt: time.Now(),
-			Notify: &control.NotifyStatus{Ready: true}},
-		control.ServiceStatus{Name: "bb", State: "INITIAL", Reason: "waiting for 'a'"},
+		status.ServiceStatus{Name: "a", State: status.Running, PID: 7, UptimeSeconds: 75, StartedAt: time.Now(),
+			Notify: &status.NotifyStatus{Ready: true}},
+		status.ServiceStatus{Name: "bb", State: status.Initial, Reason: "waiting for 'a'"},
 	)
 	path := serve(t, b, shortDir(t), 1)
 	r := horustctl(t, "--socket-path", path, "status")
@@ -376,8 +377,8 @@ func TestStatusTable(t *testing.T) {
 
 func TestJSONOutput(t *testing.T) {
 	b := newBackend(
-		control.ServiceStatus{Name: "a", State: "RUNNING", PID: 7},
-		control.ServiceStatus{Name: "b", State: "FINISHED"},
+		status.ServiceStatus{Name: "a", State: status.Running, PID: 7},
+		status.ServiceStatus{Name: "b", State: status.Finished},
 	)
 	path := serve(t, b, shortDir(t), 1)
 	decode := func(t *testing.T, args []string, v any) {
@@ -395,9 +396,9 @@ func TestJSONOutput(t *testing.T) {
 	if len(list.Services) != 2 || list.Services[0].PID != 7 {
 		t.Errorf("status --json: %+v", list)
 	}
-	var st control.ServiceStatus
+	var st status.ServiceStatus
 	decode(t, []string{"status", "b"}, &st)
-	if st.Name != "b" || st.State != "FINISHED" {
+	if st.Name != "b" || st.State != status.Finished {
 		t.Errorf("status b --json: %+v", st)
 	}
 	decode(t, []string{"restart", "a"}, &st)
@@ -424,7 +425,7 @@ func TestJSONOutput(t *testing.T) {
 }
 
 func TestWaitReturnsWhenTheServiceRuns(t *testing.T) {
-	b := newBackend(control.ServiceStatus{Name: "a", State: "STARTING"})
+	b := newBackend(status.ServiceStatus{Name: "a", State: status.Starting})
 	path := serve(t, b, shortDir(t), 1)
 	done := make(chan result, 1)
 	go func() {
@@ -446,7 +447,7 @@ func TestWaitReturnsWhenTheServiceRuns(t *testing.T) {
 		t.Fatalf("wait returned while the service was STARTING: %+v", r)
 	case <-time.After(500 * time.Millisecond):
 	}
-	if _, err := b.set("a", func(s *control.ServiceStatus) { s.State = "RUNNING" }); err != nil {
+	if _, err := b.set("a", func(s *status.ServiceStatus) { s.State = status.Running }); err != nil {
 		t.Fatal(err)
 	}
 	select {
@@ -463,7 +464,7 @@ func TestWaitReturnsWhenTheServiceRuns(t *testing.T) {
 const noSocketHint = " (point horustctl at horust with -u/--uds-folder-path or $HORUST_UDS_FOLDER_PATH, --pid, or --socket-path)"
 
 func TestSocketDiscovery(t *testing.T) {
-	b := newBackend(control.ServiceStatus{Name: "a", State: "RUNNING"})
+	b := newBackend(status.ServiceStatus{Name: "a", State: status.Running})
 	t.Run("the one socket in the folder", func(t *testing.T) {
 		dir := shortDir(t)
 		serve(t, b, dir, 7)
@@ -510,7 +511,7 @@ func TestSocketDiscovery(t *testing.T) {
 	t.Run("several sockets and --pid", func(t *testing.T) {
 		dir := shortDir(t)
 		serve(t, b, dir, 1)
-		other := newBackend(control.ServiceStatus{Name: "a", State: "STARTED"})
+		other := newBackend(status.ServiceStatus{Name: "a", State: status.Started})
 		serve(t, other, dir, 7)
 		r := horustctl(t, "-u", dir, "-p", "7", "status", "a")
 		if r.code != 0 || r.stdout != "Current status for 'a' is: 'STARTED'.\n" {
@@ -591,7 +592,7 @@ func TestCompletion(t *testing.T) {
 		}
 	}
 	// Service names complete from the running horust.
-	b := newBackend(control.ServiceStatus{Name: "web.toml", State: "RUNNING"}, control.ServiceStatus{Name: "db.toml", State: "RUNNING"})
+	b := newBackend(status.ServiceStatus{Name: "web.toml", State: status.Running}, status.ServiceStatus{Name: "db.toml", State: status.Running})
 	path := serve(t, b, shortDir(t), 1)
 	r := horustctl(t, "__complete", "--socket-path", path, "restart", "")
 	if r.code != 0 || !strings.Contains(r.stdout, "web.toml\n") || !strings.Contains(r.stdout, "db.toml\n") {
@@ -633,7 +634,7 @@ func TestWaitForTheSocket(t *testing.T) {
 	if err := os.Mkdir(dir, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	serve(t, newBackend(control.ServiceStatus{Name: "a", State: "RUNNING"}), dir, 5)
+	serve(t, newBackend(status.ServiceStatus{Name: "a", State: status.Running}), dir, 5)
 	select {
 	case r := <-done:
 		if r.code != 0 {

@@ -9,11 +9,13 @@ import (
 
 	"github.com/horust-go/horust/internal/config"
 	"github.com/horust-go/horust/internal/control"
+	"github.com/horust-go/horust/internal/control/server"
+	"github.com/horust-go/horust/internal/status"
 )
 
-// Loop implements control.Backend: every method is one request to the loop
+// Loop implements server.Backend: every method is one request to the loop
 // with a buffered reply, so a client that goes away never blocks the loop.
-var _ control.Backend = (*Loop)(nil)
+var _ server.Backend = (*Loop)(nil)
 
 type reqKind uint8
 
@@ -40,12 +42,12 @@ type request struct {
 }
 
 type reply struct {
-	list []control.ServiceStatus
+	list []status.ServiceStatus
 	cfg  *config.Service // reqConfig
 	err  error
 }
 
-func (l *Loop) ask(ctx context.Context, r request) ([]control.ServiceStatus, error) {
+func (l *Loop) ask(ctx context.Context, r request) ([]status.ServiceStatus, error) {
 	rep := l.call(ctx, r)
 	return rep.list, rep.err
 }
@@ -82,56 +84,56 @@ func (l *Loop) call(ctx context.Context, r request) reply {
 	return reply{err: control.ErrExiting}
 }
 
-func (l *Loop) one(ctx context.Context, r request) (control.ServiceStatus, error) {
+func (l *Loop) one(ctx context.Context, r request) (status.ServiceStatus, error) {
 	list, err := l.ask(ctx, r)
 	if err != nil {
-		return control.ServiceStatus{}, err
+		return status.ServiceStatus{}, err
 	}
 	if len(list) != 1 {
-		return control.ServiceStatus{}, errors.New("no status in the reply")
+		return status.ServiceStatus{}, errors.New("no status in the reply")
 	}
 	return list[0], nil
 }
 
-// List implements control.Backend.
-func (l *Loop) List(ctx context.Context) ([]control.ServiceStatus, error) {
+// List implements server.Backend.
+func (l *Loop) List(ctx context.Context) ([]status.ServiceStatus, error) {
 	return l.ask(ctx, request{kind: reqList})
 }
 
-// Get implements control.Backend.
-func (l *Loop) Get(ctx context.Context, name string) (control.ServiceStatus, error) {
+// Get implements server.Backend.
+func (l *Loop) Get(ctx context.Context, name string) (status.ServiceStatus, error) {
 	return l.one(ctx, request{kind: reqGet, name: name})
 }
 
-// Start implements control.Backend.
-func (l *Loop) Start(ctx context.Context, name string) (control.ServiceStatus, error) {
+// Start implements server.Backend.
+func (l *Loop) Start(ctx context.Context, name string) (status.ServiceStatus, error) {
 	return l.one(ctx, request{kind: reqStart, name: name})
 }
 
-// Stop implements control.Backend.
-func (l *Loop) Stop(ctx context.Context, name string) (control.ServiceStatus, error) {
+// Stop implements server.Backend.
+func (l *Loop) Stop(ctx context.Context, name string) (status.ServiceStatus, error) {
 	return l.one(ctx, request{kind: reqStop, name: name})
 }
 
-// Restart implements control.Backend.
-func (l *Loop) Restart(ctx context.Context, name string) (control.ServiceStatus, error) {
+// Restart implements server.Backend.
+func (l *Loop) Restart(ctx context.Context, name string) (status.ServiceStatus, error) {
 	return l.one(ctx, request{kind: reqRestart, name: name})
 }
 
-// Signal implements control.Backend.
+// Signal implements server.Backend.
 func (l *Loop) Signal(ctx context.Context, name string, sig syscall.Signal) error {
 	_, err := l.ask(ctx, request{kind: reqSignal, name: name, sig: sig})
 	return err
 }
 
-// Shutdown implements control.Backend.
+// Shutdown implements server.Backend.
 func (l *Loop) Shutdown(ctx context.Context) error {
 	_, err := l.ask(ctx, request{kind: reqShutdown})
 	return err
 }
 
-// Wait implements control.Backend.
-func (l *Loop) Wait(ctx context.Context, names []string, cond control.WaitFor) ([]control.ServiceStatus, error) {
+// Wait implements server.Backend.
+func (l *Loop) Wait(ctx context.Context, names []string, cond control.WaitFor) ([]status.ServiceStatus, error) {
 	return l.ask(ctx, request{kind: reqWait, names: names, cond: cond})
 }
 
@@ -171,9 +173,9 @@ func (m msgNotify) handle(l *Loop, now time.Time) { l.onNotify(m, now) }
 func (r request) handle(l *Loop, now time.Time)   { l.onRequest(r, now) }
 
 func (l *Loop) onRequest(r request, now time.Time) {
-	answer := func(list []control.ServiceStatus, err error) { r.reply <- reply{list: list, err: err} }
+	answer := func(list []status.ServiceStatus, err error) { r.reply <- reply{list: list, err: err} }
 	if r.kind == reqList {
-		list := make([]control.ServiceStatus, len(l.svcs))
+		list := make([]status.ServiceStatus, len(l.svcs))
 		for i := range l.svcs {
 			list[i] = l.status(i, now)
 		}
@@ -234,7 +236,7 @@ func (l *Loop) onRequest(r request, now time.Time) {
 			return
 		}
 	}
-	answer([]control.ServiceStatus{l.status(i, now)}, nil)
+	answer([]status.ServiceStatus{l.status(i, now)}, nil)
 }
 
 // notFound is the error for a name that no service has: "no such service 'x'".
@@ -243,11 +245,12 @@ func notFound(name string) error {
 }
 
 // status is what the API shows of one service.
-func (l *Loop) status(i int, now time.Time) control.ServiceStatus {
+func (l *Loop) status(i int, now time.Time) status.ServiceStatus {
 	s := l.svcs[i]
-	st := control.ServiceStatus{
+	st := status.ServiceStatus{
 		Name:           s.cfg.Name,
-		State:          s.State.API(),
+		State:          s.State,
+		Oneshot:        s.cfg.Oneshot,
 		PID:            s.PID,
 		Restarts:       s.Restarts,
 		HealthFailures: s.HealthFailsTotal,
@@ -266,13 +269,13 @@ func (l *Loop) status(i int, now time.Time) control.ServiceStatus {
 			st.LastSignal = signalName(s.Exit.Signal)
 		}
 	}
-	if s.State.alive() && !s.StartedAt.IsZero() {
+	if s.State.Alive() && !s.StartedAt.IsZero() {
 		st.StartedAt = s.StartedAt
 		st.UptimeSeconds = now.Sub(s.StartedAt).Seconds()
 	}
 	if s.cfg.Healthiness.HasChecks() {
 		switch {
-		case !s.State.alive():
+		case !s.State.Alive():
 		case s.probe.last == 1:
 			st.Health = "healthy"
 		case s.probe.last == -1:
@@ -282,7 +285,7 @@ func (l *Loop) status(i int, now time.Time) control.ServiceStatus {
 		}
 	}
 	if s.cfg.Healthiness.Notify {
-		st.Notify = &control.NotifyStatus{Ready: s.ready, Status: s.notifyStatus}
+		st.Notify = &status.NotifyStatus{Ready: s.ready, Status: s.notifyStatus}
 	}
 	if l.opt.OutputStats != nil {
 		st.OutputCopied, st.OutputDropped = l.opt.OutputStats(s.cfg.Name)
@@ -315,7 +318,7 @@ func (l *Loop) answerWaiters(now time.Time) {
 				met = met && s.State.Terminal()
 			default: // running
 				switch {
-				case up(s.State, s.cfg.Oneshot):
+				case s.State.Up(s.cfg.Oneshot):
 				case s.State == FinishedFailed:
 					err = fmt.Errorf("%w: '%s' is FINISHEDFAILED", control.ErrUnreachable, s.cfg.Name)
 				case l.shutdown != notShuttingDown:
@@ -329,7 +332,7 @@ func (l *Loop) answerWaiters(now time.Time) {
 			kept = append(kept, w)
 			continue
 		}
-		list := make([]control.ServiceStatus, len(w.svcs))
+		list := make([]status.ServiceStatus, len(w.svcs))
 		for k, i := range w.svcs {
 			list[k] = l.status(i, now)
 		}

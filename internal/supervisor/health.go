@@ -286,7 +286,7 @@ type msgNotify struct {
 
 func (l *Loop) onNotify(n msgNotify, now time.Time) {
 	for _, s := range l.svcs {
-		if !s.cfg.Healthiness.Notify || s.proc == nil || !s.State.alive() {
+		if !s.cfg.Healthiness.Notify || s.proc == nil || !s.State.Alive() {
 			continue
 		}
 		if !n.m.From(s.PID) {

@@ -305,7 +305,7 @@ func (l *Loop) beginShutdown(mode shutdownMode, now time.Time) {
 				_ = p.proc.Signal(syscall.SIGKILL)
 				p.killAt = time.Time{}
 			}
-			if s.State.alive() {
+			if s.State.Alive() {
 				l.apply(i, input{ev: EvForceKill}, now)
 			}
 		}
@@ -643,7 +643,7 @@ func (l *Loop) advanceOne(i int, now time.Time) {
 		ready := true
 		for _, j := range s.deps {
 			switch d := l.svcs[j]; {
-			case up(d.State, d.cfg.Oneshot):
+			case d.State.Up(d.cfg.Oneshot):
 			case d.State == FinishedFailed:
 				l.apply(i, input{ev: EvDepFailed, why: fmt.Sprintf("dependency '%s' failed", d.cfg.Name)}, now)
 				return

@@ -18,6 +18,7 @@ import (
 	"github.com/horust-go/horust/internal/config"
 	"github.com/horust-go/horust/internal/control"
 	"github.com/horust-go/horust/internal/health"
+	"github.com/horust-go/horust/internal/status"
 )
 
 // harness runs a loop on a fake OS inside a synctest bubble.
@@ -63,7 +64,7 @@ func (h *harness) state(name string) string {
 	if err != nil {
 		h.t.Fatalf("Get(%q): %v", name, err)
 	}
-	return st.State
+	return st.State.API()
 }
 
 func (h *harness) wantState(name, want string) {
@@ -599,7 +600,7 @@ func TestHealthChecks(t *testing.T) {
 				t.Fatalf("hanging check not killed at its timeout: %q", f.events())
 			}
 			st, _ := h.loop.Get(context.Background(), "a")
-			if st.Health != "unhealthy" || st.State != "STARTED" {
+			if st.Health != "unhealthy" || st.State != Started {
 				t.Fatalf("after a timed-out check: %+v", st)
 			}
 			h.signal(syscall.SIGTERM)
@@ -695,7 +696,7 @@ func TestControlRequests(t *testing.T) {
 		h := start(t, f, Options{}, svc("a"), svc("job"))
 		ctx := context.Background()
 		list, err := h.loop.List(ctx)
-		if err != nil || len(list) != 2 || list[0].Name != "a" || list[0].State != "RUNNING" || list[0].PID == 0 {
+		if err != nil || len(list) != 2 || list[0].Name != "a" || list[0].State != Running || list[0].PID == 0 {
 			t.Fatalf("List: %+v, %v", list, err)
 		}
 		if _, err := h.loop.Get(ctx, "nope"); !errors.Is(err, control.ErrNotFound) {
@@ -709,7 +710,7 @@ func TestControlRequests(t *testing.T) {
 			t.Fatalf("Config unknown: %v, want ErrNotFound", err)
 		}
 		// wait for job to finish, from another goroutine.
-		waited := make(chan []control.ServiceStatus, 1)
+		waited := make(chan []status.ServiceStatus, 1)
 		go func() {
 			st, err := h.loop.Wait(ctx, []string{"job"}, control.WaitFinished)
 			if err != nil {
@@ -724,7 +725,7 @@ func TestControlRequests(t *testing.T) {
 		default:
 		}
 		h.advance(time.Second)
-		if st := <-waited; st[0].State != "FINISHED" {
+		if st := <-waited; st[0].State != Finished {
 			t.Fatalf("wait answered with %+v", st)
 		}
 		// restart a running service: it is killed and started again.
@@ -891,7 +892,7 @@ func TestChecksHorustCouldNotRunAreNoResult(t *testing.T) {
 		f.mu.Unlock()
 		h.advance(10 * time.Second)
 		st, _ := h.loop.Get(context.Background(), "a")
-		if st.State != "RUNNING" || st.HealthFailures != 0 || slices.Contains(f.events(), "signal a TERM") {
+		if st.State != Running || st.HealthFailures != 0 || slices.Contains(f.events(), "signal a TERM") {
 			t.Fatalf("checks horust could not run counted against the service: %+v, events %q", st, f.events())
 		}
 		if n := strings.Count(logs.String(), "could not be run by horust"); n != 1 {
@@ -993,7 +994,7 @@ func TestCrashLoopBacksOff(t *testing.T) {
 			t.Fatalf("starts at %v, want %v", got, want)
 		}
 		st, _ := h.loop.Get(context.Background(), "a")
-		if st.State != "STARTING" || st.QuickExits != 7 || !strings.Contains(st.Reason, "crash loop: 7 quick exits in a row, next start in 1.3s") {
+		if st.State != Starting || st.QuickExits != 7 || !strings.Contains(st.Reason, "crash loop: 7 quick exits in a row, next start in 1.3s") {
 			t.Fatalf("status while waiting: %+v", st)
 		}
 		if want := f.t0.Add(6300 * ms); !st.NextStart.Equal(want) {
@@ -1015,7 +1016,7 @@ func TestCrashLoopBacksOff(t *testing.T) {
 		if got := f.starts("a")[n-1]; got != 16300*ms {
 			t.Fatalf("starts %v: want the restart right after the 10 s run, at 16.3s", f.starts("a"))
 		}
-		if st, _ := h.loop.Get(context.Background(), "a"); st.QuickExits != 0 || st.State != "RUNNING" {
+		if st, _ := h.loop.Get(context.Background(), "a"); st.QuickExits != 0 || st.State != Running {
 			t.Fatalf("after a long run: %+v", st)
 		}
 		h.signal(syscall.SIGTERM)

@@ -1,59 +1,32 @@
 package supervisor
 
-import "strings"
+import "github.com/horust-go/horust/internal/status"
 
-// State is the lifecycle state of a service, with the original's names.
-type State uint8
+// State is the lifecycle state of a service; the type, its names and what
+// each state means for readiness live in package status, shared with the
+// control API.
+type State = status.State
 
-// The states. Success and Failed are transient: the loop moves on from them
-// in the same step (to Initial for a restart, or to Finished /
-// FinishedFailed).
+// The states, under the names the table below uses.
 const (
-	Initial        State = iota // waiting for its start-after dependencies
-	Starting                    // waiting out start-delay + backoff, or forking
-	Started                     // has a pid, not yet healthy
-	Running                     // started and healthy
-	InKilling                   // asked to stop; waiting for the exit
-	Success                     // exited successfully (transient)
-	Failed                      // exited unsuccessfully or could not start (transient)
-	Finished                    // done for good
-	FinishedFailed              // failed for good
-	numStates
+	Initial        = status.Initial
+	Starting       = status.Starting
+	Started        = status.Started
+	Running        = status.Running
+	InKilling      = status.InKilling
+	Success        = status.Success
+	Failed         = status.Failed
+	Finished       = status.Finished
+	FinishedFailed = status.FinishedFailed
+	numStates      = status.NumStates
 )
-
-var stateNames = [numStates]string{"Initial", "Starting", "Started", "Running", "InKilling", "Success", "Failed", "Finished", "FinishedFailed"}
-
-func (s State) String() string {
-	if s < numStates {
-		return stateNames[s]
-	}
-	return "State(?)"
-}
-
-// API is the state's name as the control API and horustctl show it
-// (RUNNING, FINISHEDFAILED, ...).
-func (s State) API() string { return strings.ToUpper(s.String()) }
-
-// Terminal reports whether the service is done for good.
-func (s State) Terminal() bool { return s == Finished || s == FinishedFailed }
-
-// up reports whether a service in state s counts as up for the services
-// that start after it (and for horustctl wait --for running and /readyz): a
-// job once it has finished successfully, any other service once it is
-// Running or Finished.
-func up(s State, oneshot bool) bool {
-	return s == Finished || s == Running && !oneshot
-}
-
-// alive reports whether the service has a process.
-func (s State) alive() bool { return s == Started || s == Running || s == InKilling }
 
 // Event is something that happens to one service.
 type Event uint8
 
 // The events.
 const (
-	EvDepsReady   Event = iota // every start-after dependency is up (see up)
+	EvDepsReady   Event = iota // every start-after dependency is up (status.State.Up)
 	EvDepFailed                // a start-after dependency ended FinishedFailed
 	EvDue                      // the service's deadline passed
 	EvSpawned                  // the process started

@@ -336,17 +336,6 @@ func TestCrashLoop(t *testing.T) {
 	})
 }
 
-func TestUp(t *testing.T) {
-	for s := range numStates {
-		for _, job := range []bool{false, true} {
-			want := s == Finished || s == Running && !job
-			if got := up(s, job); got != want {
-				t.Errorf("up(%s, oneshot %t) = %t, want %t", s, job, got, want)
-			}
-		}
-	}
-}
-
 func TestClassify(t *testing.T) {
 	cfg := svc("s", func(s *config.Service) { s.Failure.SuccessfulExitCodes = []int{0, 3} })
 	cases := []struct {

@@ -1,4 +1,4 @@
-package control
+package server
 
 import (
 	"bytes"
@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/horust-go/horust/internal/status"
 )
 
 // probeOnly is a Backend for the probe listener that counts every call
@@ -20,17 +22,17 @@ type probeOnly struct {
 	changes atomic.Int64
 }
 
-func (b *probeOnly) Start(ctx context.Context, name string) (ServiceStatus, error) {
+func (b *probeOnly) Start(ctx context.Context, name string) (status.ServiceStatus, error) {
 	b.changes.Add(1)
 	return b.memBackend.Start(ctx, name)
 }
 
-func (b *probeOnly) Stop(ctx context.Context, name string) (ServiceStatus, error) {
+func (b *probeOnly) Stop(ctx context.Context, name string) (status.ServiceStatus, error) {
 	b.changes.Add(1)
 	return b.memBackend.Stop(ctx, name)
 }
 
-func (b *probeOnly) Restart(ctx context.Context, name string) (ServiceStatus, error) {
+func (b *probeOnly) Restart(ctx context.Context, name string) (status.ServiceStatus, error) {
 	b.changes.Add(1)
 	return b.memBackend.Restart(ctx, name)
 }
@@ -62,7 +64,7 @@ func FuzzProbeConnection(f *testing.F) {
 	} {
 		f.Add([]byte(s))
 	}
-	b := &probeOnly{memBackend: newMemBackend(svc("a", "RUNNING"))}
+	b := &probeOnly{memBackend: newMemBackend(svc("a", status.Running))}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		f.Fatal(err)
@@ -70,7 +72,7 @@ func FuzzProbeConnection(f *testing.F) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
-		_ = ServeProbes(ctx, l, ServerOptions{Backend: b, ReadHeaderTimeout: 300 * time.Millisecond, CallTimeout: time.Second})
+		_ = ServeProbes(ctx, l, Options{Backend: b, ReadHeaderTimeout: 300 * time.Millisecond, CallTimeout: time.Second})
 		close(done)
 	}()
 	f.Cleanup(func() { cancel(); <-done })
@@ -97,7 +99,7 @@ func FuzzProbeConnection(f *testing.F) {
 		}
 		st, err := b.Get(context.Background(), "a")
 		signals, shutdowns, _ := b.snapshot()
-		if err != nil || st.State != "RUNNING" || st.Restarts != 0 || len(signals) != 0 || shutdowns != 0 {
+		if err != nil || st.State != status.Running || st.Restarts != 0 || len(signals) != 0 || shutdowns != 0 {
 			t.Fatalf("state changed after %q: %+v %v", in, st, err)
 		}
 		if strings.Contains(string(out), "500 Internal") {

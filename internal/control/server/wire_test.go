@@ -1,4 +1,4 @@
-package control
+package server
 
 import (
 	"bufio"
@@ -15,6 +15,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/horust-go/horust/internal/control"
+	"github.com/horust-go/horust/internal/status"
 )
 
 // rawExchange writes raw bytes on a new connection to the server and reads
@@ -134,7 +137,7 @@ func TestRawHTTPExchanges(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			ts := startServer(t, newMemBackend(svc("a", "RUNNING")), ServerOptions{})
+			ts := startServer(t, newMemBackend(svc("a", status.Running)), Options{})
 			rs := rawExchange(t, ts.path, tc.raw, len(tc.codes))
 			for i, r := range rs {
 				if r.StatusCode != tc.codes[i] {
@@ -149,7 +152,7 @@ func TestRawHTTPExchanges(t *testing.T) {
 }
 
 func TestKeepAliveConnectionServesManyRequests(t *testing.T) {
-	ts := startServer(t, newMemBackend(svc("a", "RUNNING")), ServerOptions{})
+	ts := startServer(t, newMemBackend(svc("a", status.Running)), Options{})
 	c, err := net.Dial("unix", ts.path)
 	if err != nil {
 		t.Fatal(err)
@@ -174,12 +177,12 @@ func TestKeepAliveConnectionServesManyRequests(t *testing.T) {
 // panicky is a Backend whose List panics: a bug in a handler.
 type panicky struct{ *memBackend }
 
-func (panicky) List(context.Context) ([]ServiceStatus, error) { panic("a bug") }
+func (panicky) List(context.Context) ([]status.ServiceStatus, error) { panic("a bug") }
 
 func TestHandlerPanicIs500AndTheServerGoesOn(t *testing.T) {
 	var logs syncBuffer
-	b := panicky{newMemBackend(svc("a", "RUNNING"))}
-	ts := startServer(t, b, ServerOptions{Log: slog.New(slog.NewTextHandler(&logs, nil))})
+	b := panicky{newMemBackend(svc("a", status.Running))}
+	ts := startServer(t, b, Options{Log: slog.New(slog.NewTextHandler(&logs, nil))})
 	rs := rawExchange(t, ts.path, "GET /v1/services HTTP/1.1\r\nHost: x\r\n\r\n", 1)
 	if rs[0].StatusCode != 500 || !rs[0].Close {
 		t.Fatalf("got %d close=%v, want 500 and the connection closed", rs[0].StatusCode, rs[0].Close)
@@ -195,8 +198,8 @@ func TestHandlerPanicIs500AndTheServerGoesOn(t *testing.T) {
 
 func TestHalfClosedClientGetsItsReply(t *testing.T) {
 	for i := range 5 {
-		b := newMemBackend(svc("a", "STARTING"))
-		ts := startServer(t, b, ServerOptions{})
+		b := newMemBackend(svc("a", status.Starting))
+		ts := startServer(t, b, Options{})
 		c, err := net.DialUnix("unix", nil, &net.UnixAddr{Name: ts.path, Net: "unix"})
 		if err != nil {
 			t.Fatal(err)
@@ -211,7 +214,7 @@ func TestHalfClosedClientGetsItsReply(t *testing.T) {
 			t.Fatal(err)
 		}
 		waitFor(t, "the wait to reach the backend", func() bool { _, _, w := b.snapshot(); return w == 1 })
-		b.setState("a", "RUNNING")
+		b.setState("a", status.Running)
 		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
 		if err != nil {
 			t.Fatalf("try %d: no reply after a half-close: %v", i, err)
@@ -235,7 +238,7 @@ func TestProbeConnectionsAreBounded(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
-		_ = ServeProbes(ctx, l, ServerOptions{Backend: newMemBackend(svc("a", "RUNNING")), ReadHeaderTimeout: time.Minute})
+		_ = ServeProbes(ctx, l, Options{Backend: newMemBackend(svc("a", status.Running)), ReadHeaderTimeout: time.Minute})
 		close(done)
 	}()
 	defer func() { cancel(); <-done }()
@@ -293,7 +296,7 @@ func (l *flakyListener) Accept() (net.Conn, error) {
 func TestAcceptErrorsDoNotStopTheServer(t *testing.T) {
 	for _, errno := range []syscall.Errno{syscall.EMFILE, syscall.EINVAL} {
 		t.Run(errno.Error(), func(t *testing.T) {
-			path := filepath.Join(shortDir(t), SocketName(1))
+			path := filepath.Join(shortDir(t), control.SocketName(1))
 			inner, err := ListenUnix(path, 0, -1)
 			if err != nil {
 				t.Fatal(err)
@@ -302,7 +305,7 @@ func TestAcceptErrorsDoNotStopTheServer(t *testing.T) {
 			l.fails.Store(5)
 			ctx, cancel := context.WithCancel(context.Background())
 			done := make(chan error, 1)
-			go func() { done <- Serve(ctx, l, ServerOptions{Backend: newMemBackend(svc("a", "RUNNING"))}) }()
+			go func() { done <- Serve(ctx, l, Options{Backend: newMemBackend(svc("a", status.Running))}) }()
 			defer func() { cancel(); <-done }()
 			rs := rawExchange(t, path, "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 1)
 			if rs[0].StatusCode != 200 {

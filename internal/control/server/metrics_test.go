@@ -1,10 +1,11 @@
-package control
+package server
 
 import (
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/horust-go/horust/internal/status"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
@@ -65,11 +66,11 @@ func TestMetricsParseAndFollowTheServices(t *testing.T) {
 	code := 137
 	started := time.Unix(1700000123, 500_000_000)
 	b := newMemBackend(
-		ServiceStatus{Name: "web", State: "RUNNING", PID: 10, StartedAt: started, HealthFailures: 4, Health: "healthy"},
-		ServiceStatus{Name: "job/x", State: "FINISHEDFAILED", LastExitCode: &code, LastSignal: "KILL"},
-		ServiceStatus{Name: "loop", State: "STARTING", QuickExits: 6, NextStart: time.Unix(1700000200, 0)},
+		status.ServiceStatus{Name: "web", State: status.Running, PID: 10, StartedAt: started, HealthFailures: 4, Health: "healthy"},
+		status.ServiceStatus{Name: "job/x", State: status.FinishedFailed, LastExitCode: &code, LastSignal: "KILL"},
+		status.ServiceStatus{Name: "loop", State: status.Starting, QuickExits: 6, NextStart: time.Unix(1700000200, 0)},
 	)
-	ts := startServer(t, b, ServerOptions{Version: "9.9.9"})
+	ts := startServer(t, b, Options{Version: "9.9.9"})
 
 	mfs := scrape(t, ts)
 	checks := []struct {
@@ -102,8 +103,8 @@ func TestMetricsParseAndFollowTheServices(t *testing.T) {
 			ones++
 		}
 	}
-	if n := len(mfs["horust_service_state"].GetMetric()); ones != 3 || n != 3*len(States) {
-		t.Errorf("horust_service_state: %d series with %d ones, want %d with 3", n, ones, 3*len(States))
+	if n := len(mfs["horust_service_state"].GetMetric()); ones != 3 || n != 3*int(status.NumStates) {
+		t.Errorf("horust_service_state: %d series with %d ones, want %d with 3", n, ones, 3*int(status.NumStates))
 	}
 	if _, ok := value(mfs, "horust_service_next_start_time_seconds", map[string]string{"service": "web"}); ok {
 		t.Error("a running service has a next start time")
@@ -151,11 +152,11 @@ func TestMetricsParseAndFollowTheServices(t *testing.T) {
 }
 
 func TestMetricsWhenTheLoopDoesNotAnswer(t *testing.T) {
-	b := newMemBackend(svc("a", "RUNNING"))
+	b := newMemBackend(svc("a", status.Running))
 	block := make(chan struct{})
 	defer close(block)
 	b.setBlock(block)
-	ts := startServer(t, b, ServerOptions{CallTimeout: 100 * time.Millisecond})
+	ts := startServer(t, b, Options{CallTimeout: 100 * time.Millisecond})
 	if r := call(t, unixHTTP(ts.path), "GET", "/metrics", ""); r.code != 504 {
 		t.Fatalf("got %d: %s", r.code, r.body)
 	}

@@ -1,4 +1,4 @@
-package control
+package server
 
 import (
 	"bytes"
@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/horust-go/horust/internal/control"
 )
 
 // dialHelperEnv makes the test binary a helper that connects to the socket
@@ -74,9 +76,9 @@ type testServer struct {
 }
 
 // startServer serves b's API on a new socket until the test ends.
-func startServer(t *testing.T, b Backend, o ServerOptions) *testServer {
+func startServer(t *testing.T, b Backend, o Options) *testServer {
 	t.Helper()
-	path := filepath.Join(shortDir(t), SocketName(os.Getpid()))
+	path := filepath.Join(shortDir(t), control.SocketName(os.Getpid()))
 	l, err := ListenUnix(path, 0, -1)
 	if err != nil {
 		t.Fatal(err)

@@ -1,6 +1,6 @@
 //go:build linux
 
-package control
+package server
 
 import (
 	"bytes"
@@ -15,7 +15,10 @@ import (
 	"time"
 
 	"github.com/horust-go/horust/internal/config"
+	"github.com/horust-go/horust/internal/control"
+	"github.com/horust-go/horust/internal/control/client"
 	"github.com/horust-go/horust/internal/logs"
+	"github.com/horust-go/horust/internal/status"
 )
 
 // logsServer serves the logs of two services: file.toml, whose stdout is a
@@ -35,11 +38,11 @@ func logsServer(t *testing.T) (*testServer, string) {
 	open := func(_ context.Context, name, stream string, emit func([]byte) error) (*logs.Reader, error) {
 		svc := cfgs[name]
 		if svc == nil {
-			return nil, fmt.Errorf("%w '%s'", ErrNotFound, name)
+			return nil, fmt.Errorf("%w '%s'", control.ErrNotFound, name)
 		}
 		return out.Open(svc, stream, emit)
 	}
-	return startServer(t, newMemBackend(svc("file.toml", "RUNNING")), ServerOptions{Logs: open}), path
+	return startServer(t, newMemBackend(svc("file.toml", status.Running)), Options{Logs: open}), path
 }
 
 func TestLogsRequests(t *testing.T) {
@@ -109,11 +112,11 @@ type lockedBuffer struct{ syncBuffer }
 
 func TestLogsFollow(t *testing.T) {
 	ts, path := logsServer(t)
-	c := NewClient(ts.path)
+	c := client.New(ts.path)
 	var got lockedBuffer
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- c.Logs(ctx, "file.toml", LogsQuery{Lines: 1, Follow: true}, &got) }()
+	go func() { done <- c.Logs(ctx, "file.toml", control.LogsQuery{Lines: 1, Follow: true}, &got) }()
 	waitFor(t, "the last line", func() bool { return got.String() == "l5\n" })
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
 	if err != nil {
@@ -135,13 +138,15 @@ func TestLogsFollow(t *testing.T) {
 	}
 
 	var direct bytes.Buffer
-	if err := c.Logs(context.Background(), "direct.toml", LogsQuery{}, &direct); err == nil || !strings.Contains(err.Error(), "straight to horust's STDOUT") {
+	if err := c.Logs(context.Background(), "direct.toml", control.LogsQuery{}, &direct); err == nil || !strings.Contains(err.Error(), "straight to horust's STDOUT") {
 		t.Fatalf("direct: %v", err)
 	}
 
 	// A follow ends when horust stops: the client gets the end of the body.
 	var again lockedBuffer
-	go func() { done <- c.Logs(context.Background(), "file.toml", LogsQuery{Lines: 1, Follow: true}, &again) }()
+	go func() {
+		done <- c.Logs(context.Background(), "file.toml", control.LogsQuery{Lines: 1, Follow: true}, &again)
+	}()
 	waitFor(t, "the follow to start", func() bool { return again.String() == "l6\n" })
 	ts.stop(t)
 	select {

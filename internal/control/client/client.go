@@ -1,4 +1,8 @@
-package control
+// Package client is the side of the control API that horustctl links: a
+// Client for one horust's socket, and FindSocket, which picks that socket.
+// It shares the wire types with the server (package control) and nothing
+// else: it links no server code.
+package client
 
 import (
 	"bufio"
@@ -17,7 +21,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/horust-go/horust/internal/control"
 	"github.com/horust-go/horust/internal/httpwire"
+	"github.com/horust-go/horust/internal/status"
 )
 
 // ErrTimeout is what a Client's error wraps when horust answered that time
@@ -29,10 +35,11 @@ var ErrTimeout = errors.New("timed out")
 const maxReplyBytes = 16 << 20
 
 // Client talks to one horust over its control socket. Its methods mirror
-// Backend; their errors wrap ErrNotFound, ErrShuttingDown, ErrUnreachable,
-// ErrNotRunning, ErrExiting or ErrTimeout when horust answered so (see
-// APIError), and the connection's error (syscall.ENOENT, ECONNREFUSED, ...)
-// when it could not be reached. A Client is safe for concurrent use.
+// the server's Backend; their errors wrap control.ErrNotFound,
+// ErrShuttingDown, ErrUnreachable, ErrNotRunning, ErrExiting or this
+// package's ErrTimeout when horust answered so (see APIError), and the
+// connection's error (syscall.ENOENT, ECONNREFUSED, ...) when it could not
+// be reached. A Client is safe for concurrent use.
 //
 // Each call is one connection, closed after the answer: horustctl makes a
 // call or two, and a connection on a local socket costs microseconds.
@@ -40,16 +47,16 @@ type Client struct {
 	path string
 }
 
-// NewClient returns a client for the horust listening on socketPath. It
+// New returns a client for the horust listening on socketPath. It
 // connects on the first call.
-func NewClient(socketPath string) *Client {
+func New(socketPath string) *Client {
 	return &Client{path: socketPath}
 }
 
 // APIError is an error answer from horust.
 type APIError struct {
 	StatusCode int
-	ErrorReply
+	control.ErrorReply
 }
 
 func (e *APIError) Error() string { return e.ErrorReply.Error }
@@ -58,50 +65,50 @@ func (e *APIError) Error() string { return e.ErrorReply.Error }
 func (e *APIError) Unwrap() error {
 	switch e.Code {
 	case "not_found":
-		return ErrNotFound
+		return control.ErrNotFound
 	case "shutting_down":
-		return ErrShuttingDown
+		return control.ErrShuttingDown
 	case "unreachable":
-		return ErrUnreachable
+		return control.ErrUnreachable
 	case "not_running":
-		return ErrNotRunning
+		return control.ErrNotRunning
 	case "timeout":
 		return ErrTimeout
 	case "exiting":
-		return ErrExiting
+		return control.ErrExiting
 	}
 	return nil
 }
 
 // List returns every service in start order.
-func (c *Client) List(ctx context.Context) ([]ServiceStatus, error) {
-	var rep ServicesReply
+func (c *Client) List(ctx context.Context) ([]status.ServiceStatus, error) {
+	var rep control.ServicesReply
 	err := c.do(ctx, "GET", "/v1/services", nil, &rep)
 	return rep.Services, err
 }
 
 // Get returns one service.
-func (c *Client) Get(ctx context.Context, name string) (ServiceStatus, error) {
+func (c *Client) Get(ctx context.Context, name string) (status.ServiceStatus, error) {
 	return c.serviceCall(ctx, "GET", name, "")
 }
 
 // Start starts a finished service again.
-func (c *Client) Start(ctx context.Context, name string) (ServiceStatus, error) {
+func (c *Client) Start(ctx context.Context, name string) (status.ServiceStatus, error) {
 	return c.serviceCall(ctx, "POST", name, "/start")
 }
 
 // Stop stops a service for good.
-func (c *Client) Stop(ctx context.Context, name string) (ServiceStatus, error) {
+func (c *Client) Stop(ctx context.Context, name string) (status.ServiceStatus, error) {
 	return c.serviceCall(ctx, "POST", name, "/stop")
 }
 
 // Restart stops a service and starts it again.
-func (c *Client) Restart(ctx context.Context, name string) (ServiceStatus, error) {
+func (c *Client) Restart(ctx context.Context, name string) (status.ServiceStatus, error) {
 	return c.serviceCall(ctx, "POST", name, "/restart")
 }
 
-func (c *Client) serviceCall(ctx context.Context, method, name, action string) (ServiceStatus, error) {
-	var st ServiceStatus
+func (c *Client) serviceCall(ctx context.Context, method, name, action string) (status.ServiceStatus, error) {
+	var st status.ServiceStatus
 	p, err := servicePath(name)
 	if err != nil {
 		return st, err
@@ -116,30 +123,30 @@ func (c *Client) Signal(ctx context.Context, name string, sig syscall.Signal) er
 	if err != nil {
 		return err
 	}
-	body, err := json.Marshal(map[string]string{"signal": SignalName(sig)})
+	body, err := json.Marshal(map[string]string{"signal": control.SignalName(sig)})
 	if err != nil {
 		return fmt.Errorf("encode signal: %w", err)
 	}
-	return c.do(ctx, "POST", p+"/signal", body, &SignalReply{})
+	return c.do(ctx, "POST", p+"/signal", body, &control.SignalReply{})
 }
 
 // Shutdown asks horust to shut down gracefully, as SIGTERM does.
 func (c *Client) Shutdown(ctx context.Context) error {
-	return c.do(ctx, "POST", "/v1/shutdown", nil, &ShutdownReply{})
+	return c.do(ctx, "POST", "/v1/shutdown", nil, &control.ShutdownReply{})
 }
 
 // Wait returns once every named service meets cond, with their statuses.
 // Horust gives up after timeout (an error wrapping ErrTimeout, whose
 // APIError lists the services that were late); ctx should allow a little
 // more, or the client gives up first.
-func (c *Client) Wait(ctx context.Context, names []string, cond WaitFor, timeout time.Duration) ([]ServiceStatus, error) {
+func (c *Client) Wait(ctx context.Context, names []string, cond control.WaitFor, timeout time.Duration) ([]status.ServiceStatus, error) {
 	q := url.Values{}
 	q["service"] = names
 	q.Set("for", string(cond))
 	if timeout > 0 {
 		q.Set("timeout", timeout.String())
 	}
-	var rep ServicesReply
+	var rep control.ServicesReply
 	err := c.do(ctx, "GET", "/v1/wait?"+q.Encode(), nil, &rep)
 	return rep.Services, err
 }
@@ -215,7 +222,7 @@ func (c *Client) exchange(ctx context.Context, method, path string, body []byte,
 	if err := c.checkServer(conn); err != nil {
 		return err
 	}
-	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(aLongTimeAgo) })
+	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
 
 	bw := bufio.NewWriter(conn)
@@ -294,16 +301,16 @@ func (c *Client) checkServer(conn net.Conn) error {
 	if err != nil {
 		return err
 	}
-	var cred peerCred
+	var cred control.PeerCred
 	var cerr error
-	if err := raw.Control(func(fd uintptr) { cred, cerr = readPeerCred(int(fd)) }); err != nil {
+	if err := raw.Control(func(fd uintptr) { cred, cerr = control.ReadPeerCred(int(fd)) }); err != nil {
 		return err
 	}
 	if cerr != nil {
 		return fmt.Errorf("peer credentials: %w", cerr)
 	}
-	if cred.uid != 0 && cred.uid != os.Geteuid() {
-		return &ConnError{Msg: fmt.Sprintf("the process on %s (pid %d) runs as uid %d, neither root nor this user: not trusted", c.path, cred.pid, cred.uid), Err: ErrUntrusted}
+	if cred.UID != 0 && cred.UID != os.Geteuid() {
+		return &ConnError{Msg: fmt.Sprintf("the process on %s (pid %d) runs as uid %d, neither root nor this user: not trusted", c.path, cred.PID, cred.UID), Err: ErrUntrusted}
 	}
 	return nil
 }

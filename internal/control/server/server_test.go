@@ -1,4 +1,4 @@
-package control
+package server
 
 import (
 	"bufio"
@@ -16,7 +16,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/horust-go/horust/internal/control"
 	"github.com/horust-go/horust/internal/logs"
+	"github.com/horust-go/horust/internal/status"
 )
 
 func TestAPIRequests(t *testing.T) {
@@ -98,9 +100,9 @@ func TestAPIRequests(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			b := newMemBackend(svc("a.toml", "RUNNING"), svc("group/b.toml", "FINISHED"), svc("..", "INITIAL"),
-				svc("c.toml", "FINISHEDFAILED"))
-			ts := startServer(t, b, ServerOptions{})
+			b := newMemBackend(svc("a.toml", status.Running), svc("group/b.toml", status.Finished), svc("..", status.Initial),
+				svc("c.toml", status.FinishedFailed))
+			ts := startServer(t, b, Options{})
 			r := call(t, unixHTTP(ts.path), tc.method, tc.target, tc.body)
 			if r.code != tc.code {
 				t.Fatalf("%s %s: got %d, want %d; body:\n%s", tc.method, tc.target, r.code, tc.code, r.body)
@@ -109,7 +111,7 @@ func TestAPIRequests(t *testing.T) {
 				t.Errorf("Content-Type %q, want application/json", ct)
 			}
 			if r.code >= 400 {
-				var e ErrorReply
+				var e control.ErrorReply
 				if err := json.Unmarshal([]byte(r.body), &e); err != nil || e.Error == "" {
 					if tc.target != "/readyz" {
 						t.Errorf("error body is not {\"error\":...}: %v\n%s", err, r.body)
@@ -130,7 +132,7 @@ func TestAPIRequests(t *testing.T) {
 }
 
 func TestMethodNotAllowedNamesTheAllowedMethods(t *testing.T) {
-	ts := startServer(t, newMemBackend(svc("a", "RUNNING")), ServerOptions{})
+	ts := startServer(t, newMemBackend(svc("a", status.Running)), Options{})
 	r := call(t, unixHTTP(ts.path), "PUT", "/v1/services/a", "")
 	if r.code != 405 || !strings.Contains(r.header.Get("Allow"), "GET") {
 		t.Fatalf("got %d with Allow %q, want 405 with GET allowed", r.code, r.header.Get("Allow"))
@@ -138,7 +140,7 @@ func TestMethodNotAllowedNamesTheAllowedMethods(t *testing.T) {
 }
 
 func TestChunkedOversizedBodyIs413(t *testing.T) {
-	ts := startServer(t, newMemBackend(svc("a", "RUNNING")), ServerOptions{MaxBodyBytes: 1024})
+	ts := startServer(t, newMemBackend(svc("a", status.Running)), Options{MaxBodyBytes: 1024})
 	// An io.Reader of unknown length makes the client send it chunked, so
 	// only reading tells the server how big it is.
 	body := io.MultiReader(strings.NewReader(`{"signal":"`), strings.NewReader(strings.Repeat("H", 4096)), strings.NewReader(`"}`))
@@ -157,8 +159,8 @@ func TestChunkedOversizedBodyIs413(t *testing.T) {
 }
 
 func TestShutdownTwiceIsAccepted(t *testing.T) {
-	b := newMemBackend(svc("a", "RUNNING"))
-	ts := startServer(t, b, ServerOptions{})
+	b := newMemBackend(svc("a", status.Running))
+	ts := startServer(t, b, Options{})
 	hc := unixHTTP(ts.path)
 	for i := range 2 {
 		if r := call(t, hc, "POST", "/v1/shutdown", ""); r.code != 202 {
@@ -174,8 +176,8 @@ func TestShutdownTwiceIsAccepted(t *testing.T) {
 }
 
 func TestWaitReturnsWhenTheServiceRuns(t *testing.T) {
-	b := newMemBackend(svc("a", "STARTING"), svc("b", "INITIAL"))
-	ts := startServer(t, b, ServerOptions{})
+	b := newMemBackend(svc("a", status.Starting), svc("b", status.Initial))
+	ts := startServer(t, b, Options{})
 	got := make(chan reply, 1)
 	go func() {
 		r, err := callErr(unixHTTP(ts.path), "GET", "/v1/wait?service=a&service=b&for=running&timeout=20s", "")
@@ -185,13 +187,13 @@ func TestWaitReturnsWhenTheServiceRuns(t *testing.T) {
 		got <- r
 	}()
 	waitFor(t, "the backend to get the wait", func() bool { _, _, w := b.snapshot(); return w == 1 })
-	b.setState("a", "RUNNING")
+	b.setState("a", status.Running)
 	select {
 	case r := <-got:
 		t.Fatalf("wait answered with only one service running: %d %s", r.code, r.body)
 	default:
 	}
-	b.setState("b", "FINISHED")
+	b.setState("b", status.Finished)
 	select {
 	case r := <-got:
 		if r.code != 200 || !strings.Contains(r.body, `"state": "FINISHED"`) {
@@ -203,8 +205,8 @@ func TestWaitReturnsWhenTheServiceRuns(t *testing.T) {
 }
 
 func TestWaitTimesOutWithTheLateServices(t *testing.T) {
-	b := newMemBackend(svc("a", "RUNNING"), svc("b", "STARTING"))
-	ts := startServer(t, b, ServerOptions{})
+	b := newMemBackend(svc("a", status.Running), svc("b", status.Starting))
+	ts := startServer(t, b, Options{})
 	start := time.Now()
 	r := call(t, unixHTTP(ts.path), "GET", "/v1/wait?service=a&service=b&timeout=300ms", "")
 	if r.code != 408 {
@@ -213,7 +215,7 @@ func TestWaitTimesOutWithTheLateServices(t *testing.T) {
 	if d := time.Since(start); d < 300*time.Millisecond {
 		t.Errorf("answered after %s, before the 300ms timeout", d)
 	}
-	var e ErrorReply
+	var e control.ErrorReply
 	if err := json.Unmarshal([]byte(r.body), &e); err != nil {
 		t.Fatal(err)
 	}
@@ -226,8 +228,8 @@ func TestWaitTimesOutWithTheLateServices(t *testing.T) {
 func TestWaitLongerThanTheServerTimeouts(t *testing.T) {
 	// The server's read and write deadlines are a few seconds with these
 	// options; a wait must outlive them.
-	b := newMemBackend(svc("a", "STARTING"))
-	ts := startServer(t, b, ServerOptions{CallTimeout: 50 * time.Millisecond, ReadHeaderTimeout: 50 * time.Millisecond})
+	b := newMemBackend(svc("a", status.Starting))
+	ts := startServer(t, b, Options{CallTimeout: 50 * time.Millisecond, ReadHeaderTimeout: 50 * time.Millisecond})
 	got := make(chan reply, 1)
 	go func() {
 		r, err := callErr(unixHTTP(ts.path), "GET", "/v1/wait?service=a&timeout=30s", "")
@@ -243,7 +245,7 @@ func TestWaitLongerThanTheServerTimeouts(t *testing.T) {
 		t.Fatalf("wait ended early: %d %s", r.code, r.body)
 	case <-time.After(time.Second):
 	}
-	b.setState("a", "RUNNING")
+	b.setState("a", status.Running)
 	select {
 	case r := <-got:
 		if r.code != 200 {
@@ -255,8 +257,8 @@ func TestWaitLongerThanTheServerTimeouts(t *testing.T) {
 }
 
 func TestWaitEndsWhenTheClientLeaves(t *testing.T) {
-	b := newMemBackend(svc("a", "STARTING"))
-	ts := startServer(t, b, ServerOptions{})
+	b := newMemBackend(svc("a", status.Starting))
+	ts := startServer(t, b, Options{})
 	ctx, cancel := context.WithCancel(context.Background())
 	req, err := http.NewRequestWithContext(ctx, "GET", "http://horust/v1/wait?service=a&timeout=1h", nil)
 	if err != nil {
@@ -279,10 +281,10 @@ func TestWaitEndsWhenTheClientLeaves(t *testing.T) {
 }
 
 func TestSilentClientDoesNotBlockOthers(t *testing.T) {
-	b := newMemBackend(svc("a", "RUNNING"), svc("b", "STARTING"))
+	b := newMemBackend(svc("a", status.Running), svc("b", status.Starting))
 	// With a long header timeout, a server that served clients one by one
 	// would keep the others waiting for 30 s.
-	ts := startServer(t, b, ServerOptions{ReadHeaderTimeout: 30 * time.Second})
+	ts := startServer(t, b, Options{ReadHeaderTimeout: 30 * time.Second})
 	silent, err := net.Dial("unix", ts.path)
 	if err != nil {
 		t.Fatal(err)
@@ -308,7 +310,7 @@ func TestSilentClientDoesNotBlockOthers(t *testing.T) {
 				return
 			default:
 			}
-			_ = b.update("b", func(s *ServiceStatus) { s.Restarts++; s.State = States[i%len(States)] })
+			_ = b.update("b", func(s *status.ServiceStatus) { s.Restarts++; s.State = status.State(i % int(status.NumStates)) })
 		}
 	}()
 	var wg sync.WaitGroup
@@ -351,7 +353,7 @@ func TestSilentClientDoesNotBlockOthers(t *testing.T) {
 }
 
 func TestSilentClientsAreDisconnected(t *testing.T) {
-	ts := startServer(t, newMemBackend(svc("a", "RUNNING")), ServerOptions{ReadHeaderTimeout: 300 * time.Millisecond})
+	ts := startServer(t, newMemBackend(svc("a", status.Running)), Options{ReadHeaderTimeout: 300 * time.Millisecond})
 	silent, err := net.Dial("unix", ts.path)
 	if err != nil {
 		t.Fatal(err)
@@ -378,11 +380,11 @@ func TestSilentClientsAreDisconnected(t *testing.T) {
 }
 
 func TestBackendThatDoesNotAnswerGives504(t *testing.T) {
-	b := newMemBackend(svc("a", "RUNNING"))
+	b := newMemBackend(svc("a", status.Running))
 	block := make(chan struct{})
 	defer close(block)
 	b.setBlock(block)
-	ts := startServer(t, b, ServerOptions{CallTimeout: 200 * time.Millisecond})
+	ts := startServer(t, b, Options{CallTimeout: 200 * time.Millisecond})
 	hc := unixHTTP(ts.path)
 	r := call(t, hc, "GET", "/v1/services/a", "")
 	if r.code != 504 || !strings.Contains(r.body, "did not answer within 200ms") {
@@ -398,10 +400,10 @@ func TestBackendThatDoesNotAnswerGives504(t *testing.T) {
 }
 
 func TestServerStopRemovesSocketAndAnswersRequestsInFlight(t *testing.T) {
-	b := newMemBackend(svc("a", "RUNNING"))
+	b := newMemBackend(svc("a", status.Running))
 	block := make(chan struct{})
 	defer close(block)
-	ts := startServer(t, b, ServerOptions{})
+	ts := startServer(t, b, Options{})
 	hc := unixHTTP(ts.path)
 	if r := call(t, hc, "GET", "/v1/services", ""); r.code != 200 {
 		t.Fatalf("got %d", r.code)
@@ -431,29 +433,34 @@ func TestServerStopRemovesSocketAndAnswersRequestsInFlight(t *testing.T) {
 }
 
 func TestReadyzFlipsWhenServicesRun(t *testing.T) {
-	b := newMemBackend(svc("a", "RUNNING"), svc("b", "STARTING"), svc("c", "FINISHED"))
-	ts := startServer(t, b, ServerOptions{})
+	// A job is up only once it has finished, as for start-after.
+	job := svc("job", status.Running)
+	job.Oneshot = true
+	b := newMemBackend(svc("a", status.Running), svc("b", status.Starting), svc("c", status.Finished), job)
+	ts := startServer(t, b, Options{})
 	hc := unixHTTP(ts.path)
 	r := call(t, hc, "GET", "/readyz", "")
-	var rr ReadyReply
+	var rr control.ReadyReply
 	if err := json.Unmarshal([]byte(r.body), &rr); err != nil {
 		t.Fatal(err)
 	}
-	if r.code != 503 || rr.Ready || len(rr.NotReady) != 1 || rr.NotReady[0].Name != "b" || rr.NotReady[0].State != "STARTING" {
+	if r.code != 503 || rr.Ready || len(rr.NotReady) != 2 || rr.NotReady[0].Name != "b" || rr.NotReady[0].State != status.Starting ||
+		rr.NotReady[1].Name != "job" || !rr.NotReady[1].Oneshot || !strings.Contains(rr.Error, "'job' (RUNNING)") {
 		t.Fatalf("before: got %d %+v", r.code, rr)
 	}
-	b.setState("b", "RUNNING")
+	b.setState("b", status.Running)
+	b.setState("job", status.Finished)
 	if r := call(t, hc, "GET", "/readyz", ""); r.code != 200 || !strings.Contains(r.body, `"ready": true`) {
 		t.Fatalf("after: got %d: %s", r.code, r.body)
 	}
-	b.setState("a", "FAILED")
+	b.setState("a", status.Failed)
 	if r := call(t, hc, "GET", "/readyz", ""); r.code != 503 || !strings.Contains(r.body, `'a' (FAILED)`) {
 		t.Fatalf("after a failed: got %d: %s", r.code, r.body)
 	}
 }
 
 func TestProbeListenerIsReadOnly(t *testing.T) {
-	b := newMemBackend(svc("a", "RUNNING"))
+	b := newMemBackend(svc("a", status.Running))
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -462,9 +469,9 @@ func TestProbeListenerIsReadOnly(t *testing.T) {
 	done := make(chan error, 1)
 	openLogs := func(context.Context, string, string, func([]byte) error) (*logs.Reader, error) {
 		t.Error("the probe listener opened a service's output")
-		return nil, ErrNotFound
+		return nil, control.ErrNotFound
 	}
-	go func() { done <- ServeProbes(ctx, l, ServerOptions{Backend: b, Version: "1.2.3", Logs: openLogs}) }()
+	go func() { done <- ServeProbes(ctx, l, Options{Backend: b, Version: "1.2.3", Logs: openLogs}) }()
 	defer func() {
 		cancel()
 		if err := <-done; err != nil {
@@ -506,7 +513,7 @@ func TestProbeListenerIsReadOnly(t *testing.T) {
 	}
 	st, _ := b.Get(context.Background(), "a")
 	signals, shutdowns, _ := b.snapshot()
-	if st.State != "RUNNING" || st.Restarts != 0 || len(signals) != 0 || shutdowns != 0 {
+	if st.State != status.Running || st.Restarts != 0 || len(signals) != 0 || shutdowns != 0 {
 		t.Fatalf("the probe listener changed state: %+v, signals %q, shutdowns %d", st, signals, shutdowns)
 	}
 	resp, err := hc.Get(base + "/healthz")
@@ -514,7 +521,7 @@ func TestProbeListenerIsReadOnly(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { _ = resp.Body.Close() }()
-	var h HealthReply
+	var h control.HealthReply
 	if err := json.NewDecoder(bufio.NewReader(resp.Body)).Decode(&h); err != nil || h.Version != "1.2.3" || h.Services != 1 {
 		t.Fatalf("healthz body: %+v, %v", h, err)
 	}

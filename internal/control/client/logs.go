@@ -1,4 +1,4 @@
-package control
+package client
 
 import (
 	"context"
@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/horust-go/horust/internal/control"
 	"github.com/horust-go/horust/internal/httpwire"
 )
 
@@ -15,13 +16,13 @@ import (
 // stops). Its errors are those of the other methods; output that horust
 // never sees is an *APIError with the code "not_kept", whose message says
 // how to keep it.
-func (c *Client) Logs(ctx context.Context, name string, q LogsQuery, out io.Writer) error {
+func (c *Client) Logs(ctx context.Context, name string, q control.LogsQuery, out io.Writer) error {
 	p, err := servicePath(name)
 	if err != nil {
 		return err
 	}
 	var werr error
-	err = c.exchange(ctx, "GET", p+"/logs?"+q.values(), nil, func(sl httpwire.StatusLine, body io.Reader) error {
+	err = c.exchange(ctx, "GET", p+"/logs?"+q.Encode(), nil, func(sl httpwire.StatusLine, body io.Reader) error {
 		if sl.Code != 200 {
 			data, err := io.ReadAll(io.LimitReader(body, maxReplyBytes))
 			if err != nil {

@@ -1,6 +1,12 @@
-package control
+// Package server is horust's control API server: the HTTP/1.1 + JSON API
+// on the Unix socket (ListenUnix, Serve) and, read-only, the probes on
+// --http-addr (ServeProbes). Handlers are leaf goroutines: they hold no
+// supervisor state and reach the supervisor only through a Backend. The
+// bodies they send are package control's, the statuses package status's.
+package server
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -12,11 +18,42 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/horust-go/horust/internal/control"
+	"github.com/horust-go/horust/internal/control/metrics"
+	"github.com/horust-go/horust/internal/status"
 )
 
-// ServerOptions configures the control server of one horust. Only Backend
+// Backend is the supervisor as the control plane sees it. Every method sends
+// one request to the supervisor loop and waits for its reply or for ctx.
+type Backend interface {
+	// List returns every service in start order.
+	List(ctx context.Context) ([]status.ServiceStatus, error)
+	// Get returns one service, or control.ErrNotFound.
+	Get(ctx context.Context, name string) (status.ServiceStatus, error)
+	// Start starts a FINISHED or FINISHEDFAILED service again; a service
+	// being stopped runs again once the stop is done (no-op otherwise).
+	Start(ctx context.Context, name string) (status.ServiceStatus, error)
+	// Stop stops a service for good: it ends FINISHED, or FINISHEDFAILED if
+	// it had to be killed.
+	Stop(ctx context.Context, name string) (status.ServiceStatus, error)
+	// Restart stops a running service and starts it again whatever its
+	// restart strategy; a finished one is started, and one being stopped
+	// runs again once the stop is done. During shutdown both are refused
+	// with control.ErrShuttingDown.
+	Restart(ctx context.Context, name string) (status.ServiceStatus, error)
+	// Signal sends sig to the service's processes.
+	Signal(ctx context.Context, name string, sig syscall.Signal) error
+	// Shutdown starts a graceful shutdown of horust (as SIGTERM does).
+	Shutdown(ctx context.Context) error
+	// Wait returns once every named service meets the condition, with their
+	// statuses; control.ErrUnreachable when one of them can no longer meet it.
+	Wait(ctx context.Context, names []string, cond control.WaitFor) ([]status.ServiceStatus, error)
+}
+
+// Options configures the control server of one horust. Only Backend
 // is required; every limit has a default.
-type ServerOptions struct {
+type Options struct {
 	// Backend is the supervisor.
 	Backend Backend
 	// Log receives the server's own problems; nil discards them.
@@ -38,7 +75,7 @@ type ServerOptions struct {
 	ReadHeaderTimeout time.Duration
 }
 
-// The defaults of ServerOptions and the server's fixed limits.
+// The defaults of Options and the server's fixed limits.
 const (
 	defaultCallTimeout       = 5 * time.Second
 	defaultMaxBodyBytes      = 64 << 10
@@ -53,7 +90,7 @@ const (
 	shutdownGrace  = 2 * time.Second // for replies in flight when the server stops
 )
 
-func (o ServerOptions) withDefaults() ServerOptions {
+func (o Options) withDefaults() Options {
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
@@ -75,7 +112,7 @@ func (o ServerOptions) withDefaults() ServerOptions {
 // server holds the options; handlers are its methods. It keeps no other
 // state: every request asks the Backend.
 type server struct {
-	o ServerOptions
+	o Options
 }
 
 // Serve serves the full control API (read and write) on l until ctx is
@@ -84,7 +121,7 @@ type server struct {
 // Requests that are still waiting on the Backend when ctx ends get 503.
 // Serve returns an error only when it cannot serve at all (no Backend); no
 // failure to accept ends it (see docs/security.md for its limits).
-func Serve(ctx context.Context, l net.Listener, o ServerOptions) error {
+func Serve(ctx context.Context, l net.Listener, o Options) error {
 	if o.Backend == nil {
 		return errors.New("control server: no backend")
 	}
@@ -99,7 +136,7 @@ func Serve(ctx context.Context, l net.Listener, o ServerOptions) error {
 // ServeProbes serves the read-only endpoints /healthz, /readyz and /metrics
 // on l (the --http-addr listener) until ctx is done. Nothing it serves can
 // change any state: other paths are 404 and other methods 405.
-func ServeProbes(ctx context.Context, l net.Listener, o ServerOptions) error {
+func ServeProbes(ctx context.Context, l net.Listener, o Options) error {
 	if o.Backend == nil {
 		return errors.New("probe server: no backend")
 	}
@@ -126,6 +163,21 @@ func (s *server) probeRoutes(rt *router) {
 	rt.handle("GET", "/healthz", s.healthz)
 	rt.handle("GET", "/readyz", s.readyz)
 	rt.handle("GET", "/metrics", s.metrics)
+}
+
+// metrics serves GET /metrics in the Prometheus text format.
+func (s *server) metrics(w *response, r *request) {
+	ctx, cancel := s.callCtx(r)
+	defer cancel()
+	list, err := s.o.Backend.List(ctx)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	var b bytes.Buffer
+	metrics.Write(&b, s.o.Version, list)
+	w.Header().Set("Content-Type", metrics.ContentType)
+	_, _ = w.Write(b.Bytes())
 }
 
 // The connection limits of the two listeners (see docs/security.md).
@@ -165,55 +217,6 @@ func (s *server) serve(ctx context.Context, l net.Listener, rt router, probe boo
 // throws away) so that its client gets the 413; a larger one is cut off.
 const drainLimit = 1 << 20
 
-// ErrorReply is the body of every error answer.
-type ErrorReply struct {
-	Error string `json:"error"`
-	// Code names the kind of error for programs: not_found, bad_request,
-	// too_large, method_not_allowed, no_endpoint, shutting_down,
-	// unreachable, not_running, not_kept, timeout, exiting, internal.
-	Code string `json:"code,omitempty"`
-	// Services, on a wait that timed out, are the statuses of the services
-	// that did not meet the condition.
-	Services []ServiceStatus `json:"services,omitempty"`
-}
-
-// ServicesReply is the body of a list and of a successful wait.
-type ServicesReply struct {
-	Services []ServiceStatus `json:"services"`
-}
-
-// SignalRequest is the body of POST /v1/services/{name}/signal. Signal is a
-// name ("HUP", "SIGHUP") or a number, as a JSON string or number.
-type SignalRequest struct {
-	Signal json.RawMessage `json:"signal"`
-}
-
-// SignalReply is the answer to a signal request.
-type SignalReply struct {
-	Name   string `json:"name"`
-	Signal string `json:"signal"`
-}
-
-// ShutdownReply is the answer to POST /v1/shutdown.
-type ShutdownReply struct {
-	Status string `json:"status"`
-}
-
-// HealthReply is the body of GET /healthz when horust is alive.
-type HealthReply struct {
-	Status   string `json:"status"`
-	Version  string `json:"version,omitempty"`
-	Services int    `json:"services"`
-}
-
-// ReadyReply is the body of GET /readyz.
-type ReadyReply struct {
-	Ready bool   `json:"ready"`
-	Error string `json:"error,omitempty"`
-	// NotReady lists the services that are neither RUNNING nor FINISHED.
-	NotReady []ServiceStatus `json:"not_ready,omitempty"`
-}
-
 func (s *server) callCtx(r *request) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(r.Context(), s.o.CallTimeout)
 }
@@ -227,9 +230,9 @@ func (s *server) list(w *response, r *request) {
 		return
 	}
 	if list == nil {
-		list = []ServiceStatus{}
+		list = []status.ServiceStatus{}
 	}
-	writeJSON(w, 200, ServicesReply{Services: list})
+	writeJSON(w, 200, control.ServicesReply{Services: list})
 }
 
 func (s *server) get(w *response, r *request) {
@@ -246,7 +249,7 @@ func (s *server) get(w *response, r *request) {
 
 // action serves start, stop and restart: they take no body and answer with
 // the service's status after the request.
-func (s *server) action(call func(Backend, context.Context, string) (ServiceStatus, error)) handlerFunc {
+func (s *server) action(call func(Backend, context.Context, string) (status.ServiceStatus, error)) handlerFunc {
 	return func(w *response, r *request) {
 		name := r.PathValue("name")
 		ctx, cancel := s.callCtx(r)
@@ -262,7 +265,7 @@ func (s *server) action(call func(Backend, context.Context, string) (ServiceStat
 
 func (s *server) signal(w *response, r *request) {
 	name := r.PathValue("name")
-	var req SignalRequest
+	var req control.SignalRequest
 	if !decodeBody(w, r, &req) {
 		return
 	}
@@ -277,7 +280,7 @@ func (s *server) signal(w *response, r *request) {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, 200, SignalReply{Name: name, Signal: SignalName(sig)})
+	writeJSON(w, 200, control.SignalReply{Name: name, Signal: control.SignalName(sig)})
 }
 
 func signalFromJSON(raw json.RawMessage) (syscall.Signal, error) {
@@ -296,7 +299,7 @@ func signalFromJSON(raw json.RawMessage) (syscall.Signal, error) {
 		}
 		s = strconv.Itoa(n)
 	}
-	return ParseSignal(s)
+	return control.ParseSignal(s)
 }
 
 // decodeBody reads one JSON object into v; on failure it answers 400 or 413.
@@ -330,11 +333,11 @@ func (s *server) shutdown(w *response, r *request) {
 	defer cancel()
 	err := s.o.Backend.Shutdown(ctx)
 	// Asking twice is not an error: horust is shutting down either way.
-	if err != nil && !errors.Is(err, ErrShuttingDown) {
+	if err != nil && !errors.Is(err, control.ErrShuttingDown) {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, 202, ShutdownReply{Status: "shutting down"})
+	writeJSON(w, 202, control.ShutdownReply{Status: "shutting down"})
 }
 
 func (s *server) wait(w *response, r *request) {
@@ -351,11 +354,11 @@ func (s *server) wait(w *response, r *request) {
 		writeError(w, 400, "bad_request", "wait needs at least one service=NAME", nil)
 		return
 	}
-	cond := WaitRunning
+	cond := control.WaitRunning
 	switch f := q.Get("for"); f {
-	case "", string(WaitRunning):
-	case string(WaitFinished):
-		cond = WaitFinished
+	case "", string(control.WaitRunning):
+	case string(control.WaitFinished):
+		cond = control.WaitFinished
 	default:
 		writeError(w, 400, "bad_request",
 			fmt.Sprintf("bad for=%q: running or finished", f), nil)
@@ -380,7 +383,7 @@ func (s *server) wait(w *response, r *request) {
 	st, err := s.o.Backend.Wait(ctx, names, cond)
 	switch {
 	case err == nil:
-		writeJSON(w, 200, ServicesReply{Services: st})
+		writeJSON(w, 200, control.ServicesReply{Services: st})
 	case errors.Is(err, context.DeadlineExceeded) && r.Context().Err() == nil:
 		s.waitTimedOut(w, r, names, cond, timeout)
 	default:
@@ -389,10 +392,10 @@ func (s *server) wait(w *response, r *request) {
 }
 
 // waitTimedOut answers 408 with the services that do not meet cond yet.
-func (s *server) waitTimedOut(w *response, r *request, names []string, cond WaitFor, timeout time.Duration) {
+func (s *server) waitTimedOut(w *response, r *request, names []string, cond control.WaitFor, timeout time.Duration) {
 	ctx, cancel := s.callCtx(r)
 	defer cancel()
-	var late []ServiceStatus
+	var late []status.ServiceStatus
 	var parts []string
 	seen := map[string]bool{}
 	for _, n := range names {
@@ -405,9 +408,9 @@ func (s *server) waitTimedOut(w *response, r *request, names []string, cond Wait
 			parts = append(parts, fmt.Sprintf("'%s'", n))
 			continue
 		}
-		if !meets(st.State, cond) {
+		if !cond.Met(st) {
 			late = append(late, st)
-			parts = append(parts, fmt.Sprintf("'%s' (%s)", n, st.State))
+			parts = append(parts, fmt.Sprintf("'%s' (%s)", n, st.State.API()))
 		}
 	}
 	msg := fmt.Sprintf("timed out after %s waiting for %s to be %s", timeout, strings.Join(parts, ", "), cond)
@@ -415,16 +418,6 @@ func (s *server) waitTimedOut(w *response, r *request, names []string, cond Wait
 		msg = fmt.Sprintf("timed out after %s waiting for the services to be %s", timeout, cond)
 	}
 	writeError(w, 408, "timeout", msg, late)
-}
-
-// meets reports whether state satisfies cond, as the supervisor judges it.
-func meets(state string, cond WaitFor) bool {
-	switch cond {
-	case WaitFinished:
-		return state == "FINISHED" || state == "FINISHEDFAILED"
-	default:
-		return state == "RUNNING" || state == "FINISHED"
-	}
 }
 
 func (s *server) healthz(w *response, r *request) {
@@ -436,7 +429,7 @@ func (s *server) healthz(w *response, r *request) {
 		writeError(w, 503, "unhealthy", msg, nil)
 		return
 	}
-	writeJSON(w, 200, HealthReply{Status: "ok", Version: s.o.Version, Services: len(list)})
+	writeJSON(w, 200, control.HealthReply{Status: "ok", Version: s.o.Version, Services: len(list)})
 }
 
 func (s *server) readyz(w *response, r *request) {
@@ -445,38 +438,38 @@ func (s *server) readyz(w *response, r *request) {
 	list, err := s.o.Backend.List(ctx)
 	if err != nil {
 		msg := fmt.Sprintf("horust's loop did not answer within %s: %v", probeTimeout, err)
-		writeJSON(w, 503, ReadyReply{Error: msg})
+		writeJSON(w, 503, control.ReadyReply{Error: msg})
 		return
 	}
-	var late []ServiceStatus
+	var late []status.ServiceStatus
 	var parts []string
 	for _, st := range list {
-		if !meets(st.State, WaitRunning) {
+		if !st.Ready() {
 			late = append(late, st)
-			parts = append(parts, fmt.Sprintf("'%s' (%s)", st.Name, st.State))
+			parts = append(parts, fmt.Sprintf("'%s' (%s)", st.Name, st.State.API()))
 		}
 	}
 	if len(late) > 0 {
 		msg := fmt.Sprintf("%d of %d services not ready: %s", len(late), len(list), strings.Join(parts, ", "))
-		writeJSON(w, 503, ReadyReply{Error: msg, NotReady: late})
+		writeJSON(w, 503, control.ReadyReply{Error: msg, NotReady: late})
 		return
 	}
-	writeJSON(w, 200, ReadyReply{Ready: true})
+	writeJSON(w, 200, control.ReadyReply{Ready: true})
 }
 
 // fail answers with the status code that err calls for.
 func (s *server) fail(w *response, r *request, err error) {
 	msg := err.Error()
 	switch {
-	case errors.Is(err, ErrNotFound):
+	case errors.Is(err, control.ErrNotFound):
 		writeError(w, 404, "not_found", msg, nil)
-	case errors.Is(err, ErrShuttingDown):
+	case errors.Is(err, control.ErrShuttingDown):
 		writeError(w, 409, "shutting_down", msg, nil)
-	case errors.Is(err, ErrUnreachable):
+	case errors.Is(err, control.ErrUnreachable):
 		writeError(w, 409, "unreachable", msg, nil)
-	case errors.Is(err, ErrNotRunning):
+	case errors.Is(err, control.ErrNotRunning):
 		writeError(w, 409, "not_running", msg, nil)
-	case errors.Is(err, ErrExiting):
+	case errors.Is(err, control.ErrExiting):
 		writeError(w, 503, "exiting", msg, nil)
 	case r.Context().Err() != nil:
 		// The server is stopping (horust exits) or the client left.
@@ -491,8 +484,8 @@ func (s *server) fail(w *response, r *request, err error) {
 	}
 }
 
-func writeError(w *response, code int, kind, msg string, services []ServiceStatus) {
-	writeJSON(w, code, ErrorReply{Error: msg, Code: kind, Services: services})
+func writeError(w *response, code int, kind, msg string, services []status.ServiceStatus) {
+	writeJSON(w, code, control.ErrorReply{Error: msg, Code: kind, Services: services})
 }
 
 func writeJSON(w *response, code int, v any) {

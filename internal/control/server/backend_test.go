@@ -1,4 +1,4 @@
-package control
+package server
 
 import (
 	"context"
@@ -7,13 +7,16 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/horust-go/horust/internal/control"
+	"github.com/horust-go/horust/internal/status"
 )
 
 // memBackend is an in-memory Backend that exists only to exercise the HTTP
 // layer: it keeps statuses in a map and changes them as told.
 type memBackend struct {
 	mu        sync.Mutex
-	services  []ServiceStatus
+	services  []status.ServiceStatus
 	changed   chan struct{} // closed and replaced on every change
 	signals   []string      // "name:SIG" in the order received
 	shutdowns int
@@ -23,14 +26,14 @@ type memBackend struct {
 	blocked   int           // calls blocked on block now
 }
 
-func newMemBackend(services ...ServiceStatus) *memBackend {
+func newMemBackend(services ...status.ServiceStatus) *memBackend {
 	return &memBackend{services: services, changed: make(chan struct{})}
 }
 
 // svc is a service in state with a pid when it is alive.
-func svc(name, state string) ServiceStatus {
-	st := ServiceStatus{Name: name, State: state}
-	if state == "RUNNING" || state == "STARTED" {
+func svc(name string, state status.State) status.ServiceStatus {
+	st := status.ServiceStatus{Name: name, State: state}
+	if state.Alive() {
 		st.PID = 4242
 		st.StartedAt = time.Unix(1700000000, 0)
 	}
@@ -67,10 +70,10 @@ func (b *memBackend) setBlock(c chan struct{}) {
 }
 
 // update changes one service under the lock and wakes the waiters.
-func (b *memBackend) update(name string, f func(*ServiceStatus)) error {
+func (b *memBackend) update(name string, f func(*status.ServiceStatus)) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	i := slices.IndexFunc(b.services, func(s ServiceStatus) bool { return s.Name == name })
+	i := slices.IndexFunc(b.services, func(s status.ServiceStatus) bool { return s.Name == name })
 	if i < 0 {
 		return notFound(name)
 	}
@@ -80,10 +83,10 @@ func (b *memBackend) update(name string, f func(*ServiceStatus)) error {
 	return nil
 }
 
-func (b *memBackend) setState(name, state string) {
-	_ = b.update(name, func(s *ServiceStatus) {
+func (b *memBackend) setState(name string, state status.State) {
+	_ = b.update(name, func(s *status.ServiceStatus) {
 		s.State = state
-		if state == "RUNNING" {
+		if state == status.Running {
 			s.PID = 4242
 		} else {
 			s.PID = 0
@@ -91,7 +94,7 @@ func (b *memBackend) setState(name, state string) {
 	})
 }
 
-func (b *memBackend) List(ctx context.Context) ([]ServiceStatus, error) {
+func (b *memBackend) List(ctx context.Context) ([]status.ServiceStatus, error) {
 	if err := b.gate(ctx); err != nil {
 		return nil, err
 	}
@@ -100,9 +103,9 @@ func (b *memBackend) List(ctx context.Context) ([]ServiceStatus, error) {
 	return slices.Clone(b.services), nil
 }
 
-func (b *memBackend) Get(ctx context.Context, name string) (ServiceStatus, error) {
+func (b *memBackend) Get(ctx context.Context, name string) (status.ServiceStatus, error) {
 	if err := b.gate(ctx); err != nil {
-		return ServiceStatus{}, err
+		return status.ServiceStatus{}, err
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -111,45 +114,45 @@ func (b *memBackend) Get(ctx context.Context, name string) (ServiceStatus, error
 			return s, nil
 		}
 	}
-	return ServiceStatus{}, notFound(name)
+	return status.ServiceStatus{}, notFound(name)
 }
 
-// notFound is ErrNotFound as the supervisor wraps it.
-func notFound(name string) error { return fmt.Errorf("%w '%s'", ErrNotFound, name) }
+// notFound is control.ErrNotFound as the supervisor wraps it.
+func notFound(name string) error { return fmt.Errorf("%w '%s'", control.ErrNotFound, name) }
 
-func (b *memBackend) change(ctx context.Context, name string, f func(*ServiceStatus)) (ServiceStatus, error) {
+func (b *memBackend) change(ctx context.Context, name string, f func(*status.ServiceStatus)) (status.ServiceStatus, error) {
 	if err := b.gate(ctx); err != nil {
-		return ServiceStatus{}, err
+		return status.ServiceStatus{}, err
 	}
 	b.mu.Lock()
 	shutting := b.shutting
 	b.mu.Unlock()
 	if shutting {
-		return ServiceStatus{}, ErrShuttingDown
+		return status.ServiceStatus{}, control.ErrShuttingDown
 	}
 	if err := b.update(name, f); err != nil {
-		return ServiceStatus{}, err
+		return status.ServiceStatus{}, err
 	}
 	return b.Get(ctx, name)
 }
 
-func (b *memBackend) Start(ctx context.Context, name string) (ServiceStatus, error) {
-	return b.change(ctx, name, func(s *ServiceStatus) {
-		if s.State == "FINISHED" || s.State == "FINISHEDFAILED" {
+func (b *memBackend) Start(ctx context.Context, name string) (status.ServiceStatus, error) {
+	return b.change(ctx, name, func(s *status.ServiceStatus) {
+		if s.State == status.Finished || s.State == status.FinishedFailed {
 			s.Restarts++
-			s.State, s.PID = "STARTING", 0
+			s.State, s.PID = status.Starting, 0
 		}
 	})
 }
 
-func (b *memBackend) Stop(ctx context.Context, name string) (ServiceStatus, error) {
-	return b.change(ctx, name, func(s *ServiceStatus) { s.State = "INKILLING" })
+func (b *memBackend) Stop(ctx context.Context, name string) (status.ServiceStatus, error) {
+	return b.change(ctx, name, func(s *status.ServiceStatus) { s.State = status.InKilling })
 }
 
-func (b *memBackend) Restart(ctx context.Context, name string) (ServiceStatus, error) {
-	return b.change(ctx, name, func(s *ServiceStatus) {
+func (b *memBackend) Restart(ctx context.Context, name string) (status.ServiceStatus, error) {
+	return b.change(ctx, name, func(s *status.ServiceStatus) {
 		s.Restarts++
-		s.State, s.PID = "RUNNING", 4243
+		s.State, s.PID = status.Running, 4243
 	})
 }
 
@@ -159,10 +162,10 @@ func (b *memBackend) Signal(ctx context.Context, name string, sig syscall.Signal
 		return err
 	}
 	if st.PID == 0 {
-		return fmt.Errorf("service '%s' is %s: %w", name, st.State, ErrNotRunning)
+		return fmt.Errorf("service '%s' is %s: %w", name, st.State.API(), control.ErrNotRunning)
 	}
 	b.mu.Lock()
-	b.signals = append(b.signals, name+":"+SignalName(sig))
+	b.signals = append(b.signals, name+":"+control.SignalName(sig))
 	b.mu.Unlock()
 	return nil
 }
@@ -175,13 +178,13 @@ func (b *memBackend) Shutdown(ctx context.Context) error {
 	defer b.mu.Unlock()
 	b.shutdowns++
 	if b.shutting {
-		return ErrShuttingDown
+		return control.ErrShuttingDown
 	}
 	b.shutting = true
 	return nil
 }
 
-func (b *memBackend) Wait(ctx context.Context, names []string, cond WaitFor) ([]ServiceStatus, error) {
+func (b *memBackend) Wait(ctx context.Context, names []string, cond control.WaitFor) ([]status.ServiceStatus, error) {
 	b.mu.Lock()
 	b.waiting++
 	b.mu.Unlock()
@@ -193,20 +196,20 @@ func (b *memBackend) Wait(ctx context.Context, names []string, cond WaitFor) ([]
 	for {
 		b.mu.Lock()
 		changed := b.changed
-		var out []ServiceStatus
+		var out []status.ServiceStatus
 		var err error
 		for _, n := range names {
-			i := slices.IndexFunc(b.services, func(s ServiceStatus) bool { return s.Name == n })
+			i := slices.IndexFunc(b.services, func(s status.ServiceStatus) bool { return s.Name == n })
 			if i < 0 {
 				err = notFound(n)
 				break
 			}
 			st := b.services[i]
-			if cond == WaitRunning && st.State == "FINISHEDFAILED" {
-				err = fmt.Errorf("service '%s' is FINISHEDFAILED: %w", n, ErrUnreachable)
+			if cond == control.WaitRunning && st.State == status.FinishedFailed {
+				err = fmt.Errorf("service '%s' is FINISHEDFAILED: %w", n, control.ErrUnreachable)
 				break
 			}
-			if meets(st.State, cond) {
+			if cond.Met(st) {
 				out = append(out, st)
 			}
 		}

@@ -1,18 +1,18 @@
-package control
+// Package metrics writes horust's /metrics exposition: the statuses of the
+// services and horust's own process figures, in the Prometheus text format.
+package metrics
 
 import (
 	"bufio"
 	"bytes"
 	"os"
 	"runtime"
-	"slices"
 	"strconv"
 	"strings"
 	"syscall"
-)
 
-// States are the states a service can be in, in the order of its life.
-var States = []string{"INITIAL", "STARTING", "STARTED", "RUNNING", "INKILLING", "SUCCESS", "FAILED", "FINISHED", "FINISHEDFAILED"}
+	"github.com/horust-go/horust/internal/status"
+)
 
 // Metrics are written in the Prometheus text exposition format (version
 // 0.0.4) by the small writer below rather than with client_golang: linking
@@ -24,7 +24,7 @@ var States = []string{"INITIAL", "STARTING", "STARTED", "RUNNING", "INKILLING", 
 
 // expo writes one exposition.
 type expo struct {
-	b bytes.Buffer
+	b *bytes.Buffer
 }
 
 // family starts a metric family.
@@ -63,39 +63,30 @@ func (e *expo) sample(name string, v float64, labels ...string) {
 
 var labelEscaper = strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`)
 
-// metrics serves GET /metrics in the Prometheus text format: per service
+// ContentType is the media type of what Write writes.
+const ContentType = "text/plain; version=0.0.4; charset=utf-8"
+
+// Write appends the exposition for the services in list to b: per service
 // state, restarts, last exit code, start time and failed health checks,
 // then horust's own process and Go runtime figures.
-func (s *server) metrics(w *response, r *request) {
-	ctx, cancel := s.callCtx(r)
-	defer cancel()
-	list, err := s.o.Backend.List(ctx)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	var e expo
-	writeServiceMetrics(&e, s.o.Version, list)
+func Write(b *bytes.Buffer, version string, list []status.ServiceStatus) {
+	e := expo{b: b}
+	writeServiceMetrics(&e, version, list)
 	writeProcessMetrics(&e)
-	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-	_, _ = w.Write(e.b.Bytes())
 }
 
-func writeServiceMetrics(e *expo, version string, list []ServiceStatus) {
+func writeServiceMetrics(e *expo, version string, list []status.ServiceStatus) {
 	e.family("horust_build_info", "gauge", "Always 1; the version label is horust's version.")
 	e.sample("horust_build_info", 1, "version", version)
 
 	e.family("horust_service_state", "gauge", "Current state of the service: 1 for the state it is in, 0 for the others.")
 	for _, st := range list {
-		for _, state := range States {
+		for state := range status.NumStates {
 			v := 0.0
 			if state == st.State {
 				v = 1
 			}
-			e.sample("horust_service_state", v, "service", st.Name, "state", state)
-		}
-		if !slices.Contains(States, st.State) {
-			e.sample("horust_service_state", 1, "service", st.Name, "state", st.State)
+			e.sample("horust_service_state", v, "service", st.Name, "state", state.API())
 		}
 	}
 	e.family("horust_service_restarts_total", "counter", "Starts of the service after its first one.")
