@@ -35,8 +35,10 @@ func TestCommandLine(t *testing.T) {
 		{name: "short help", args: []string{"-h"}, code: 0, stdout: "Usage:", noStderr: true},
 		{name: "version", args: []string{"--version"}, code: 0, stdout: " (commit ", noStderr: true},
 		{name: "version short flag", args: []string{"-V"}, code: 0, stdout: ", " + runtime.Version() + " " + runtime.GOOS + "/" + runtime.GOARCH + ")\n", noStderr: true},
-		{name: "unknown flag", args: []string{"--nope"}, code: 2, stderr: "flag provided but not defined: -nope"},
-		{name: "command without --", args: []string{"myprogram"}, code: 2, stderr: "put it after --"},
+		{name: "unknown flag", args: []string{"--nope"}, code: 2, stderr: "horust: flag provided but not defined: --nope\n"},
+		{name: "flag without its value", args: []string{"--uds-mode"}, code: 2, stderr: "horust: flag needs an argument: --uds-mode\n"},
+		{name: "bad flag value", args: []string{"--uds-mode", "999"}, code: 2, stderr: `horust: invalid value "999" for flag --uds-mode: want an octal mode`},
+		{name: "bad boolean", args: []string{"--validate=maybe"}, code: 2, stderr: `horust: invalid boolean value "maybe" for --validate: parse error`},
 		{name: "sample service", args: []string{"--sample-service"}, code: 0, stdout: "[restart]", noStderr: true},
 		{name: "validate prints the start order", args: []string{"--validate", "--services-path", "../examples/services"}, code: 0,
 			stdout: "1. database.toml", noStderr: true},
@@ -127,6 +129,11 @@ func TestOneShot(t *testing.T) {
 		{"signal death is 128+N", []string{"--", "/bin/sh", "-c", "kill -USR1 $$"}, 128 + int(syscall.SIGUSR1), ""},
 		{"missing program is 127", []string{"--", "/nonexistent/program"}, 127, ""},
 		{"environment passed through", []string{"--", "/bin/sh", "-c", "echo $HORUST_E2E_VAR"}, 0, "kept\n"},
+		// The options end at the first argument that is not one: no -- needed.
+		{"without --", []string{"/bin/sh", "-c", "echo a b"}, 0, "a b\n"},
+		{"the command's flags are its own", []string{"/bin/echo", "--validate", "-h", "--version"}, 0, "--validate -h --version\n"},
+		{"a -- after the command is the command's", []string{"/bin/echo", "x", "--", "y"}, 0, "x -- y\n"},
+		{"-- alone is a usage error", []string{"--"}, 2, ""},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -143,3 +143,127 @@ func TestFilePathNotYetIsDebug(t *testing.T) {
 		return slices.Contains(levels(), "WARN")
 	})
 }
+
+// TestNotifyStatusInTable: the status table shows a notify service's last
+// STATUS= text beside its readiness.
+func TestNotifyStatusInTable(t *testing.T) {
+	h := startHorust(t, runOpts{files: map[string]string{
+		"nst.toml": svc(role("notify", "0s", "serving 3 clients"), "[healthiness]", "notify = true"),
+	}})
+	h.waitState("nst.toml", 20*time.Second, "RUNNING")
+	out, errOut, code := h.ctl("status")
+	var row string
+	for _, l := range strings.Split(out, "\n") {
+		if strings.HasPrefix(l, "nst.toml ") {
+			row = l
+		}
+	}
+	if code != 0 || !strings.Contains(row, "notify: ready (serving 3 clients)") {
+		t.Fatalf("exit %d, stderr %q; the row of nst.toml lacks its STATUS= text:\n%s", code, errOut, out)
+	}
+}
+
+// TestValidateWarnsAboutStarts: --validate warns, without failing, about
+// what would make a start fail on this machine (a program not on PATH or
+// not executable, a missing output folder, working directory or user), and
+// fails on what start-up refuses (a CPU limit below the kernel's minimum,
+// an unknown --uds-group).
+func TestValidateWarnsAboutStarts(t *testing.T) {
+	tmp := t.TempDir()
+	notExec := filepath.Join(tmp, "not-exec.sh")
+	if err := os.WriteFile(notExec, []byte("#!/bin/sh\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dir := servicesDir(t, map[string]string{
+		"ok.toml":       svc("/bin/sleep 1"),
+		"nopath.toml":   svc("no-such-program-h18 --flag"),
+		"noexec.toml":   svc(notExec),
+		"nofolder.toml": svc("/bin/sleep 1", `stdout = "`+filepath.Join(tmp, "missing", "out.log")+`"`),
+		"nodir.toml":    svc("/bin/sleep 1", `working-directory = "`+filepath.Join(tmp, "gone")+`"`),
+		"nouser.toml":   svc("/bin/sleep 1", `user = "no-such-user-h18"`),
+		"nocheck.toml":  svc("/bin/sleep 1", "[healthiness]", `command = "no-such-check-h18"`),
+	})
+	out, errOut, code := runHorust(t, 20*time.Second, nil, "--validate", "--services-path", dir)
+	if code != 0 || !strings.Contains(out, "7 service(s), in start order:") {
+		t.Fatalf("exit %d, want 0 with the start order; stdout %q stderr %q", code, out, errOut)
+	}
+	for _, want := range []string{
+		`warning: nopath.toml: command: program "no-such-program-h18" not found in any of the PATH directories`,
+		"warning: noexec.toml: command: program " + notExec + ": not executable (mode -rw-r--r--)",
+		"warning: nofolder.toml: stdout: the folder of " + filepath.Join(tmp, "missing", "out.log") + ": stat " + filepath.Join(tmp, "missing") + ": no such file or directory",
+		"warning: nodir.toml: working-directory: stat " + filepath.Join(tmp, "gone") + ": no such file or directory",
+		`warning: nouser.toml: user: user "no-such-user-h18"`,
+		`warning: nocheck.toml: healthiness.command: program "no-such-check-h18" not found`,
+	} {
+		if !strings.Contains(errOut, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, errOut)
+		}
+	}
+	if strings.Contains(errOut, "ok.toml") {
+		t.Errorf("a warning about the good service:\n%s", errOut)
+	}
+
+	good := servicesDir(t, map[string]string{"ok.toml": svc("/bin/sleep 1")})
+	for _, tc := range []struct {
+		name string
+		args []string
+		err  string
+	}{
+		{"cpu below the kernel's minimum", []string{"--services-path", servicesDir(t, map[string]string{
+			"cpu.toml": svc("/bin/sleep 1", "[resource-limit]", "cpu = 0.001")})},
+			"cpu.toml:3: resource-limit.cpu: 0.001 is below the kernel's minimum of 0.01"},
+		{"unknown --uds-group", []string{"--services-path", good, "--uds-group", "no-such-group-h18"}, "--uds-group"},
+	} {
+		out, errOut, code := runHorust(t, 20*time.Second, nil, append([]string{"--validate"}, tc.args...)...)
+		if code != 1 || out != "" || !strings.Contains(errOut, tc.err) {
+			t.Errorf("%s: exit %d, stdout %q, stderr %q; want 1, nothing, and %q", tc.name, code, out, errOut, tc.err)
+		}
+	}
+}
+
+// TestTemplateLeavesCommentLines: a variable in a TOML comment line is not
+// templated (a commented-out key may name a variable that is not set); one
+// in a key is.
+func TestTemplateLeavesCommentLines(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "out")
+	h := startHorust(t, runOpts{env: []string{"H18_SET=from-env"}, files: map[string]string{
+		"tmpl.toml": "# user = \"${H18_NOT_SET}\"\n  # also $H18_NOT_SET\n" +
+			svc(role("append", out, "$H18_SET")),
+	}})
+	if code := h.wait(20 * time.Second); code != 0 {
+		t.Fatalf("horust exited %d, want 0 once the service finished; stderr %s", code, h.stderr)
+	}
+	if got := readFile(out); got != "from-env\n" {
+		t.Fatalf("the service wrote %q, want the templated %q", got, "from-env\n")
+	}
+}
+
+// TestSampleServiceValidatesAlone: the --sample-service output, saved to a
+// file, passes --validate by itself.
+func TestSampleServiceValidatesAlone(t *testing.T) {
+	sample, errOut, code := runHorust(t, 20*time.Second, nil, "--sample-service")
+	if code != 0 {
+		t.Fatalf("--sample-service: exit %d, stderr %s", code, errOut)
+	}
+	file := writeTemp(t, "hello.toml", sample)
+	out, errOut, code := runHorust(t, 20*time.Second, nil, "--validate", "--services-path", file)
+	if code != 0 || out != "1 service(s), in start order:\n  1. hello.toml\n" {
+		t.Fatalf("--validate of the sample: exit %d, stdout %q, stderr %s", code, out, errOut)
+	}
+}
+
+// TestSameVersionBothBinaries: -V prints one line, and the same version,
+// commit and Go on horust and horustctl.
+func TestSameVersionBothBinaries(t *testing.T) {
+	hv, errOut, code := runHorust(t, 20*time.Second, nil, "-V")
+	if code != 0 || errOut != "" || !strings.HasPrefix(hv, "horust ") {
+		t.Fatalf("horust -V: exit %d, stdout %q, stderr %q", code, hv, errOut)
+	}
+	cv, errOut, code := runCtl(t, "-V")
+	if code != 0 || errOut != "" || !strings.HasPrefix(cv, "horustctl ") {
+		t.Fatalf("horustctl -V: exit %d, stdout %q, stderr %q", code, cv, errOut)
+	}
+	if h, c := strings.TrimPrefix(hv, "horust "), strings.TrimPrefix(cv, "horustctl "); h != c || strings.Count(h, "\n") != 1 {
+		t.Fatalf("the versions differ: horust %q, horustctl %q", h, c)
+	}
+}

@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"regexp"
 	"strconv"
-	"strings"
 
 	"github.com/horust-go/horust/internal/control"
 )
@@ -72,9 +72,10 @@ const usageText = `horust: a supervisor and init system
 
 Usage:
   horust [OPTIONS]                 run the services in --services-path
-  horust [OPTIONS] -- CMD [ARGS]   run one command as an init (a tini replacement):
+  horust [OPTIONS] [--] CMD [ARGS] run one command as an init (a tini replacement):
                                    signals are passed on, zombies reaped, and horust
-                                   exits with the command's exit code
+                                   exits with the command's exit code; the options end
+                                   at CMD (or at --), so ARGS are CMD's own
 
 Options:
   --config-path PATH           global configuration file (default /etc/horust/horust.toml;
@@ -95,7 +96,9 @@ Options:
                                (with a warning) instead of failing them
   --no-cgroups                 do not give services cgroups (the process group is then
                                the unit that termination reaches)
-  --validate                   check the configuration, print the start order, exit
+  --validate                   check the configuration, print the start order, exit;
+                               warns on stderr about starts that would fail here
+                               (a program not on PATH, a missing folder or user)
   --sample-service             print a sample service file with every option, exit
   -V, --version                print the version, the commit and the Go version, exit
   -h, --help                   print this help, exit
@@ -117,13 +120,6 @@ exit code (128+N when it died of signal N).
 // parseArgs parses horust's arguments (without the program name).
 func parseArgs(args []string, stderr io.Writer) (*cli, error) {
 	c := &cli{configPath: defaultConfigPath, servicesPaths: []string{defaultServicesPath}, udsFolder: defaultUDSFolder, udsMode: 0o600}
-	if i := indexOf(args, "--"); i >= 0 {
-		c.command = args[i+1:]
-		args = args[:i]
-		if len(c.command) == 0 {
-			return nil, errUsage{"-- needs a command after it"}
-		}
-	}
 	fs := flag.NewFlagSet("horust", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	fs.StringVar(&c.configPath, "config-path", c.configPath, "")
@@ -144,23 +140,27 @@ func parseArgs(args []string, stderr io.Writer) (*cli, error) {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil, err
 		}
-		return nil, errUsage{err.Error()}
+		return nil, errUsage{gnuDashes(err.Error())}
 	}
 	if dir := os.Getenv(control.FolderEnv); dir != "" && !c.udsFolderSet {
 		// As if given: no fallback folder when it cannot be used.
 		c.udsFolder, c.udsFolderSet = dir, true
 	}
-	if fs.NArg() > 0 {
-		return nil, errUsage{fmt.Sprintf("unexpected argument %q (to run a command, put it after --: horust -- %s)", fs.Arg(0), strings.Join(fs.Args(), " "))}
+	// The options end at the first argument that is not one, or at "--":
+	// the rest is the command of one-shot mode, its own flags included.
+	c.command = fs.Args()
+	if len(c.command) == 0 && len(args) > 0 && args[len(args)-1] == "--" {
+		return nil, errUsage{"-- needs a command after it"}
 	}
 	return c, nil
 }
 
-func indexOf(args []string, s string) int {
-	for i, a := range args {
-		if a == s {
-			return i
-		}
-	}
-	return -1
+// longFlag is an option's name as the flag package writes it in its errors
+// ("-uds-mode"), after a blank or the start.
+var longFlag = regexp.MustCompile(`(^| )-([a-z][a-z-]+)`)
+
+// gnuDashes writes the long options in the flag package's error messages
+// as --help shows them: "flag provided but not defined: --nope".
+func gnuDashes(msg string) string {
+	return longFlag.ReplaceAllString(msg, "$1--$2")
 }

@@ -111,8 +111,7 @@ func supervise(c *cli, log *slog.Logger, stdout, stderr io.Writer) (int, error) 
 		return 1, err
 	}
 	if c.validate {
-		printOrder(stdout, svcs)
-		return 0, nil
+		return validate(c, svcs, stdout, stderr)
 	}
 	for _, s := range svcs {
 		for _, w := range logs.Warnings(s) {
@@ -412,22 +411,4 @@ func udsGID(group string, log *slog.Logger) int {
 func ownsTerminal() bool {
 	pgrp, err := unix.IoctlGetInt(0, unix.TIOCGPGRP)
 	return err == nil && pgrp == unix.Getpgrp()
-}
-
-// printOrder prints the services in start order with what they wait for.
-func printOrder(w io.Writer, svcs []*config.Service) {
-	fmt.Fprintf(w, "%d service(s), in start order:\n", len(svcs))
-	for i, s := range svcs {
-		line := fmt.Sprintf("%3d. %s", i+1, s.Name)
-		if s.Oneshot {
-			line += "  (job: up once it has exited successfully)"
-		}
-		if len(s.StartAfter) > 0 {
-			line += "  (after " + strings.Join(s.StartAfter, ", ") + ")"
-		}
-		if len(s.ShutdownAfter) > 0 {
-			line += "  (stops after " + strings.Join(s.ShutdownAfter, ", ") + ")"
-		}
-		fmt.Fprintln(w, line)
-	}
 }

@@ -106,6 +106,9 @@ func (a *app) root() *cobra.Command {
 		},
 	}
 	root.SetVersionTemplate("{{.Version}}\n")
+	// The root runs only to say that a command is required: its usage line
+	// is "horustctl [command]", not cobra's "horustctl [flags]" too.
+	root.SetUsageTemplate(strings.Replace(root.UsageTemplate(), "{{if .Runnable}}", "{{if and .Runnable .HasParent}}", 1))
 	root.Flags().BoolP("version", "V", false, "print the version, the commit and the Go version, and exit")
 	pf := root.PersistentFlags()
 	pf.IntVarP(&a.pid, "pid", "p", 0, "talk to the horust with this process id (<uds-folder-path>/horust-<PID>.sock)")
@@ -115,7 +118,7 @@ func (a *app) root() *cobra.Command {
 	a.cmd = root
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{msg: err.Error()} })
 
-	root.AddCommand(a.statusCmd(), a.actionCmd("start"), a.actionCmd("stop"), a.actionCmd("restart"),
+	root.AddCommand(a.statusCmd(), a.topCmd(), a.actionCmd("start"), a.actionCmd("stop"), a.actionCmd("restart"),
 		a.killCmd(), a.shutdownCmd(), a.waitCmd(), a.logsCmd())
 	return root
 }
@@ -224,12 +227,20 @@ func (a *app) printStatusLine(st status.ServiceStatus) error {
 }
 
 func (a *app) statusCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:               "status [NAME...]",
-		Short:             "Show the status of one service, or a table of all of them",
+	var watch bool
+	cmd := &cobra.Command{
+		Use:   "status [NAME...] [-w|--watch]",
+		Short: "Show the status of one service, or a table of all of them",
+		Long: "status prints the original's line for each named service, or a table of all of " +
+			"them. With --watch it shows the table (of the named services only, when some are " +
+			"named) every second: redrawn in place on a terminal until q, Esc or Ctrl-C; printed " +
+			"again and again, a blank line between tables, when stdout is not a terminal.",
 		Args:              cobra.ArbitraryArgs,
 		ValidArgsFunction: a.completeNames,
 		RunE: func(_ *cobra.Command, names []string) error {
+			if watch {
+				return a.watch(names)
+			}
 			return a.withClient(callTimeout, names, func(ctx context.Context, c *client.Client) error {
 				if len(names) == 0 {
 					list, err := c.List(ctx)
@@ -254,12 +265,27 @@ func (a *app) statusCmd() *cobra.Command {
 			})
 		},
 	}
+	cmd.Flags().BoolVarP(&watch, "watch", "w", false, "show the table every second until q or Ctrl-C")
+	return cmd
+}
+
+// topCmd is status --watch under the name people look for.
+func (a *app) topCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:               "top [NAME...]",
+		Short:             "Show the table of the services every second (status --watch)",
+		Args:              cobra.ArbitraryArgs,
+		ValidArgsFunction: a.completeNames,
+		RunE: func(_ *cobra.Command, names []string) error {
+			return a.watch(names)
+		},
+	}
 }
 
 func (a *app) actionCmd(action string) *cobra.Command {
 	short := map[string]string{
 		"start":   "Start finished services again",
-		"stop":    "Stop services for good (they end FINISHED)",
+		"stop":    "Stop services until started again (FINISHED; FINISHEDFAILED if SIGKILL was needed)",
 		"restart": "Restart services, whatever their restart strategy",
 	}[action]
 	return &cobra.Command{
@@ -343,10 +369,12 @@ func (a *app) waitCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "wait NAME... [--for running|finished] [--timeout 30s]",
 		Short: "Wait until services are running (or finished); exit 1 on timeout",
-		Long: "wait returns once every named service is RUNNING (FINISHED counts too), or with " +
-			"--for finished once every one is FINISHED or FINISHEDFAILED. It fails at once when " +
-			"that can no longer happen, and after --timeout otherwise. Started before horust has " +
-			"made its socket, it waits for the socket too, within the same --timeout.",
+		Long: "wait returns once every named service is up as start-after means it: RUNNING or " +
+			"FINISHED (a job, oneshot = true, only once FINISHED); with --for finished, once every " +
+			"one is FINISHED or FINISHEDFAILED. Waiting for running fails at once when a service is " +
+			"FINISHEDFAILED or horust is shutting down; any wait fails after --timeout (exit 1). " +
+			"Started before horust has made its socket, it waits for the socket too, within the " +
+			"same --timeout.",
 		Args:              needNames,
 		ValidArgsFunction: a.completeNames,
 		RunE: func(_ *cobra.Command, names []string) error {
@@ -440,17 +468,26 @@ func formatDuration(d time.Duration) string {
 	return fmt.Sprintf("%ds", sec)
 }
 
+// notifyStatusWidth bounds the notify STATUS= text in the table.
+const notifyStatusWidth = 40
+
+// health is the checks' verdict, or the notify state, followed by the
+// service's last notify STATUS= text: "notify: ready (Listening on :80)".
 func health(st status.ServiceStatus) string {
-	if st.Health != "" {
-		return st.Health
+	h := st.Health
+	switch {
+	case h != "":
+	case st.Notify != nil && st.Notify.Ready:
+		h = "notify: ready"
+	case st.Notify != nil:
+		h = "notify: waiting"
+	default:
+		return "-"
 	}
-	if st.Notify != nil {
-		if st.Notify.Ready {
-			return "notify: ready"
-		}
-		return "notify: waiting"
+	if st.Notify != nil && st.Notify.Status != "" {
+		h += " (" + cut(st.Notify.Status, notifyStatusWidth) + ")"
 	}
-	return "-"
+	return h
 }
 
 func exitReason(st status.ServiceStatus) string {

@@ -652,3 +652,32 @@ func TestWaitForTheSocket(t *testing.T) {
 		t.Fatalf("gave up after %v, before the timeout", waited)
 	}
 }
+
+// TestHelpSaysWhatCommandsDo: the usage line needs a command (horustctl
+// alone is a usage error), and stop's and wait's help say what they do.
+func TestHelpSaysWhatCommandsDo(t *testing.T) {
+	for _, tc := range []struct {
+		args      []string
+		has, lack []string
+	}{
+		{[]string{"--help"}, []string{"Usage:\n  horustctl [command]\n", "top "}, []string{"horustctl [flags]"}},
+		{[]string{"stop", "--help"}, []string{"FINISHEDFAILED if SIGKILL was needed"}, []string{"they end FINISHED)"}},
+		{[]string{"wait", "--help"}, []string{"only once FINISHED", "fails after --timeout"}, nil},
+		{[]string{"status", "--help"}, []string{"-w, --watch"}, nil},
+	} {
+		r := horustctl(t, tc.args...)
+		if r.code != 0 {
+			t.Errorf("%q: exit %d, stderr %q", tc.args, r.code, r.stderr)
+		}
+		for _, s := range tc.has {
+			if !strings.Contains(r.stdout, s) {
+				t.Errorf("%q: the help lacks %q:\n%s", tc.args, s, r.stdout)
+			}
+		}
+		for _, s := range tc.lack {
+			if strings.Contains(r.stdout, s) {
+				t.Errorf("%q: the help still says %q:\n%s", tc.args, s, r.stdout)
+			}
+		}
+	}
+}

@@ -659,7 +659,9 @@ func (d *decoder) resource(prefix string, t *table, r *Resource) {
 					d.problem(v, k, "must not be negative (0.5 is half a CPU)")
 					return
 				}
-				r.CPU = f
+				if d.cpuAtLeastMin(k, v, f, f, "0.01") {
+					r.CPU = f
+				}
 			}
 		},
 		"cpu-percent": func(k string, v *value) {
@@ -669,7 +671,9 @@ func (d *decoder) resource(prefix string, t *table, r *Resource) {
 					d.problem(v, k, "must not be negative (200 is two CPUs)")
 					return
 				}
-				r.CPU = f / 100
+				if d.cpuAtLeastMin(k, v, f, f/100, "1") {
+					r.CPU = f / 100
+				}
 			}
 		},
 		"memory": func(k string, v *value) { d.size(k, v, &r.Memory) },
@@ -686,6 +690,17 @@ func (d *decoder) resource(prefix string, t *table, r *Resource) {
 		}
 		d.problem(later, join(prefix, lk), "%s and %s both set the CPU limit (cpu = 0.5 is cpu-percent = 50); keep only one", ek, lk)
 	}
+}
+
+// cpuAtLeastMin reports whether a CPU limit of cpu CPUs (0: none), given
+// as given, is one the kernel takes (MinCPU, rounded to the µs as the
+// quota is); least is MinCPU in the key's unit.
+func (d *decoder) cpuAtLeastMin(key string, v *value, given, cpu float64, least string) bool {
+	if cpu > 0 && math.Round(cpu*100000) < MinCPU*100000 {
+		d.problem(v, key, "%g is below the kernel's minimum of %s (1 ms of CPU every 100 ms); 0 means no limit", given, least)
+		return false
+	}
+	return true
 }
 
 // parseInt parses a TOML integer as written: decimal with an optional sign,

@@ -316,6 +316,8 @@ func TestLoadProblems(t *testing.T) {
 		{"both resource tables", svc("[resource]\ncpu = 1\n[resource-limit]\npids-max = 5"), "svc.toml", 4, "resource-limit", "two spellings of the same setting"},
 		{"cpu and cpu-percent", svc("[resource-limit]\ncpu = 1\ncpu-percent = 100"), "svc.toml", 4, "resource-limit.cpu-percent", "both set the CPU limit"},
 		{"negative cpu", svc("[resource-limit]\ncpu = -0.5"), "svc.toml", 3, "resource-limit.cpu", "must not be negative"},
+		{"cpu below the kernel's minimum", svc("[resource-limit]\ncpu = 0.001"), "svc.toml", 3, "resource-limit.cpu", "0.001 is below the kernel's minimum of 0.01"},
+		{"cpu-percent below the kernel's minimum", svc("[resource]\ncpu-percent = 0.5"), "svc.toml", 3, "resource.cpu-percent", "0.5 is below the kernel's minimum of 1"},
 		{"infinite cpu", svc("[resource-limit]\ncpu = inf"), "svc.toml", 3, "resource-limit.cpu", "not a usable number"},
 		{"negative pids-max", svc("[resource-limit]\npids-max = -1"), "svc.toml", 3, "resource-limit.pids-max", "out of range"},
 		{"both timestamp spellings", svc("stdout-should-append-timestamp-to-filename = true\nstdout_should_append_timestamp_to_filename = true"), "svc.toml", 3, "stdout_should_append_timestamp_to_filename", "two spellings"},
@@ -329,7 +331,7 @@ func TestLoadProblems(t *testing.T) {
 		{"TOML value error", map[string]string{"svc.toml": "command = /bin/true"}, "svc.toml", 1, "", "invalid TOML"},
 		{"duplicate key", svc("command = \"again\""), "svc.toml", 2, "", "invalid TOML"},
 		{"undefined variable", svc("\nuser = \"$SERVICE_USER\""), "svc.toml", 3, "", "undefined variable $SERVICE_USER"},
-		{"undefined braced variable in a comment", svc("# runs as ${WHO}"), "svc.toml", 2, "", "undefined variable ${WHO}"},
+		{"undefined braced variable in a comment after a key", svc("x = 1 # runs as ${WHO}"), "svc.toml", 2, "", "undefined variable ${WHO}"},
 		{"duplicate explicit names", map[string]string{
 			"a.toml": "command = \"x\"",
 			"b.toml": "command = \"x\"\nname = \"a.toml\"",

@@ -209,7 +209,14 @@ func TestExpand(t *testing.T) {
 		{"tilde alone", "~", "/home/u"},
 		{"tilde not followed by a slash", "~x", "~x"},
 		{"tilde elsewhere", "a ~/x", "a ~/x"},
-		{"comments too", "# $USER\n", "# alice\n"},
+		// A comment line is left alone (a difference from the original).
+		{"comment line left alone", "# $USER $NOPE\nx = \"$USER\"\n", "# $USER $NOPE\nx = \"alice\"\n"},
+		{"indented comment line", "  \t# ${NOPE}\n", "  \t# ${NOPE}\n"},
+		{"comment after a key is expanded", "x = 1 # $USER", "x = 1 # alice"},
+		{"hash in a multi-line string is not a comment", "x = \"\"\"\n# $USER\n\"\"\"\n# $NOPE", "x = \"\"\"\n# alice\n\"\"\"\n# $NOPE"},
+		{"literal multi-line string", "x = '''a\n# $USER'''\n# $NOPE", "x = '''a\n# alice'''\n# $NOPE"},
+		{"escaped quotes do not end a multi-line string", "x = \"\"\"a \\\"\"\"\n# $USER\n\"\"\"", "x = \"\"\"a \\\"\"\"\n# alice\n\"\"\""},
+		{"delimiters inside one-line strings", "x = \"'''\" # \"\"\"\ny = '\"\"\"'\n# $NOPE", "x = \"'''\" # \"\"\"\ny = '\"\"\"'\n# $NOPE"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -240,7 +247,7 @@ func TestExpandErrors(t *testing.T) {
 		{"undefined braced name", "  ${NOPE}", 1, 3, "undefined variable ${NOPE}"},
 		{"longest run is looked up", "$USER_x", 1, 1, "undefined variable $USER_x"},
 		{"empty braces", "a ${}", 1, 3, "empty variable name"},
-		{"in a comment", "# uses $SECRET\n", 1, 8, "$SECRET"},
+		{"after a key, in a comment", "x = 1 # uses $SECRET\n", 1, 14, "$SECRET"},
 		{"digit name", "$1st", 1, 1, "$1st"},
 	}
 	for _, tt := range tests {

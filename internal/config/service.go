@@ -131,6 +131,11 @@ type Termination struct {
 	DieIfFailed []string       // die-if-failed
 }
 
+// MinCPU is the smallest CPU limit the kernel takes: a CFS quota of 1 ms
+// every 100 ms. A smaller one would fail every start, so it is a
+// configuration error.
+const MinCPU = 0.01
+
 // Resource is the [resource-limit] (or [resource]) table. Zero means unset.
 type Resource struct {
 	CPU     float64 // cpu as a fraction of CPUs (cpu-percent / 100)

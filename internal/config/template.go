@@ -43,6 +43,10 @@ func (e templateError) Error() string {
 //     becomes $HOME (when HOME is set).
 //   - Replacement values are not expanded again.
 //
+// Unlike the original, a TOML comment line (its first non-blank character
+// is '#', outside a multi-line string) is left as it is: a commented-out
+// key may name a variable that is not set.
+//
 // An undefined variable (and ${}) is an error; expand collects every one
 // of them, leaves the reference as written, and goes on.
 //
@@ -84,6 +88,7 @@ func expand(text string, lookup func(string) (string, bool)) (result string, lin
 			i = 1
 		}
 	}
+	comments := commentLines(text)
 	for i < len(text) {
 		j := strings.IndexByte(text[i:], '$')
 		if j < 0 {
@@ -95,6 +100,15 @@ func expand(text string, lookup func(string) (string, bool)) (result string, lin
 			i += j
 		}
 		// text[i] is '$'.
+		if comments[line-1] {
+			end := len(text)
+			if k := strings.IndexByte(text[i:], '\n'); k >= 0 {
+				end = i + k
+			}
+			emit(text[i:end], i, end, true)
+			i = end
+			continue
+		}
 		if i+1 == len(text) {
 			emit("$", i, i+1, true)
 			break
@@ -156,4 +170,68 @@ func nameLen(s string) int {
 		n += size
 	}
 	return n
+}
+
+// commentLines reports, for each line of text, whether it is a TOML comment
+// line: its first non-blank character is '#' and it does not lie inside a
+// multi-line string.
+func commentLines(text string) []bool {
+	var out []bool
+	open := "" // the delimiter of the multi-line string the line starts in
+	for l := range strings.SplitSeq(text, "\n") {
+		out = append(out, open == "" && strings.HasPrefix(strings.TrimLeft(l, " \t"), "#"))
+		open = scanLine(l, open)
+	}
+	return out
+}
+
+// scanLine returns the delimiter of the multi-line string (three double
+// or three single quotes) still open at the end of the TOML line l, given
+// the one open at its start ("" for none). One-line strings and comments
+// are skipped whole.
+func scanLine(l, open string) string {
+	for i := 0; i < len(l); {
+		switch {
+		case open != "":
+			j := closing(l[i:], open)
+			if j < 0 {
+				return open
+			}
+			i, open = i+j+3, ""
+		case l[i] == '#':
+			return ""
+		case strings.HasPrefix(l[i:], `"""`) || strings.HasPrefix(l[i:], "'''"):
+			open, i = l[i:i+3], i+3
+		case l[i] == '"' || l[i] == '\'':
+			j := closing(l[i+1:], l[i:i+1])
+			if j < 0 {
+				return ""
+			}
+			i += j + 2
+		default:
+			i++
+		}
+	}
+	return open
+}
+
+// closing is the index in s of the delimiter delim that ends a string, or
+// -1: in a basic string (delimited by '"') a delimiter after an odd
+// number of backslashes is escaped.
+func closing(s, delim string) int {
+	for from := 0; ; {
+		j := strings.Index(s[from:], delim)
+		if j < 0 {
+			return -1
+		}
+		j += from
+		n := 0
+		for k := j - 1; k >= 0 && s[k] == '\\' && delim[0] == '"'; k-- {
+			n++
+		}
+		if n%2 == 0 {
+			return j
+		}
+		from = j + 1
+	}
 }
