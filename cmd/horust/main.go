@@ -219,7 +219,16 @@ func supervise(c *cli, log *slog.Logger, stdout, stderr io.Writer) (int, error) 
 		}()
 	}
 	sockPath := filepath.Join(udsFolder, control.SocketName(os.Getpid()))
-	stopServing := serveControl(ctx, c, log, udsFolder, sockPath, probeLn, oneShot, server.Options{Backend: loop, Log: log, Version: buildinfo.Version()})
+	// The loop says where a service's output goes; the handler reads it.
+	openLogs := func(ctx context.Context, name, stream string, emit func([]byte) error) (*logs.Reader, error) {
+		svc, err := loop.ServiceConfig(ctx, name)
+		if err != nil {
+			return nil, err
+		}
+		return outputs.Open(svc, stream, emit)
+	}
+	stopServing := serveControl(ctx, c, log, udsFolder, sockPath, probeLn, oneShot,
+		server.Options{Backend: loop, Log: log, Version: buildinfo.Version(), Logs: openLogs})
 
 	<-reserved
 	sigs := supervisor.Signals{Child: signals.Child, Stop: signals.Stop, Other: signals.Other}

@@ -120,7 +120,7 @@ func (a *app) root() *cobra.Command {
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{msg: err.Error()} })
 
 	root.AddCommand(a.statusCmd(), a.topCmd(), a.actionCmd("start"), a.actionCmd("stop"), a.actionCmd("restart"),
-		a.killCmd(), a.shutdownCmd(), a.waitCmd(), a.reloadCmd())
+		a.killCmd(), a.shutdownCmd(), a.waitCmd(), a.reloadCmd(), a.logsCmd())
 	return root
 }
 

@@ -50,8 +50,8 @@ type ErrorReply struct {
 	Error string `json:"error"`
 	// Code names the kind of error for programs: not_found, bad_request,
 	// too_large, method_not_allowed, no_endpoint, shutting_down,
-	// unreachable, not_running, timeout, exiting, invalid_config, no_config,
-	// internal.
+	// unreachable, not_running, not_kept, timeout, exiting, invalid_config,
+	// no_config, internal.
 	Code string `json:"code,omitempty"`
 	// Problems, on a reload refused with invalid_config, are the
 	// configuration's problems, each with its file, line and key.

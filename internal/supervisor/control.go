@@ -7,6 +7,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/horust-go/horust/internal/config"
 	"github.com/horust-go/horust/internal/control"
 	"github.com/horust-go/horust/internal/control/server"
 	"github.com/horust-go/horust/internal/status"
@@ -28,7 +29,8 @@ const (
 	reqShutdown
 	reqWait
 	reqReload
-	reqConfig
+	reqConfig        // the configuration's generation and last reload
+	reqServiceConfig // one service's configuration (for the logs endpoint)
 )
 
 type request struct {
@@ -46,6 +48,7 @@ type reply struct {
 	list   []status.ServiceStatus
 	plan   control.ReloadReply
 	config control.ConfigStatus
+	svc    *config.Service // reqServiceConfig
 	err    error
 }
 
@@ -139,6 +142,15 @@ func (l *Loop) Wait(ctx context.Context, names []string, cond control.WaitFor) (
 	return l.ask(ctx, request{kind: reqWait, names: names, cond: cond})
 }
 
+// ServiceConfig returns the configuration of the named service (or an error
+// wrapping control.ErrNotFound), as the loop uses it now. The logs endpoint
+// asks it where the service's output goes; the caller reads it and does not
+// change it.
+func (l *Loop) ServiceConfig(ctx context.Context, name string) (*config.Service, error) {
+	rep, err := l.exchange(ctx, request{kind: reqServiceConfig, name: name})
+	return rep.svc, err
+}
+
 // message is what leaf goroutines send the loop: a closed set of types
 // (the msg* types and request), each handled by the loop in its own method.
 type message interface {
@@ -210,6 +222,9 @@ func (l *Loop) onRequest(r request, now time.Time) {
 	}
 	s := l.svcs[i]
 	switch r.kind {
+	case reqServiceConfig:
+		r.reply <- reply{svc: s.cfg}
+		return
 	case reqStart, reqRestart:
 		ev, verb := EvStartReq, "start"
 		if r.kind == reqRestart {

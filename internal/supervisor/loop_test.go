@@ -702,6 +702,13 @@ func TestControlRequests(t *testing.T) {
 		if _, err := h.loop.Get(ctx, "nope"); !errors.Is(err, control.ErrNotFound) {
 			t.Fatalf("Get unknown: %v, want ErrNotFound", err)
 		}
+		// where the output goes: the loop answers with the configuration.
+		if cfg, err := h.loop.ServiceConfig(ctx, "job"); err != nil || cfg.Name != "job" {
+			t.Fatalf("Config: %+v, %v", cfg, err)
+		}
+		if _, err := h.loop.ServiceConfig(ctx, "nope"); !errors.Is(err, control.ErrNotFound) {
+			t.Fatalf("Config unknown: %v, want ErrNotFound", err)
+		}
 		// wait for job to finish, from another goroutine.
 		waited := make(chan []status.ServiceStatus, 1)
 		go func() {

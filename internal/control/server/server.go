@@ -61,6 +61,9 @@ type Options struct {
 	Log *slog.Logger
 	// Version is horust's version, shown by /healthz and /metrics.
 	Version string
+	// Logs opens a service's output for GET /v1/services/{name}/logs (on
+	// the socket only); nil answers that endpoint 404.
+	Logs LogsFunc
 
 	// CallTimeout bounds every Backend call but Wait (default 5s).
 	CallTimeout time.Duration
@@ -156,6 +159,7 @@ func (s *server) apiRoutes(rt *router) {
 	rt.handle("GET", "/v1/wait", s.wait)
 	rt.handle("POST", "/v1/reload", s.reload)
 	rt.handle("GET", "/v1/config", s.config)
+	rt.handle("GET", "/v1/services/{name}/logs", s.logs)
 }
 
 func (s *server) probeRoutes(rt *router) {

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/horust-go/horust/internal/control"
+	"github.com/horust-go/horust/internal/logs"
 	"github.com/horust-go/horust/internal/status"
 )
 
@@ -466,7 +467,11 @@ func TestProbeListenerIsReadOnly(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- ServeProbes(ctx, l, Options{Backend: b, Version: "1.2.3"}) }()
+	openLogs := func(context.Context, string, string, func([]byte) error) (*logs.Reader, error) {
+		t.Error("the probe listener opened a service's output")
+		return nil, control.ErrNotFound
+	}
+	go func() { done <- ServeProbes(ctx, l, Options{Backend: b, Version: "1.2.3", Logs: openLogs}) }()
 	defer func() {
 		cancel()
 		if err := <-done; err != nil {
@@ -493,6 +498,7 @@ func TestProbeListenerIsReadOnly(t *testing.T) {
 		{"POST", "/v1/reload", 404},
 		{"POST", "/v1/reload?dry_run=1", 404},
 		{"GET", "/v1/config", 404},
+		{"GET", "/v1/services/a/logs", 404},
 	}
 	for _, tc := range tests {
 		req, err := http.NewRequest(tc.method, base+tc.path, strings.NewReader(`{"signal":"KILL"}`))
