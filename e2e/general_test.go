@@ -159,6 +159,37 @@ func TestOneShotForwardsTerm(t *testing.T) {
 	}
 }
 
+// A one-shot horust serves horustctl while its command runs and removes its
+// socket when it exits, also when the command ends before the socket could
+// be made (the socket is made beside the start; exit does not wait for it).
+func TestOneShotControlSocket(t *testing.T) {
+	tmp := t.TempDir()
+	got := filepath.Join(tmp, "got")
+	h := startHorust(t, runOpts{noArgs: true, args: []string{"--uds-folder-path", tmp, "--", selfBin, "role:trap", "TERM", "3", "0s", got}})
+	readPid(t, got)
+	h.uds = tmp
+	out, errOut, code := h.ctl("status")
+	if code != 0 || !strings.Contains(out, "RUNNING") {
+		t.Fatalf("horustctl status: exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+	h.signal(syscall.SIGTERM)
+	if code := h.wait(10 * time.Second); code != 3 {
+		t.Fatalf("exit code %d, want the command's 3", code)
+	}
+	if socks, _ := filepath.Glob(filepath.Join(tmp, "horust-*.sock")); len(socks) > 0 {
+		t.Fatalf("sockets left after exit: %v", socks)
+	}
+	quick := t.TempDir()
+	for range 5 {
+		if _, errOut, code := runHorust(t, 20*time.Second, nil, "--uds-folder-path", quick, "--", "/bin/true"); code != 0 {
+			t.Fatalf("horust -- /bin/true: exit %d (stderr %s)", code, errOut)
+		}
+	}
+	if left, _ := os.ReadDir(quick); len(left) > 0 {
+		t.Fatalf("files left in the socket folder after five quick one-shot runs: %v", left)
+	}
+}
+
 func TestFatalConfigurationErrors(t *testing.T) {
 	cases := []struct {
 		name  string

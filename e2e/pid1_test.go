@@ -3,6 +3,7 @@
 package e2e
 
 import (
+	"context"
 	"fmt"
 	"github.com/horust-go/horust/internal/config"
 	"os"
@@ -325,7 +326,14 @@ func TestPID1ForwardsSignals(t *testing.T) {
 	}})
 	readPid(t, file)
 	h.waitState("pid1-traps.toml", 10*time.Second, "RUNNING")
-	for _, sig := range []syscall.Signal{syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGWINCH, syscall.SIGQUIT} {
+	// In service mode SIGHUP reloads the configuration instead of being
+	// passed on (docs/configuration.md, "Reload").
+	h.signal(syscall.SIGHUP)
+	eventually(t, 10*time.Second, "SIGHUP to reload the configuration", func() bool {
+		st, err := h.client().Config(context.Background())
+		return err == nil && st.Generation == 2 && st.LastReload != nil && st.LastReload.Trigger == "SIGHUP"
+	})
+	for _, sig := range []syscall.Signal{syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGWINCH, syscall.SIGQUIT} {
 		name := config.SignalName(sig)
 		h.signal(sig)
 		eventually(t, 10*time.Second, "the service to get "+name, func() bool {
@@ -337,6 +345,9 @@ func TestPID1ForwardsSignals(t *testing.T) {
 	}
 	if s := h.state("pid1-traps.toml"); s != "RUNNING" {
 		t.Fatalf("service is %s after the forwarded signals, want RUNNING", s)
+	}
+	if strings.Contains(readFile(file+".log"), "got HUP") {
+		t.Fatal("SIGHUP was passed on to the service in service mode")
 	}
 	h.signal(syscall.SIGTERM)
 	if code := h.wait(20 * time.Second); code != 0 {

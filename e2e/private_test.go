@@ -346,7 +346,7 @@ func TestPrivateNotifyFloodFromAnotherUser(t *testing.T) {
 }
 
 // cpuTicks is the user and system CPU time of a process, in clock ticks.
-func cpuTicks(t *testing.T, pid int) int {
+func cpuTicks(t testing.TB, pid int) int {
 	t.Helper()
 	stat := readFile(fmt.Sprintf("/proc/%d/stat", pid))
 	f := strings.Fields(stat[strings.LastIndexByte(stat, ')')+2:])

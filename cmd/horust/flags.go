@@ -34,6 +34,7 @@ type cli struct {
 	ignoreResourceErrors           bool
 	noCgroups                      bool
 	httpAddr                       string
+	watch                          bool
 	command                        []string // after --
 }
 
@@ -96,6 +97,9 @@ Options:
                                (with a warning) instead of failing them
   --no-cgroups                 do not give services cgroups (the process group is then
                                the unit that termination reaches)
+  --watch                      reload the configuration by itself when a service file or
+                               horust.toml changes (settled for 500ms; Kubernetes
+                               ConfigMap updates are seen)
   --validate                   check the configuration, print the start order, exit;
                                warns on stderr about starts that would fail here
                                (a program not on PATH, a missing folder or user)
@@ -110,6 +114,11 @@ Environment:
   HORUST_UDS_FOLDER_PATH
                       the socket folder when --uds-folder-path is not given
                       (horustctl reads it too)
+
+Reload: SIGHUP, horustctl reload (and --watch) load the service files and horust.toml
+again from the same paths; if anything is wrong nothing changes and every problem is
+logged. Added services start, removed ones stop, changed ones restart with their new
+definition, unchanged ones are not touched. In one-shot mode SIGHUP is passed on.
 
 Exit codes: 0 when every service has finished, also when some ended FinishedFailed
 (101 instead with --unsuccessful-exit-finished-failed or its key in horust.toml);
@@ -136,6 +145,7 @@ func parseArgs(args []string, stderr io.Writer) (*cli, error) {
 	fs.BoolVar(&c.ignoreResourceErrors, "ignore-resource-errors", false, "")
 	fs.BoolVar(&c.noCgroups, "no-cgroups", false, "")
 	fs.StringVar(&c.httpAddr, "http-addr", "", "")
+	fs.BoolVar(&c.watch, "watch", false, "")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil, err

@@ -31,6 +31,7 @@ import (
 	"github.com/horust-go/horust/internal/logs"
 	"github.com/horust-go/horust/internal/proc"
 	"github.com/horust-go/horust/internal/supervisor"
+	"github.com/horust-go/horust/internal/watch"
 	"golang.org/x/sys/unix"
 )
 
@@ -87,7 +88,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 // supervise loads everything, then runs the services until they finish.
 func supervise(c *cli, log *slog.Logger, stdout, stderr io.Writer) (int, error) {
 	// The signals are subscribed from the start of the program (package
-	// signals); the first start waits for that: no SIGCHLD may be missed
+	// signals); the first fork waits for that (proc.SystemOptions.BeforeFork),
+	// once the first start is otherwise prepared: no SIGCHLD may be missed
 	// and no signal may take its default action on horust. In service mode
 	// the thread reserve is made meanwhile, and waited for too, so that no
 	// service forks before it exists.
@@ -105,8 +107,11 @@ func supervise(c *cli, log *slog.Logger, stdout, stderr io.Writer) (int, error) 
 	if err != nil {
 		return 1, fatal(fmt.Errorf("failed loading configuration: %s\n%w", c.configPath, err))
 	}
-	failedIs101 := c.unsuccessfulExitFinishedFailed || global.UnsuccessfulExitFinishedFailed
-	svcs, err := loadServices(c)
+	cwd, err := os.Getwd()
+	if err != nil {
+		return 1, fatal(fmt.Errorf("current directory: %w", err))
+	}
+	svcs, err := loadServices(c, cwd)
 	if err != nil {
 		return 1, err
 	}
@@ -163,6 +168,7 @@ func supervise(c *cli, log *slog.Logger, stdout, stderr io.Writer) (int, error) 
 		OneShot:          oneShot,
 		Foreground:       oneShot && ownsTerminal(),
 		Forward:          signals.Forwarded,
+		Global:           global,
 		OutputStats: func(name string) (uint64, uint64) {
 			st := outputs.Stats(name)
 			return st.Copied, st.Dropped
@@ -179,9 +185,12 @@ func supervise(c *cli, log *slog.Logger, stdout, stderr io.Writer) (int, error) 
 		// idle horust holds only what it uses.
 		opt.Settled = func() { runtimedebug.FreeOSMemory() }
 	}
+	if !oneShot {
+		opt.Load = func() (supervisor.Configuration, error) { return reloadConfig(c, cwd, log) }
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	notify, err := listenNotify(svcs, log)
+	notify, err := listenNotify(svcs, oneShot, log)
 	if err != nil {
 		return 1, fatal(err)
 	}
@@ -201,12 +210,27 @@ func supervise(c *cli, log *slog.Logger, stdout, stderr io.Writer) (int, error) 
 		// TERM must stop it, not kill it.
 		signals.Wait()
 	}
-	var served sync.WaitGroup
+	if c.watch && !oneShot {
+		paths := append([]string{c.configPath}, c.servicesPaths...)
+		go func() {
+			if err := watch.Run(ctx, paths, watch.Settle, func() { loop.Trigger("watch") }, log); err != nil {
+				log.Error("--watch: the configuration is not watched", "err", err)
+			}
+		}()
+	}
 	sockPath := filepath.Join(udsFolder, control.SocketName(os.Getpid()))
-	serveControl(ctx, &served, c, log, udsFolder, sockPath, probeLn, oneShot, server.Options{Backend: loop, Log: log, Version: buildinfo.Version()})
+	// The loop says where a service's output goes; the handler reads it.
+	openLogs := func(ctx context.Context, name, stream string, emit func([]byte) error) (*logs.Reader, error) {
+		svc, err := loop.ServiceConfig(ctx, name)
+		if err != nil {
+			return nil, err
+		}
+		return outputs.Open(svc, stream, emit)
+	}
+	stopServing := serveControl(ctx, c, log, udsFolder, sockPath, probeLn, oneShot,
+		server.Options{Backend: loop, Log: log, Version: buildinfo.Version(), Logs: openLogs})
 
 	<-reserved
-	signals.Wait()
 	sigs := supervisor.Signals{Child: signals.Child, Stop: signals.Stop, Other: signals.Other}
 	loop.Run(sigs)
 
@@ -216,18 +240,13 @@ func supervise(c *cli, log *slog.Logger, stdout, stderr io.Writer) (int, error) 
 	if !outputs.Wait(5 * time.Second) {
 		log.Error("some service output could not be written before exit")
 	}
-	cancel()
-	served.Wait()
-	return loop.ExitCode(failedIs101), nil
+	stopServing()
+	return loop.ExitCode(c.unsuccessfulExitFinishedFailed), nil
 }
 
 // loadServices is the one service of one-shot mode, or the services of
 // the service files in start order.
-func loadServices(c *cli) ([]*config.Service, error) {
-	cwd, err := os.Getwd()
-	if err != nil {
-		return nil, fatal(fmt.Errorf("current directory: %w", err))
-	}
+func loadServices(c *cli, cwd string) ([]*config.Service, error) {
 	if len(c.command) > 0 {
 		s, err := config.OneShot(c.command, cwd)
 		if err != nil {
@@ -240,6 +259,34 @@ func loadServices(c *cli) ([]*config.Service, error) {
 		return nil, fatal(fmt.Errorf("failed loading services from %s:\n%w", strings.Join(c.servicesPaths, ", "), err))
 	}
 	return svcs, nil
+}
+
+// reloadConfig loads horust.toml and the service files again for a
+// reload, as supervise did at start (the same paths, the working directory
+// of the start), and reports the problems of both together.
+func reloadConfig(c *cli, cwd string, log *slog.Logger) (supervisor.Configuration, error) {
+	var probs config.Problems
+	global, err := config.LoadGlobal(c.configPath)
+	if err != nil && !errors.As(err, &probs) {
+		return supervisor.Configuration{}, err
+	}
+	svcs, err := config.Load(c.servicesPaths, config.Options{Cwd: cwd})
+	if err != nil {
+		var p config.Problems
+		if !errors.As(err, &p) {
+			return supervisor.Configuration{}, err
+		}
+		probs = append(probs, p...)
+	}
+	if len(probs) > 0 {
+		return supervisor.Configuration{}, probs
+	}
+	for _, s := range svcs {
+		for _, w := range logs.Warnings(s) {
+			log.Warn(w, "service", s.Name)
+		}
+	}
+	return supervisor.Configuration{Services: svcs, Global: global}, nil
 }
 
 // newSystem is the real OS boundary of the loop, with the services'
@@ -262,14 +309,15 @@ func newSystem(c *cli, log *slog.Logger, outputs *logs.Outputs, oneShot bool) (*
 			}
 		}
 	}
-	return proc.NewSystem(proc.SystemOptions{Log: log, Outputs: outputs, Cgroups: cgroups, Env: os.Environ()})
+	return proc.NewSystem(proc.SystemOptions{Log: log, Outputs: outputs, Cgroups: cgroups, Env: os.Environ(), BeforeFork: signals.Wait})
 }
 
-// listenNotify opens the notify socket when a service uses notify = true;
-// nil otherwise.
-func listenNotify(svcs []*config.Service, log *slog.Logger) (*health.NotifySocket, error) {
+// listenNotify opens the notify socket in service mode (a reload may add a
+// service with notify = true), and in one-shot mode when the command uses
+// it; nil otherwise.
+func listenNotify(svcs []*config.Service, oneShot bool, log *slog.Logger) (*health.NotifySocket, error) {
 	for _, s := range svcs {
-		if s.Healthiness.Notify {
+		if !oneShot || s.Healthiness.Notify {
 			notify, err := health.ListenNotify(fmt.Sprintf("horust-notify-%d-%d", os.Getpid(), time.Now().UnixNano()))
 			if err != nil {
 				return nil, fmt.Errorf("notify socket: %w", err)
@@ -282,12 +330,16 @@ func listenNotify(svcs []*config.Service, log *slog.Logger) (*health.NotifySocke
 }
 
 // serveControl serves the control API on the Unix socket sockPath and, with
-// --http-addr (probeLn), the probes, each in a goroutine of served, until
-// ctx ends. A socket that cannot be created is logged: the services still
-// run. In service mode the socket exists before it returns, since services
-// may call horustctl as soon as they run; a one-shot command does not wait
-// for it, nor for the removal of dead horusts' sockets from udsFolder.
-func serveControl(ctx context.Context, served *sync.WaitGroup, c *cli, log *slog.Logger, udsFolder, sockPath string, probeLn net.Listener, oneShot bool, opt server.Options) {
+// --http-addr (probeLn), the probes, until stop is called. A socket that
+// cannot be created is logged: the services still run. In service mode the
+// socket exists before it returns, since services may call horustctl as
+// soon as they run, and stop lets the requests in progress finish. A
+// one-shot command waits for neither: the socket is made (and the sockets
+// of dead horusts removed from udsFolder) beside its start, and stop
+// removes the socket, or keeps it from being made, and returns at once;
+// requests still in progress end with horust.
+func serveControl(ctx context.Context, c *cli, log *slog.Logger, udsFolder, sockPath string, probeLn net.Listener, oneShot bool, opt server.Options) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
 	listen := func() net.Listener {
 		ln, err := server.ListenUnix(sockPath, c.udsMode, udsGID(c.udsGroup, log))
 		if err != nil {
@@ -301,17 +353,58 @@ func serveControl(ctx context.Context, served *sync.WaitGroup, c *cli, log *slog
 			_ = server.Serve(ctx, ln, opt)
 		}
 	}
-	if oneShot {
-		served.Go(func() {
-			removeDeadSockets(udsFolder, log)
-			serve(listen())
-		})
-	} else {
-		ln := listen()
-		served.Go(func() { serve(ln) })
-	}
+	var served sync.WaitGroup
 	if probeLn != nil {
 		served.Go(func() { _ = server.ServeProbes(ctx, probeLn, opt) })
+	}
+	if oneShot {
+		sock := &lateSocket{}
+		go func() {
+			serve(sock.open(func() net.Listener {
+				removeDeadSockets(udsFolder, log)
+				return listen()
+			}))
+		}()
+		return func() {
+			sock.close()
+			cancel()
+		}
+	}
+	ln := listen()
+	served.Go(func() { serve(ln) })
+	return func() {
+		cancel()
+		served.Wait()
+	}
+}
+
+// lateSocket is the control socket of one-shot mode, made beside the
+// command's start and closed without waiting for its server.
+type lateSocket struct {
+	mu     sync.Mutex
+	closed bool
+	ln     net.Listener
+}
+
+// open makes the socket with listen, unless close came first (nil then).
+func (s *lateSocket) open(listen func() net.Listener) net.Listener {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil
+	}
+	s.ln = listen()
+	return s.ln
+}
+
+// close closes the socket, which removes its file; once it has returned,
+// open makes none.
+func (s *lateSocket) close() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closed = true
+	if s.ln != nil {
+		_ = s.ln.Close()
 	}
 }
 

@@ -52,7 +52,7 @@ func (e *usageError) Error() string { return e.msg }
 
 // run executes horustctl with args and returns its exit code.
 func run(args []string, stdout, stderr io.Writer) int {
-	a := &app{stdout: stdout}
+	a := &app{stdout: stdout, stderr: stderr}
 	root := a.root()
 	root.SetArgs(args)
 	root.SetOut(stdout)
@@ -80,6 +80,7 @@ func oneLine(s string) string {
 // app holds the global flags.
 type app struct {
 	stdout     io.Writer
+	stderr     io.Writer
 	pid        int
 	dir        string
 	socketPath string
@@ -119,7 +120,7 @@ func (a *app) root() *cobra.Command {
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{msg: err.Error()} })
 
 	root.AddCommand(a.statusCmd(), a.topCmd(), a.actionCmd("start"), a.actionCmd("stop"), a.actionCmd("restart"),
-		a.killCmd(), a.shutdownCmd(), a.waitCmd())
+		a.killCmd(), a.shutdownCmd(), a.waitCmd(), a.reloadCmd(), a.logsCmd())
 	return root
 }
 
@@ -243,14 +244,17 @@ func (a *app) statusCmd() *cobra.Command {
 			}
 			return a.withClient(callTimeout, names, func(ctx context.Context, c *client.Client) error {
 				if len(names) == 0 {
-					list, err := c.List(ctx)
+					rep, err := c.Status(ctx)
 					if err != nil {
 						return err
 					}
 					if a.json {
-						return a.printJSON(control.ServicesReply{Services: list})
+						return a.printJSON(rep)
 					}
-					return printTable(a.stdout, list)
+					if err := printTable(a.stdout, rep.Services); err != nil {
+						return err
+					}
+					return printLastReload(a.stdout, rep.Config)
 				}
 				for _, n := range names {
 					st, err := c.Get(ctx, n)

@@ -63,6 +63,9 @@ type backend struct {
 	changed   chan struct{}
 	signals   []string
 	shutdowns int
+	// problems, when set, make Reload refuse the configuration.
+	problems []string
+	config   control.ConfigStatus
 }
 
 func newBackend(services ...status.ServiceStatus) *backend {

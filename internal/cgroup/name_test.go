@@ -93,3 +93,32 @@ func TestOOMReason(t *testing.T) {
 		})
 	}
 }
+
+// RemoveStale touches only the parents InstanceName makes.
+func TestIsInstanceName(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		want bool
+	}{
+		{InstanceName(), true},
+		{"horust-1-0123456789abcdef", true},
+		{"horust-4194304-ffffffffffffffff", true},
+		{"horust--0123456789abcdef", false},      // no pid
+		{"horust-12-0123456789abcde", false},     // 15 hex digits
+		{"horust-12-0123456789abcdef0", false},   // 17
+		{"horust-12-0123456789ABCDEF", false},    // upper case
+		{"horust-1x-0123456789abcdef", false},    // pid not a number
+		{"horust-12-0123456789abcdeg", false},    // not hex
+		{"horust-12-34-0123456789abcdef", false}, // two dashes
+		{"horust-12", false},                     // no random part
+		{"Horust-12-0123456789abcdef", false},    // prefix
+		{"xhorust-12-0123456789abcdef", false},   // prefix
+		{"horust-12-0123456789abcdef/", false},   // trailing byte
+		{"horust-١٢-0123456789abcdef", false},    // non-ASCII digits
+		{"", false},
+	} {
+		if got := isInstanceName(c.name); got != c.want {
+			t.Errorf("isInstanceName(%q) = %v, want %v", c.name, got, c.want)
+		}
+	}
+}

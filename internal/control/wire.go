@@ -50,8 +50,12 @@ type ErrorReply struct {
 	Error string `json:"error"`
 	// Code names the kind of error for programs: not_found, bad_request,
 	// too_large, method_not_allowed, no_endpoint, shutting_down,
-	// unreachable, not_running, timeout, exiting, internal.
+	// unreachable, not_running, not_kept, timeout, exiting, invalid_config,
+	// no_config, internal.
 	Code string `json:"code,omitempty"`
+	// Problems, on a reload refused with invalid_config, are the
+	// configuration's problems, each with its file, line and key.
+	Problems []string `json:"problems,omitempty"`
 	// Services, on a wait that timed out, are the statuses of the services
 	// that did not meet the condition.
 	Services []status.ServiceStatus `json:"services,omitempty"`
@@ -60,6 +64,8 @@ type ErrorReply struct {
 // ServicesReply is the body of a list and of a successful wait.
 type ServicesReply struct {
 	Services []status.ServiceStatus `json:"services"`
+	// Config, on a list, is the configuration's generation and last reload.
+	Config *ConfigStatus `json:"config,omitempty"`
 }
 
 // SignalRequest is the body of POST /v1/services/{name}/signal. Signal is a

@@ -178,3 +178,34 @@ func cpuOf(who int) time.Duration {
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
+
+// BenchmarkTail1000Chunks reads the last 100 lines of a stream of 1,000
+// chunks of 10 kB (horustctl logs -n 100 without the process and the
+// socket): the chunks are listed, and only the newest are read.
+func BenchmarkTail1000Chunks(b *testing.B) {
+	path := filepath.Join(b.TempDir(), "out.log")
+	chunk := bytes.Repeat(append(bytes.Repeat([]byte{'x'}, 99), '\n'), 100)
+	for k := range 1000 {
+		if err := os.WriteFile(chunkName(path, chunkID{k: int64(k)}), chunk, 0o644); err != nil {
+			b.Fatal(err)
+		}
+	}
+	out := NewOutputs(nil, nil, false)
+	svc := &config.Service{Name: "t.toml", Stdout: path, Stderr: "STDOUT", StdoutRotateSize: 10_000}
+	lines := 0
+	count := func(p []byte) error { lines += bytes.Count(p, []byte{'\n'}); return nil }
+	for b.Loop() {
+		lines = 0
+		r, err := out.Open(svc, "stdout", count)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := r.Tail(100); err != nil {
+			b.Fatal(err)
+		}
+		r.Close()
+		if lines != 100 {
+			b.Fatalf("%d lines", lines)
+		}
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -29,6 +30,8 @@ type Outputs struct {
 
 	accMu    sync.Mutex
 	accounts map[string]*account
+	rings    map[ringKey]*ring    // prefixed streams, kept across starts
+	written  map[string]*notifier // chunked files by clean path, kept across starts
 
 	copiers  sync.WaitGroup // every copier started by a Wiring
 	progress atomic.Uint64  // bytes handled by copiers, for Wait
@@ -70,7 +73,8 @@ func (o *Outputs) Wait(stall time.Duration) bool {
 // there gets nil (the starter's choice), and prefixed lines for it are
 // dropped and counted.
 func NewOutputs(stdout, stderr *os.File, prefixAll bool) *Outputs {
-	o := &Outputs{stdout: stdout, stderr: stderr, prefixAll: prefixAll, accounts: make(map[string]*account)}
+	o := &Outputs{stdout: stdout, stderr: stderr, prefixAll: prefixAll, accounts: make(map[string]*account),
+		rings: make(map[ringKey]*ring), written: make(map[string]*notifier)}
 	o.outConn = rawConn(stdout)
 	o.errConn = rawConn(stderr)
 	return o
@@ -120,6 +124,36 @@ func (o *Outputs) account(service string) *account {
 		o.accounts[service] = a
 	}
 	return a
+}
+
+// ringKey names a prefixed stream: the service and the key ("stdout" or
+// "stderr") of the destination its lines go through.
+type ringKey struct{ service, key string }
+
+// ring returns the recent lines of a prefixed stream, creating them.
+func (o *Outputs) ring(service, key string) *ring {
+	o.accMu.Lock()
+	defer o.accMu.Unlock()
+	k := ringKey{service, key}
+	r := o.rings[k]
+	if r == nil {
+		r = &ring{}
+		o.rings[k] = r
+	}
+	return r
+}
+
+// fileNotifier returns what wakes the followers of the chunks of path.
+func (o *Outputs) fileNotifier(path string) *notifier {
+	o.accMu.Lock()
+	defer o.accMu.Unlock()
+	path = filepath.Clean(path)
+	n := o.written[path]
+	if n == nil {
+		n = &notifier{}
+		o.written[path] = n
+	}
+	return n
 }
 
 // writeLines writes one batch of whole prefixed lines to horust's stdout or

@@ -35,6 +35,7 @@ type prefixSink struct {
 	stamps bool
 	acct   *account
 	log    *slog.Logger
+	recent *ring // the last lines, for horustctl logs; may be nil
 
 	carry []byte // the start of a line whose end has not been read yet
 	hdr   []byte // the prefix of the current batch: time and tag
@@ -67,8 +68,16 @@ func (s *prefixSink) line(a, b []byte) {
 	buf = append(buf, a...)
 	buf = append(buf, b...)
 	*s.batch = append(buf, '\n')
+	s.keep((*s.batch)[len(*s.batch)-len(a)-len(b)-1:])
 	if len(*s.batch) >= flushAt {
 		s.flush()
+	}
+}
+
+// keep adds whole lines, each with its newline, to the recent lines.
+func (s *prefixSink) keep(lines []byte) {
+	if s.recent != nil && len(lines) > 0 {
+		s.recent.add(lines)
 	}
 }
 
@@ -92,17 +101,22 @@ func (s *prefixSink) write(p []byte) {
 	if len(s.carry) > 0 {
 		p = s.joinCarry(p)
 	}
-	// The hot loop: whole lines of at most maxLine bytes.
+	// The hot loop: whole lines of at most maxLine bytes. The lines taken
+	// as they are (run) go to the recent lines in one piece.
+	run := p
 	for len(p) > 0 {
 		i := bytes.IndexByte(p, '\n')
 		if i < 0 || i > maxLine {
+			s.keep(run[:len(run)-len(p)])
 			if i < 0 && len(p) <= maxLine {
 				s.carry = append(s.carry, p...)
+				run, p = nil, nil
 				break
 			}
 			// More than maxLine bytes without a newline: one piece.
 			s.line(p[:maxLine], nil)
 			p = p[maxLine:]
+			run = p
 			continue
 		}
 		buf := append(*s.batch, s.hdr...)
@@ -112,6 +126,7 @@ func (s *prefixSink) write(p []byte) {
 			s.flush()
 		}
 	}
+	s.keep(run[:len(run)-len(p)])
 	s.flush()
 	lineBufs.Put(s.batch)
 	s.batch = nil

@@ -147,6 +147,8 @@ type rotSink struct {
 
 	linkWarned bool // a failure to update <path>.current was logged
 
+	written *notifier // wakes the followers of the chunks (horustctl logs -f); may be nil
+
 	acct *account
 	log  *slog.Logger
 }
@@ -269,6 +271,11 @@ func (r *rotSink) prune() {
 }
 
 func (r *rotSink) write(p []byte) {
+	r.writeChunks(p)
+	r.written.notify()
+}
+
+func (r *rotSink) writeChunks(p []byte) {
 	for len(p) > 0 {
 		if r.f == nil {
 			if err := r.open(); err != nil {

@@ -199,6 +199,7 @@ func (s *setup) stream(key, target string, rot rotation) (stream, error) {
 			return st, nil
 		}
 		sk := newPrefixSink(s.out, toErr, key, s.svc.Name, s.svc.Timestamps, s.account(), s.log)
+		sk.recent = s.out.ring(s.svc.Name, key)
 		r, w, err := newPipe()
 		if err != nil {
 			return st, fmt.Errorf("%s: %w", key, err)
@@ -213,6 +214,7 @@ func (s *setup) stream(key, target string, rot rotation) (stream, error) {
 		if err != nil {
 			return st, fmt.Errorf("%s: %w", key, err)
 		}
+		sk.written = s.out.fileNotifier(target)
 		r, w, err := newPipe()
 		if err != nil {
 			sk.abort()

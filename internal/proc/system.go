@@ -24,6 +24,11 @@ type SystemOptions struct {
 	Cgroups *cgroup.Manager
 	// Env is horust's own environment (os.Environ()).
 	Env []string
+	// BeforeFork, when not nil, is called before the first fork and
+	// returns when forking may begin: horust waits there for its signal
+	// subscription, so that everything a start prepares (the program's
+	// path, the user, the environment, the output) is done meanwhile.
+	BeforeFork func()
 }
 
 // System is the real OS of the supervisor loop. It belongs to the loop: it
@@ -37,6 +42,8 @@ type System struct {
 	self    Identity
 	groups  map[string]*cgroup.Group // by service name, kept between runs
 	devNull *os.File
+	// beforeFork is SystemOptions.BeforeFork until the first fork.
+	beforeFork func()
 }
 
 var _ OS = (*System)(nil)
@@ -50,7 +57,7 @@ func NewSystem(o SystemOptions) (*System, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", os.DevNull, err)
 	}
-	s := &System{log: o.Log, outputs: o.Outputs, cgroups: o.Cgroups, env: o.Env, self: Self(), groups: map[string]*cgroup.Group{}, devNull: devNull}
+	s := &System{log: o.Log, outputs: o.Outputs, cgroups: o.Cgroups, env: o.Env, self: Self(), groups: map[string]*cgroup.Group{}, devNull: devNull, beforeFork: o.BeforeFork}
 	for _, kv := range o.Env {
 		if v, ok := strings.CutPrefix(kv, "PATH="); ok {
 			s.path = v
@@ -132,6 +139,10 @@ func (s *System) Start(svc *config.Service, o StartOptions) (Process, error) {
 	p := &process{sys: s, name: svc.Name, group: group, memLimit: svc.Resource.Memory, wiring: wiring, termSig: svc.Termination.Signal}
 	if group != nil {
 		p.oomBefore = group.OOMKills()
+	}
+	if s.beforeFork != nil {
+		s.beforeFork()
+		s.beforeFork = nil
 	}
 	pid, err := syscall.ForkExec(prog, args, &syscall.ProcAttr{Dir: dir, Env: env, Files: files, Sys: sys})
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/horust-go/horust/internal/config"
 	"github.com/horust-go/horust/internal/control"
 	"github.com/horust-go/horust/internal/control/server"
 	"github.com/horust-go/horust/internal/status"
@@ -27,36 +28,50 @@ const (
 	reqSignal
 	reqShutdown
 	reqWait
+	reqReload
+	reqConfig        // the configuration's generation and last reload
+	reqServiceConfig // one service's configuration (for the logs endpoint)
 )
 
 type request struct {
-	kind  reqKind
-	name  string
-	names []string
-	sig   syscall.Signal
-	cond  control.WaitFor
-	ctx   context.Context
-	reply chan reply // buffered: the loop never blocks on it
+	kind   reqKind
+	name   string
+	names  []string
+	sig    syscall.Signal
+	cond   control.WaitFor
+	ctx    context.Context
+	reload *reloadInput
+	reply  chan reply // buffered: the loop never blocks on it
 }
 
 type reply struct {
-	list []status.ServiceStatus
-	err  error
+	list   []status.ServiceStatus
+	plan   control.ReloadReply
+	config control.ConfigStatus
+	svc    *config.Service // reqServiceConfig
+	err    error
 }
 
 func (l *Loop) ask(ctx context.Context, r request) ([]status.ServiceStatus, error) {
+	rep, err := l.exchange(ctx, r)
+	return rep.list, err
+}
+
+// exchange sends r to the loop and waits for its reply, for the loop to
+// return or for ctx.
+func (l *Loop) exchange(ctx context.Context, r request) (reply, error) {
 	r.ctx = ctx
 	r.reply = make(chan reply, 1)
 	select {
 	case l.inbox <- r:
 	case <-l.done:
-		return nil, control.ErrExiting
+		return reply{}, control.ErrExiting
 	case <-ctx.Done():
-		return nil, ctx.Err()
+		return reply{}, ctx.Err()
 	}
 	select {
 	case rep := <-r.reply:
-		return rep.list, rep.err
+		return rep, rep.err
 	case <-l.done:
 	case <-ctx.Done():
 	}
@@ -65,13 +80,13 @@ func (l *Loop) ask(ctx context.Context, r request) ([]status.ServiceStatus, erro
 	// answer wins.
 	select {
 	case rep := <-r.reply:
-		return rep.list, rep.err
+		return rep, rep.err
 	default:
 	}
 	if err := ctx.Err(); err != nil {
-		return nil, err
+		return reply{}, err
 	}
-	return nil, control.ErrExiting
+	return reply{}, control.ErrExiting
 }
 
 func (l *Loop) one(ctx context.Context, r request) (status.ServiceStatus, error) {
@@ -127,6 +142,15 @@ func (l *Loop) Wait(ctx context.Context, names []string, cond control.WaitFor) (
 	return l.ask(ctx, request{kind: reqWait, names: names, cond: cond})
 }
 
+// ServiceConfig returns the configuration of the named service (or an error
+// wrapping control.ErrNotFound), as the loop uses it now. The logs endpoint
+// asks it where the service's output goes; the caller reads it and does not
+// change it.
+func (l *Loop) ServiceConfig(ctx context.Context, name string) (*config.Service, error) {
+	rep, err := l.exchange(ctx, request{kind: reqServiceConfig, name: name})
+	return rep.svc, err
+}
+
 // message is what leaf goroutines send the loop: a closed set of types
 // (the msg* types and request), each handled by the loop in its own method.
 type message interface {
@@ -153,12 +177,21 @@ func (r request) handle(l *Loop, now time.Time)   { l.onRequest(r, now) }
 
 func (l *Loop) onRequest(r request, now time.Time) {
 	answer := func(list []status.ServiceStatus, err error) { r.reply <- reply{list: list, err: err} }
-	if r.kind == reqList {
-		list := make([]status.ServiceStatus, len(l.svcs))
-		for i := range l.svcs {
-			list[i] = l.status(i, now)
+	switch r.kind {
+	case reqList:
+		list := make([]status.ServiceStatus, 0, len(l.svcs))
+		for i, s := range l.svcs {
+			if !s.gone {
+				list = append(list, l.status(i, now))
+			}
 		}
 		answer(list, nil)
+		return
+	case reqReload:
+		l.onReload(r, now)
+		return
+	case reqConfig:
+		r.reply <- reply{config: l.configStatus()}
 		return
 	}
 	if r.kind == reqShutdown {
@@ -187,6 +220,9 @@ func (l *Loop) onRequest(r request, now time.Time) {
 	}
 	s := l.svcs[i]
 	switch r.kind {
+	case reqServiceConfig:
+		r.reply <- reply{svc: s.cfg}
+		return
 	case reqStart, reqRestart:
 		ev, verb := EvStartReq, "start"
 		if r.kind == reqRestart {

@@ -47,13 +47,17 @@ const (
 	fxRestart                        // after a run: run again
 	fxFinish                         // after a run: done for good
 	fxRearm                          // horustctl start or restart of a finished service
+	fxReplace                        // a reload changed the service and nothing runs: the new definition, a fresh record
+	fxReplaceRun                     // a reload changed the service: stop the run as fxStop, then start over
+	fxNoteReplace                    // already stopping: start over with the new definition once the stop is done
 	numEffects
 )
 
 var effectNames = [numEffects]string{"-", "arm-start", "dep-failed", "cancel", "start", "spawned", "spawn-failed", "start-timeout",
 	"ready", "round-passed", "round-failed", "up", "main-exit", "stop-leftovers", "leftovers-killed", "drained", "group-empty",
 	"ending-due", "output-idle", "give-up", "run-over", "stop", "kill", "restart-req", "force-kill", "SIGKILL", "note-stop",
-	"note-kill", "restart-after", "kill-leftovers-now", "restart", "finish", "rearm"}
+	"note-kill", "restart-after", "kill-leftovers-now", "restart", "finish", "rearm",
+	"replace", "replace-run", "note-replace"}
 
 func (fx effect) String() string {
 	if fx < numEffects {
@@ -221,6 +225,17 @@ func (fx effect) apply(c *config.Service, r *record, in input, now time.Time, ac
 			r.Reason = in.why
 		}
 		acts = append(acts, actRelease)
+	case fxReplace:
+		// Nothing runs: the new definition starts from the beginning, as a
+		// service that was just added.
+		*r = record{State: r.State}
+		acts = append(acts, actReplace)
+	case fxReplaceRun:
+		r.Intent = intentReplace
+		r.Due = now.Add(c.Termination.Wait)
+		acts = append(acts, actStopChecks, actTermSignal)
+	case fxNoteReplace:
+		r.Intent = intentReplace
 	case fxRearm:
 		// A start asked for by a person is not delayed by an earlier crash
 		// loop.

@@ -16,7 +16,7 @@ import (
 // goroutines of the synctest bubble that "exit" by queueing a wait status
 // and raising SIGCHLD. Everything else in the loop is real.
 type fakeOS struct {
-	t       *testing.T
+	t       testing.TB
 	child   chan os.Signal // SIGCHLD, coalesced as the kernel does
 	stop    chan os.Signal // TERM, INT
 	other   chan os.Signal // everything else
@@ -34,6 +34,8 @@ type fakeOS struct {
 	// failSignal makes the next n Signal calls to a service's runs fail
 	// with EMFILE, as when horust is out of file descriptors.
 	failSignal map[string]int
+	// last is the latest run of each service.
+	last map[string]*fakeProc
 }
 
 type fakeExit struct {
@@ -56,10 +58,11 @@ type fakeProc struct {
 	sigs     chan syscall.Signal
 }
 
-func newFakeOS(t *testing.T) *fakeOS {
+func newFakeOS(t testing.TB) *fakeOS {
 	return &fakeOS{
 		t: t, child: make(chan os.Signal, 1), stop: make(chan os.Signal, 1), other: make(chan os.Signal, 1), nextPid: 100, startAt: map[string][]time.Duration{},
 		t0: time.Now(), behave: map[string]func(*fakeProc){}, failStart: map[string]error{}, failSignal: map[string]int{},
+		last: map[string]*fakeProc{},
 	}
 }
 
@@ -103,6 +106,7 @@ func (f *fakeOS) Start(svc *config.Service, o proc.StartOptions) (proc.Process, 
 	p := &fakeProc{os: f, name: name, pid: f.nextPid, sigs: make(chan syscall.Signal, 8), gone: make(chan struct{})}
 	f.startAt[name] = append(f.startAt[name], time.Since(f.t0))
 	f.log = append(f.log, "start "+name)
+	f.last[name] = p
 	b := f.behave[name]
 	f.mu.Unlock()
 	if o.Drained != nil {
@@ -113,6 +117,13 @@ func (f *fakeOS) Start(svc *config.Service, o proc.StartOptions) (proc.Process, 
 	}
 	go b(p)
 	return p, nil
+}
+
+// lastProc is the latest run of a service.
+func (f *fakeOS) lastProc(name string) *fakeProc {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.last[name]
 }
 
 func (f *fakeOS) Reap() (int, syscall.WaitStatus, bool) {

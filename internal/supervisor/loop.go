@@ -48,6 +48,13 @@ type Options struct {
 	// Settled, when not nil, is called once, the first time the loop has
 	// nothing to do right away (everything startable is started).
 	Settled func()
+	// Global is horust.toml as loaded at start.
+	Global config.Global
+	// Load loads and validates the configuration again, from the paths
+	// and with the templating of the start, for a reload (SIGHUP,
+	// horustctl reload, --watch); nil in one-shot mode. It is called off
+	// the loop.
+	Load func() (Configuration, error)
 }
 
 // shutdownMode is the lifecycle of horust.
@@ -81,6 +88,9 @@ type Loop struct {
 	timerAt    time.Time
 	waiters    []*waiter
 	started    time.Time
+
+	cfgState  reloadState
+	reloading chan struct{} // holds a token while a reload is loaded and applied
 }
 
 // service is one service: its configuration, the step state and what the
@@ -97,6 +107,7 @@ type service struct {
 	spawnErr     error
 	// signalFailed: a signal to the current run failed (logged once).
 	signalFailed bool
+	reloadSlot
 
 	deps          []int // start-after
 	shutdownAfter []int
@@ -121,30 +132,15 @@ func New(opt Options) *Loop {
 		done:   make(chan struct{}),
 		ctx:    ctx,
 		stop:   cancel,
+
+		cfgState:  reloadState{generation: 1, loadedAt: time.Now(), global: opt.Global},
+		reloading: make(chan struct{}, 1),
 	}
 	for i, c := range opt.Services {
 		l.svcs = append(l.svcs, &service{idx: i, cfg: c})
 		l.byName[c.Name] = i
 	}
-	index := func(names []string) []int {
-		var out []int
-		for _, n := range names {
-			if j, ok := l.byName[n]; ok {
-				out = append(out, j)
-			}
-		}
-		return out
-	}
-	for i, s := range l.svcs {
-		s.deps = index(s.cfg.StartAfter)
-		s.shutdownAfter = index(s.cfg.ShutdownAfter)
-		for _, j := range s.deps {
-			l.svcs[j].dependents = append(l.svcs[j].dependents, i)
-		}
-		for _, j := range index(s.cfg.Termination.DieIfFailed) {
-			l.svcs[j].dieWith = append(l.svcs[j].dieWith, i)
-		}
-	}
+	l.link()
 	return l
 }
 
@@ -178,6 +174,7 @@ func (l *Loop) Run(sigs Signals) {
 		// Waits are answered before advance forks the services that an
 		// event made startable, and again after it.
 		l.answerWaiters(now)
+		l.reloadStep(now)
 		l.advance(now)
 		l.answerWaiters(now)
 		if l.finished() {
@@ -253,14 +250,31 @@ func (l *Loop) onSignal(sig os.Signal, now time.Time) {
 			l.log.Warn("second signal received: killing every service", "signal", config.SignalName(s))
 			l.beginShutdown(forceful, now)
 		}
+	case syscall.SIGHUP:
+		if !l.opt.OneShot {
+			// In service mode SIGHUP reloads the configuration
+			// (docs/configuration.md, "Reload"); forwarded, it killed
+			// every service that does not handle it.
+			l.Trigger("SIGHUP")
+			return
+		}
+		l.forward(sig)
 	default:
-		if slices.Contains(l.opt.Forward, sig) {
-			for _, sv := range l.svcs {
-				if sv.live() {
-					if err := sv.proc.Signal(s); err != nil {
-						l.log.Error("forwarding signal failed", "service", sv.cfg.Name, "signal", config.SignalName(s), "err", err)
-					}
-				}
+		l.forward(sig)
+	}
+}
+
+// forward passes a signal on to every running service, when it is one of
+// Options.Forward.
+func (l *Loop) forward(sig os.Signal) {
+	if !slices.Contains(l.opt.Forward, sig) {
+		return
+	}
+	s, _ := sig.(syscall.Signal)
+	for _, sv := range l.svcs {
+		if sv.live() {
+			if err := sv.proc.Signal(s); err != nil {
+				l.log.Error("forwarding signal failed", "service", sv.cfg.Name, "signal", config.SignalName(s), "err", err)
 			}
 		}
 	}
@@ -424,6 +438,8 @@ func (l *Loop) perform(i int, a action, now time.Time) {
 		l.logExit(s, a)
 	case actRunOver:
 		s.proc = nil
+	case actReplace:
+		l.replace(i)
 	case actCrashLoop:
 		why := s.Reason
 		if why == "" && s.Exit.Valid {
@@ -618,7 +634,9 @@ func (l *Loop) advanceOne(i int, now time.Time) {
 // codes): in
 // one-shot mode the command's (128+N for signal N; 127 when the program was
 // not found, 126 when it could not be executed); otherwise 0, or 101 when
-// some service ended FinishedFailed and failedIs101 is set.
+// some service ended FinishedFailed and failedIs101 (the command line's
+// flag) or unsuccessful-exit-finished-failed of the current horust.toml is
+// set.
 func (l *Loop) ExitCode(failedIs101 bool) int {
 	if l.opt.OneShot && len(l.svcs) == 1 {
 		s := l.svcs[0]
@@ -634,9 +652,9 @@ func (l *Loop) ExitCode(failedIs101 bool) int {
 		}
 		return 0
 	}
-	if failedIs101 {
+	if failedIs101 || l.cfgState.global.UnsuccessfulExitFinishedFailed {
 		for _, s := range l.svcs {
-			if s.State == FinishedFailed {
+			if s.State == FinishedFailed && !s.gone {
 				l.log.Error("some processes have failed")
 				return 101
 			}

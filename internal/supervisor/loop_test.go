@@ -639,11 +639,11 @@ func TestSignalForwarding(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		f := newFakeOS(t)
 		f.behave["a"] = ignoreTerm
-		h := start(t, f, Options{Forward: []os.Signal{syscall.SIGHUP}}, svc("a"), svc("b", func(s *config.Service) { s.Restart.Strategy = config.RestartAlways }))
-		h.signal(syscall.SIGHUP)
+		h := start(t, f, Options{Forward: []os.Signal{syscall.SIGUSR1}}, svc("a"), svc("b", func(s *config.Service) { s.Restart.Strategy = config.RestartAlways }))
+		h.signal(syscall.SIGUSR1)
 		ev := f.events()
-		if !slices.Contains(ev, "signal a HUP") || !slices.Contains(ev, "signal b HUP") {
-			t.Fatalf("HUP not forwarded to both: %q", ev)
+		if !slices.Contains(ev, "signal a USR1") || !slices.Contains(ev, "signal b USR1") {
+			t.Fatalf("USR1 not forwarded to both: %q", ev)
 		}
 		h.signal(syscall.SIGUSR2) // not in Forward: ignored
 		if slices.ContainsFunc(f.events(), func(e string) bool { return e == "signal a USR2" }) {
@@ -701,6 +701,13 @@ func TestControlRequests(t *testing.T) {
 		}
 		if _, err := h.loop.Get(ctx, "nope"); !errors.Is(err, control.ErrNotFound) {
 			t.Fatalf("Get unknown: %v, want ErrNotFound", err)
+		}
+		// where the output goes: the loop answers with the configuration.
+		if cfg, err := h.loop.ServiceConfig(ctx, "job"); err != nil || cfg.Name != "job" {
+			t.Fatalf("Config: %+v, %v", cfg, err)
+		}
+		if _, err := h.loop.ServiceConfig(ctx, "nope"); !errors.Is(err, control.ErrNotFound) {
+			t.Fatalf("Config unknown: %v, want ErrNotFound", err)
 		}
 		// wait for job to finish, from another goroutine.
 		waited := make(chan []status.ServiceStatus, 1)

@@ -53,12 +53,14 @@ const (
 	EvRestartReq                // horustctl restart
 	EvStartReq                  // horustctl start
 	EvForceKill                 // forceful shutdown: SIGKILL now
+	EvRemove                    // a reload removed the service: stop for good, then it is forgotten
+	EvReplace                   // a reload changed the service: stop this run, then start over with the new definition
 	numEvents
 )
 
 var eventNames = [numEvents]string{"DepsReady", "DepFailed", "Due", "Spawned", "SpawnFailed", "Ready", "RoundPassed", "RoundFailed", "Healthy",
 	"MainExit", "MainExitLeft", "Drained", "GroupEmpty", "OutputIdle", "GiveUp", "ExitOK", "ExitFail", "Restart", "Finish",
-	"Stop", "Kill", "RestartReq", "StartReq", "ForceKill"}
+	"Stop", "Kill", "RestartReq", "StartReq", "ForceKill", "Remove", "Replace"}
 
 func (e Event) String() string {
 	if e < numEvents {
@@ -84,12 +86,16 @@ var transitions = [numStates][numEvents]cell{
 		EvDepsReady: {Starting, fxArmStart},
 		EvDepFailed: {FinishedFailed, fxDepFailed},
 		EvStop:      {Finished, fxCancel},
+		EvRemove:    {Finished, fxCancel},
+		EvReplace:   {Initial, fxReplace}, // takes the new definition at once
 	},
 	Starting: {
 		EvDue:         {Starting, fxStart},
 		EvSpawned:     {Started, fxSpawned},
 		EvSpawnFailed: {Failed, fxSpawnFailed},
 		EvStop:        {Finished, fxCancel},
+		EvRemove:      {Finished, fxCancel},
+		EvReplace:     {Initial, fxReplace},
 	},
 	Started: {
 		EvDue:          {InKilling, fxStartTimeout},
@@ -104,6 +110,8 @@ var transitions = [numStates][numEvents]cell{
 		EvKill:         {InKilling, fxKill},
 		EvRestartReq:   {InKilling, fxRestartReq},
 		EvForceKill:    {InKilling, fxForceKill},
+		EvRemove:       {InKilling, fxStop},
+		EvReplace:      {InKilling, fxReplaceRun},
 	},
 	Running: {
 		EvReady:        {Running, fxReady},
@@ -116,6 +124,8 @@ var transitions = [numStates][numEvents]cell{
 		EvKill:         {InKilling, fxKill},
 		EvRestartReq:   {InKilling, fxRestartReq},
 		EvForceKill:    {InKilling, fxForceKill},
+		EvRemove:       {InKilling, fxStop},
+		EvReplace:      {InKilling, fxReplaceRun},
 	},
 	InKilling: {
 		EvDue:          {InKilling, fxSIGKILL},
@@ -126,22 +136,28 @@ var transitions = [numStates][numEvents]cell{
 		EvRestartReq:   {InKilling, fxRestartAfter},
 		EvStartReq:     {InKilling, fxRestartAfter},
 		EvForceKill:    {InKilling, fxForceKill},
+		EvRemove:       {InKilling, fxNoteStop},
+		EvReplace:      {InKilling, fxNoteReplace}, // start over with the new definition once the stop is done
 	},
 	Success: {
 		EvRestart: {Initial, fxRestart},
 		EvFinish:  {Finished, fxFinish},
+		EvReplace: {Initial, fxReplace},
 	},
 	Failed: {
 		EvRestart: {Initial, fxRestart},
 		EvFinish:  {FinishedFailed, fxFinish},
+		EvReplace: {Initial, fxReplace},
 	},
 	Finished: {
 		EvStartReq:   {Initial, fxRearm},
 		EvRestartReq: {Initial, fxRearm},
+		EvReplace:    {Initial, fxReplace}, // a changed job runs again
 	},
 	FinishedFailed: {
 		EvStartReq:   {Initial, fxRearm},
 		EvRestartReq: {Initial, fxRearm},
+		EvReplace:    {Initial, fxReplace},
 	},
 }
 
@@ -163,6 +179,8 @@ var endings = [numStates][numEvents]cell{
 		EvKill:       {InKilling, fxNoteKill},
 		EvRestartReq: {InKilling, fxRestartAfter},
 		EvForceKill:  {InKilling, fxKillLeftoversNow},
+		EvRemove:     {InKilling, fxNoteStop},
+		EvReplace:    {InKilling, fxNoteReplace},
 	},
 	Running: {
 		EvDue:        {Running, fxEndingDue},
@@ -176,6 +194,8 @@ var endings = [numStates][numEvents]cell{
 		EvKill:       {InKilling, fxNoteKill},
 		EvRestartReq: {InKilling, fxRestartAfter},
 		EvForceKill:  {InKilling, fxKillLeftoversNow},
+		EvRemove:     {InKilling, fxNoteStop},
+		EvReplace:    {InKilling, fxNoteReplace},
 	},
 	InKilling: {
 		EvDue:        {InKilling, fxEndingDue},
@@ -189,6 +209,8 @@ var endings = [numStates][numEvents]cell{
 		EvRestartReq: {InKilling, fxRestartAfter},
 		EvStartReq:   {InKilling, fxRestartAfter},
 		EvForceKill:  {InKilling, fxKillLeftoversNow},
+		EvRemove:     {InKilling, fxNoteStop},
+		EvReplace:    {InKilling, fxNoteReplace},
 	},
 }
 

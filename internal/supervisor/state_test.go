@@ -18,10 +18,14 @@ const wantTable = `
 Initial DepsReady Starting arm-start
 Initial DepFailed FinishedFailed dep-failed
 Initial Stop Finished cancel
+Initial Remove Finished cancel
+Initial Replace Initial replace
 Starting Due Starting start
 Starting Spawned Started spawned
 Starting SpawnFailed Failed spawn-failed
 Starting Stop Finished cancel
+Starting Remove Finished cancel
+Starting Replace Initial replace
 Started Due InKilling start-timeout
 Started Ready Started ready
 Started RoundPassed Started round-passed
@@ -34,6 +38,8 @@ Started Stop InKilling stop
 Started Kill InKilling kill
 Started RestartReq InKilling restart-req
 Started ForceKill InKilling force-kill
+Started Remove InKilling stop
+Started Replace InKilling replace-run
 Running Ready Running ready
 Running RoundPassed Running round-passed
 Running RoundFailed Running round-failed
@@ -44,6 +50,8 @@ Running Stop InKilling stop
 Running Kill InKilling kill
 Running RestartReq InKilling restart-req
 Running ForceKill InKilling force-kill
+Running Remove InKilling stop
+Running Replace InKilling replace-run
 InKilling Due InKilling SIGKILL
 InKilling MainExit InKilling main-exit
 InKilling MainExitLeft InKilling leftovers-killed
@@ -52,14 +60,20 @@ InKilling Stop InKilling note-stop
 InKilling RestartReq InKilling restart-after
 InKilling StartReq InKilling restart-after
 InKilling ForceKill InKilling force-kill
+InKilling Remove InKilling note-stop
+InKilling Replace InKilling note-replace
 Success Restart Initial restart
 Success Finish Finished finish
+Success Replace Initial replace
 Failed Restart Initial restart
 Failed Finish FinishedFailed finish
+Failed Replace Initial replace
 Finished RestartReq Initial rearm
 Finished StartReq Initial rearm
+Finished Replace Initial replace
 FinishedFailed RestartReq Initial rearm
 FinishedFailed StartReq Initial rearm
+FinishedFailed Replace Initial replace
 ending:
 Started Due Started ending-due
 Started Drained Started drained
@@ -72,6 +86,8 @@ Started Stop InKilling note-stop
 Started Kill InKilling note-kill
 Started RestartReq InKilling restart-after
 Started ForceKill InKilling kill-leftovers-now
+Started Remove InKilling note-stop
+Started Replace InKilling note-replace
 Running Due Running ending-due
 Running Drained Running drained
 Running GroupEmpty Running group-empty
@@ -83,6 +99,8 @@ Running Stop InKilling note-stop
 Running Kill InKilling note-kill
 Running RestartReq InKilling restart-after
 Running ForceKill InKilling kill-leftovers-now
+Running Remove InKilling note-stop
+Running Replace InKilling note-replace
 InKilling Due InKilling ending-due
 InKilling Drained InKilling drained
 InKilling GroupEmpty InKilling group-empty
@@ -94,6 +112,8 @@ InKilling Stop InKilling note-stop
 InKilling RestartReq InKilling restart-after
 InKilling StartReq InKilling restart-after
 InKilling ForceKill InKilling kill-leftovers-now
+InKilling Remove InKilling note-stop
+InKilling Replace InKilling note-replace
 `
 
 // cells renders a table in wantTable's form.
@@ -321,6 +341,39 @@ func TestStep(t *testing.T) {
 				}
 			}},
 		{name: "ignored event changes nothing", cfg: base(), r: record{State: Finished, Reason: "keep"}, in: input{ev: EvHealthy}, want: Finished},
+		{name: "a removed running service is stopped for good", cfg: base(), r: record{State: Running, PID: 7}, in: input{ev: EvRemove}, want: InKilling, acts: []action{actStopChecks, actTermSignal},
+			check: func(t *testing.T, r record) {
+				if r.Intent != intentStop || r.Due != t0.Add(5*time.Second) {
+					t.Fatalf("%+v: want intent stop, due at the termination wait", r)
+				}
+			}},
+		{name: "a removed service waiting to start finishes at once", cfg: base(), r: record{State: Starting, Due: t0.Add(time.Second)}, in: input{ev: EvRemove}, want: Finished, acts: []action{actRelease}},
+		{name: "a removed service's clean stop finishes it", cfg: base(), r: record{State: InKilling, Intent: intentStop, Reached: true, Drained: true},
+			in: input{ev: EvMainExit, exit: exitInfo{Valid: true, Code: 143, Signal: syscall.SIGTERM}}, want: Finished, acts: []action{actStopChecks, actLogExit, actRunOver, actRelease}},
+		{name: "a changed running service is stopped to start over", cfg: base(), r: record{State: Running, PID: 7, Restarts: 3}, in: input{ev: EvReplace}, want: InKilling, acts: []action{actStopChecks, actTermSignal},
+			check: func(t *testing.T, r record) {
+				if r.Intent != intentReplace {
+					t.Fatalf("intent %v, want replace", r.Intent)
+				}
+			}},
+		{name: "a changed service's stop takes the new definition, even if it failed to stop cleanly", cfg: base(), r: record{State: InKilling, Intent: intentReplace, Reached: true, SigKilled: true, Restarts: 3, QuickExits: 2, Drained: true},
+			in: input{ev: EvMainExit, exit: exitInfo{Valid: true, Code: 137, Signal: syscall.SIGKILL}}, want: Initial, acts: []action{actStopChecks, actLogExit, actRunOver, actReplace},
+			check: func(t *testing.T, r record) {
+				if r != (record{State: Initial}) {
+					t.Fatalf("%+v: want a fresh record", r)
+				}
+			}},
+		{name: "a changed service whose stop exits cleanly starts over", cfg: base(), r: record{State: InKilling, Intent: intentReplace, Reached: true, Drained: true},
+			in: input{ev: EvMainExit, exit: exitInfo{Valid: true}}, want: Initial, acts: []action{actStopChecks, actLogExit, actRunOver, actReplace}},
+		{name: "a changed finished job runs again", cfg: base(func(s *config.Service) { s.Oneshot = true }), r: record{State: Finished, Restarts: 1}, in: input{ev: EvReplace}, want: Initial, acts: []action{actReplace}},
+		{name: "a change during a stop starts over once the stop is done", cfg: base(), r: record{State: InKilling, Intent: intentStop}, in: input{ev: EvReplace}, want: InKilling,
+			check: func(t *testing.T, r record) {
+				if r.Intent != intentReplace {
+					t.Fatalf("intent %v, want replace", r.Intent)
+				}
+			}},
+		{name: "shutdown wins over a change in progress", cfg: base(), r: record{State: InKilling, Intent: intentReplace, Reached: true, Drained: true},
+			in: input{ev: EvMainExit, exit: exitInfo{Valid: true}}, shutdown: true, want: Finished, acts: []action{actStopChecks, actLogExit, actRunOver, actRelease}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -22,7 +22,8 @@ const (
 	intentUnhealthy           // max-failed checks in a row: always a failure
 	intentStartTimeout        // not healthy within start-timeout: a failed start
 	intentRestart             // horustctl restart: run again whatever the strategy
-	intentStop                // stop for good: shutdown or horustctl stop
+	intentStop                // stop for good: shutdown, horustctl stop, removal by a reload
+	intentReplace             // a reload changed the service: start over with the new definition
 )
 
 // drainGrace bounds how long an ending run waits, once nothing of it should
@@ -127,10 +128,11 @@ const (
 	actLogCrash                      // the same, quietly: a crash loop already said so
 	actRunOver                       // the run is over: forget its process
 	actCrashLoop                     // a crash loop began: say so, once per loop
+	actReplace                       // take the service's new definition (a reload), with a fresh record
 )
 
 var actionNames = [...]string{"start", "term-signal", "SIGKILL", "failure-strategy", "release", "start-checks", "stop-checks", "stop-leftovers",
-	"kill-leftovers", "wait-output", "log-give-up", "log-exit", "log-failure", "log-crash", "run-over", "crash-loop"}
+	"kill-leftovers", "wait-output", "log-give-up", "log-exit", "log-failure", "log-crash", "run-over", "crash-loop", "replace"}
 
 func (a action) String() string { return actionNames[a] }
 
@@ -177,9 +179,12 @@ func step(c *config.Service, r record, in input, now time.Time, shuttingDown boo
 	}
 }
 
-// stopping reports whether horust is stopping the run on purpose (a stop or
-// a restart asked for): its end is not a failure of the service.
-func (r *record) stopping() bool { return r.Intent == intentStop || r.Intent == intentRestart }
+// stopping reports whether horust is stopping the run on purpose (a stop, a
+// restart asked for, a reload's removal or change): its end is not a failure
+// of the service.
+func (r *record) stopping() bool {
+	return r.Intent == intentStop || r.Intent == intentRestart || r.Intent == intentReplace
+}
 
 // healthy reports whether the current run is ready to be Running: READY=1
 // arrived (with notify) and its last round of checks passed (with checks).
@@ -248,6 +253,8 @@ func decide(c *config.Service, r *record, shuttingDown bool) input {
 		return input{ev: EvFinish}
 	case r.Intent == intentRestart:
 		return input{ev: EvRestart}
+	case r.Intent == intentReplace:
+		return input{ev: EvReplace}
 	case r.State == Failed && !r.Reached:
 		r.FailedStarts++
 		if r.FailedStarts > int(c.Restart.Attempts) {
@@ -284,7 +291,7 @@ func classify(c *config.Service, r record, e exitInfo) Event {
 	if slices.Contains(c.Failure.SuccessfulExitCodes, e.Code) {
 		return EvExitOK
 	}
-	if (r.Intent == intentStop || r.Intent == intentRestart) && !r.SigKilled && e.Code == 128+int(c.Termination.Signal) {
+	if r.stopping() && !r.SigKilled && e.Code == 128+int(c.Termination.Signal) {
 		return EvExitOK
 	}
 	return EvExitFail

@@ -76,15 +76,26 @@ func (e *APIError) Unwrap() error {
 		return ErrTimeout
 	case "exiting":
 		return control.ErrExiting
+	case "invalid_config":
+		return control.ErrInvalidConfig
+	case "no_config":
+		return control.ErrNoConfig
 	}
 	return nil
 }
 
 // List returns every service in start order.
 func (c *Client) List(ctx context.Context) ([]status.ServiceStatus, error) {
+	rep, err := c.Status(ctx)
+	return rep.Services, err
+}
+
+// Status returns every service in start order and the configuration's
+// generation and last reload.
+func (c *Client) Status(ctx context.Context) (control.ServicesReply, error) {
 	var rep control.ServicesReply
 	err := c.do(ctx, "GET", "/v1/services", nil, &rep)
-	return rep.Services, err
+	return rep, err
 }
 
 // Get returns one service.
@@ -170,17 +181,10 @@ func servicePath(name string) (string, error) {
 func (c *Client) do(ctx context.Context, method, path string, body []byte, out any) error {
 	code, reason, data, err := c.roundTrip(ctx, method, path, body)
 	if err != nil {
-		if ctx.Err() != nil {
-			err = ctx.Err()
-		}
 		return c.connError(ctx, err)
 	}
 	if code/100 != 2 {
-		apiErr := &APIError{StatusCode: code}
-		if json.Unmarshal(data, &apiErr.ErrorReply) != nil || apiErr.ErrorReply.Error == "" {
-			apiErr.ErrorReply.Error = fmt.Sprintf("horust answered %d %s", code, reason)
-		}
-		return apiErr
+		return apiError(code, reason, data)
 	}
 	if err := json.Unmarshal(data, out); err != nil {
 		return fmt.Errorf("horust at %s sent a reply that is not understood: %w", c.path, err)
@@ -188,20 +192,46 @@ func (c *Client) do(ctx context.Context, method, path string, body []byte, out a
 	return nil
 }
 
+// apiError is the *APIError of an error answer.
+func apiError(code int, reason string, data []byte) error {
+	apiErr := &APIError{StatusCode: code}
+	if json.Unmarshal(data, &apiErr.ErrorReply) != nil || apiErr.ErrorReply.Error == "" {
+		apiErr.ErrorReply.Error = fmt.Sprintf("horust answered %d %s", code, reason)
+	}
+	return apiErr
+}
+
 // roundTrip sends one request on a new connection and reads the answer.
 // ctx bounds the whole exchange.
 func (c *Client) roundTrip(ctx context.Context, method, path string, body []byte) (code int, reason string, data []byte, err error) {
+	err = c.exchange(ctx, method, path, body, func(sl httpwire.StatusLine, b io.Reader) error {
+		code, reason = sl.Code, sl.Reason
+		data, err = io.ReadAll(io.LimitReader(b, maxReplyBytes))
+		return err
+	})
+	return code, reason, data, err
+}
+
+// exchange sends one request on a new connection and calls read with the
+// answer's status and body, which it may read as long as ctx allows. Its
+// error is read's, or the connection's (with ctx's error when ctx ended).
+func (c *Client) exchange(ctx context.Context, method, path string, body []byte, read func(httpwire.StatusLine, io.Reader) error) (err error) {
+	defer func() {
+		if err != nil && ctx.Err() != nil {
+			err = ctx.Err()
+		}
+	}()
 	if err := checkOwners(c.path); err != nil {
-		return 0, "", nil, err
+		return err
 	}
 	var d net.Dialer
 	conn, err := d.DialContext(ctx, "unix", c.path)
 	if err != nil {
-		return 0, "", nil, err
+		return err
 	}
 	defer func() { _ = conn.Close() }()
 	if err := c.checkServer(conn); err != nil {
-		return 0, "", nil, err
+		return err
 	}
 	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
@@ -215,30 +245,26 @@ func (c *Client) roundTrip(ctx context.Context, method, path string, body []byte
 	httpwire.WriteHead(bw, method+" "+path+" HTTP/1.1", h)
 	_, _ = bw.Write(body)
 	if err := bw.Flush(); err != nil {
-		return 0, "", nil, err
+		return err
 	}
 	br := bufio.NewReader(conn)
 	for {
 		line, rh, err := httpwire.ReadHead(br, 64<<10)
 		if err != nil {
-			return 0, "", nil, err
+			return err
 		}
 		sl, err := httpwire.ParseStatusLine(line)
 		if err != nil {
-			return 0, "", nil, err
+			return err
 		}
 		if sl.Code < 200 {
 			continue // 100 Continue
 		}
 		f, n, err := httpwire.ResponseFraming(rh, sl.Code, method == "HEAD")
 		if err != nil {
-			return 0, "", nil, err
+			return err
 		}
-		data, err := io.ReadAll(io.LimitReader(httpwire.Body(br, f, n), maxReplyBytes))
-		if err != nil {
-			return 0, "", nil, err
-		}
-		return sl.Code, sl.Reason, data, nil
+		return read(sl, httpwire.Body(br, f, n))
 	}
 }
 

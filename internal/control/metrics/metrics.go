@@ -11,6 +11,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/horust-go/horust/internal/control"
 	"github.com/horust-go/horust/internal/status"
 )
 
@@ -68,10 +69,12 @@ const ContentType = "text/plain; version=0.0.4; charset=utf-8"
 
 // Write appends the exposition for the services in list to b: per service
 // state, restarts, last exit code, start time and failed health checks,
-// then horust's own process and Go runtime figures.
-func Write(b *bytes.Buffer, version string, list []status.ServiceStatus) {
+// the configuration's reloads (cfg), then horust's own process and Go
+// runtime figures.
+func Write(b *bytes.Buffer, version string, list []status.ServiceStatus, cfg control.ConfigStatus) {
 	e := expo{b: b}
 	writeServiceMetrics(&e, version, list)
+	writeConfigMetrics(&e, cfg)
 	writeProcessMetrics(&e)
 }
 
@@ -233,4 +236,16 @@ func bootTime() float64 {
 		}
 	}
 	return 0
+}
+
+// writeConfigMetrics writes the reload counters under the names Prometheus
+// and Alertmanager use for their own configuration reloads.
+func writeConfigMetrics(e *expo, st control.ConfigStatus) {
+	e.family("horust_config_reloads_total", "counter", "Configuration reloads, by result: ok (applied) or invalid (refused, nothing changed).")
+	e.sample("horust_config_reloads_total", float64(st.ReloadsOK), "result", "ok")
+	e.sample("horust_config_reloads_total", float64(st.ReloadsInvalid), "result", "invalid")
+	e.family("horust_config_generation", "gauge", "Generation of the configuration horust runs: 1 at start, one more per applied reload.")
+	e.sample("horust_config_generation", float64(st.Generation))
+	e.family("horust_config_last_reload_success_timestamp_seconds", "gauge", "When the current configuration was applied (at start or by the last successful reload), in seconds since the Unix epoch.")
+	e.sample("horust_config_last_reload_success_timestamp_seconds", float64(st.LoadedAt.UnixNano())/1e9)
 }

@@ -24,10 +24,16 @@ type memBackend struct {
 	waiting   int           // Wait calls in progress
 	block     chan struct{} // when set, every call blocks until it is closed or ctx ends
 	blocked   int           // calls blocked on block now
+	// reloadErr, when set, is what Reload returns; otherwise it returns
+	// a plan with every service unchanged and counts the reload.
+	reloadErr error
+	config    control.ConfigStatus
+	dryRuns   int
 }
 
 func newMemBackend(services ...status.ServiceStatus) *memBackend {
-	return &memBackend{services: services, changed: make(chan struct{})}
+	return &memBackend{services: services, changed: make(chan struct{}),
+		config: control.ConfigStatus{Generation: 1, LoadedAt: time.Unix(1700000000, 0)}}
 }
 
 // svc is a service in state with a pid when it is alive.
@@ -238,4 +244,41 @@ func (b *memBackend) blockedCalls() int {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.blocked
+}
+
+func (b *memBackend) Reload(ctx context.Context, dryRun bool) (control.ReloadReply, error) {
+	if err := b.gate(ctx); err != nil {
+		return control.ReloadReply{}, err
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.shutting {
+		return control.ReloadReply{}, control.ErrShuttingDown
+	}
+	if b.reloadErr != nil {
+		b.config.ReloadsInvalid++
+		return control.ReloadReply{}, b.reloadErr
+	}
+	rep := control.ReloadReply{DryRun: dryRun, Generation: b.config.Generation}
+	for _, s := range b.services {
+		rep.Services = append(rep.Services, control.ServicePlan{Name: s.Name, Change: control.ChangeUnchanged})
+	}
+	if dryRun {
+		b.dryRuns++
+		return rep, nil
+	}
+	b.config.Generation++
+	b.config.ReloadsOK++
+	b.config.LoadedAt = time.Unix(1700000100, 0)
+	rep.Generation = b.config.Generation
+	return rep, nil
+}
+
+func (b *memBackend) Config(ctx context.Context) (control.ConfigStatus, error) {
+	if err := b.gate(ctx); err != nil {
+		return control.ConfigStatus{}, err
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.config, nil
 }

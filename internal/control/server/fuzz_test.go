@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"github.com/horust-go/horust/internal/control"
 	"io"
 	"net"
 	"strings"
@@ -45,6 +46,11 @@ func (b *probeOnly) Signal(ctx context.Context, name string, sig syscall.Signal)
 func (b *probeOnly) Shutdown(ctx context.Context) error {
 	b.changes.Add(1)
 	return b.memBackend.Shutdown(ctx)
+}
+
+func (b *probeOnly) Reload(ctx context.Context, dryRun bool) (control.ReloadReply, error) {
+	b.changes.Add(1)
+	return b.memBackend.Reload(ctx, dryRun)
 }
 
 // FuzzProbeConnection sends whole connections' worth of bytes to the probe

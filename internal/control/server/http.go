@@ -43,12 +43,19 @@ func (r *request) Context() context.Context { return r.ctx }
 // PathValue returns the {name} segment of the path.
 func (r *request) PathValue(string) string { return r.name }
 
-// response collects a handler's answer.
+// response collects a handler's answer, or streams it (stream.go).
 type response struct {
 	code   int
 	header httpwire.Header
 	body   bytes.Buffer
 	conn   net.Conn
+
+	// For a streamed reply.
+	bw       *bufio.Writer
+	minor    int  // the request's HTTP/1.minor
+	head     bool // a HEAD request: no body
+	streamed bool // the head is sent, the body is being written
+	broken   bool // a write failed, or the handler panicked mid-stream
 }
 
 // Header returns the reply's header fields, to be set before WriteHeader.
@@ -484,7 +491,7 @@ func (s *httpServer) serveOne(c *conn) bool {
 	ctx, cancel := context.WithCancel(s.base)
 	defer cancel()
 	r := &request{Method: rl.Method, URL: u, Header: hdr, Body: bytes.NewReader(body), ctx: ctx}
-	w := &response{conn: c.c}
+	w := &response{conn: c.c, bw: c.bw, minor: rl.Minor, head: rl.Method == "HEAD"}
 	h, name, allowed := s.routes.match(rl.Method, u.EscapedPath())
 	switch {
 	case h != nil:
@@ -505,6 +512,9 @@ func (s *httpServer) serveOne(c *conn) bool {
 	s.mu.Lock()
 	keep = keep && !s.stopping
 	s.mu.Unlock()
+	if w.streamed {
+		return w.endStream() && keep
+	}
 	if w.code == 0 {
 		w.code = 200
 	}
@@ -552,6 +562,10 @@ func (s *httpServer) runHandler(h handlerFunc, w *response, r *request) (ok bool
 		if v := recover(); v != nil {
 			ok = false
 			s.log.Error("control server: handler panicked", "method", r.Method, "path", r.URL.Path, "panic", v, "stack", string(debug.Stack()))
+			if w.streamed {
+				w.broken = true // too late for a 500: the connection closes
+				return
+			}
 			*w = response{conn: w.conn}
 			writeError(w, 500, "internal", "internal error (logged by horust)", nil)
 		}

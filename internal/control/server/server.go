@@ -49,6 +49,7 @@ type Backend interface {
 	// Wait returns once every named service meets the condition, with their
 	// statuses; control.ErrUnreachable when one of them can no longer meet it.
 	Wait(ctx context.Context, names []string, cond control.WaitFor) ([]status.ServiceStatus, error)
+	Reloader
 }
 
 // Options configures the control server of one horust. Only Backend
@@ -60,6 +61,9 @@ type Options struct {
 	Log *slog.Logger
 	// Version is horust's version, shown by /healthz and /metrics.
 	Version string
+	// Logs opens a service's output for GET /v1/services/{name}/logs (on
+	// the socket only); nil answers that endpoint 404.
+	Logs LogsFunc
 
 	// CallTimeout bounds every Backend call but Wait (default 5s).
 	CallTimeout time.Duration
@@ -153,6 +157,9 @@ func (s *server) apiRoutes(rt *router) {
 	rt.handle("POST", "/v1/services/{name}/signal", s.signal)
 	rt.handle("POST", "/v1/shutdown", s.shutdown)
 	rt.handle("GET", "/v1/wait", s.wait)
+	rt.handle("POST", "/v1/reload", s.reload)
+	rt.handle("GET", "/v1/config", s.config)
+	rt.handle("GET", "/v1/services/{name}/logs", s.logs)
 }
 
 func (s *server) probeRoutes(rt *router) {
@@ -170,8 +177,13 @@ func (s *server) metrics(w *response, r *request) {
 		s.fail(w, r, err)
 		return
 	}
+	cfg, err := s.o.Backend.Config(ctx)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	var b bytes.Buffer
-	metrics.Write(&b, s.o.Version, list)
+	metrics.Write(&b, s.o.Version, list, cfg)
 	w.Header().Set("Content-Type", metrics.ContentType)
 	_, _ = w.Write(b.Bytes())
 }
@@ -228,7 +240,12 @@ func (s *server) list(w *response, r *request) {
 	if list == nil {
 		list = []status.ServiceStatus{}
 	}
-	writeJSON(w, 200, control.ServicesReply{Services: list})
+	cfg, err := s.o.Backend.Config(ctx)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, 200, control.ServicesReply{Services: list, Config: &cfg})
 }
 
 func (s *server) get(w *response, r *request) {
@@ -467,6 +484,14 @@ func (s *server) fail(w *response, r *request, err error) {
 		writeError(w, 409, "not_running", msg, nil)
 	case errors.Is(err, control.ErrExiting):
 		writeError(w, 503, "exiting", msg, nil)
+	case errors.Is(err, control.ErrNoConfig):
+		writeError(w, 409, "no_config", msg, nil)
+	case errors.Is(err, control.ErrInvalidConfig):
+		rep := control.ErrorReply{Error: control.ErrInvalidConfig.Error(), Code: "invalid_config"}
+		if ic, ok := errors.AsType[*control.InvalidConfigError](err); ok {
+			rep.Problems = ic.Problems
+		}
+		writeJSON(w, 422, rep)
 	case r.Context().Err() != nil:
 		// The server is stopping (horust exits) or the client left.
 		writeError(w, 503, "exiting", "horust is exiting", nil)

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/horust-go/horust/internal/control"
+	"github.com/horust-go/horust/internal/logs"
 	"github.com/horust-go/horust/internal/status"
 )
 
@@ -466,7 +467,11 @@ func TestProbeListenerIsReadOnly(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- ServeProbes(ctx, l, Options{Backend: b, Version: "1.2.3"}) }()
+	openLogs := func(context.Context, string, string, func([]byte) error) (*logs.Reader, error) {
+		t.Error("the probe listener opened a service's output")
+		return nil, control.ErrNotFound
+	}
+	go func() { done <- ServeProbes(ctx, l, Options{Backend: b, Version: "1.2.3", Logs: openLogs}) }()
 	defer func() {
 		cancel()
 		if err := <-done; err != nil {
@@ -490,6 +495,10 @@ func TestProbeListenerIsReadOnly(t *testing.T) {
 		{"POST", "/v1/services/a/stop", 404},
 		{"POST", "/v1/services/a/signal", 404},
 		{"GET", "/v1/wait?service=a", 404},
+		{"POST", "/v1/reload", 404},
+		{"POST", "/v1/reload?dry_run=1", 404},
+		{"GET", "/v1/config", 404},
+		{"GET", "/v1/services/a/logs", 404},
 	}
 	for _, tc := range tests {
 		req, err := http.NewRequest(tc.method, base+tc.path, strings.NewReader(`{"signal":"KILL"}`))
@@ -507,6 +516,9 @@ func TestProbeListenerIsReadOnly(t *testing.T) {
 	}
 	st, _ := b.Get(context.Background(), "a")
 	signals, shutdowns, _ := b.snapshot()
+	if cfg, _ := b.Config(context.Background()); cfg.Generation != 1 || b.dryRuns != 0 {
+		t.Fatalf("the probe listener reloaded: %+v, %d dry runs", cfg, b.dryRuns)
+	}
 	if st.State != status.Running || st.Restarts != 0 || len(signals) != 0 || shutdowns != 0 {
 		t.Fatalf("the probe listener changed state: %+v, signals %q, shutdowns %d", st, signals, shutdowns)
 	}

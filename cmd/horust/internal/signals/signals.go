@@ -2,11 +2,11 @@
 // program is still starting: its init starts the subscription on a
 // goroutine of its own, so that the subscription runs beside the
 // initialization of the packages that come after it and beside main's
-// loading, instead of before the first start.
+// loading and the preparation of the first start, instead of before them.
 //
 // os/signal makes one round trip to the runtime's signal-mask thread per
 // signal; for the nine signals horust handles that takes longer than
-// everything else horust does before its first start, and the first start
+// everything else horust does before its first start, and the first fork
 // must wait for it (docs/design.md, "One-shot start-up").
 package signals
 
