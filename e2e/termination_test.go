@@ -17,8 +17,10 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// termForwarded are the signals horust passes on to running services.
-var termForwarded = []syscall.Signal{syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGWINCH, syscall.SIGQUIT}
+// termForwarded are the signals horust passes on to running services in
+// service mode (HUP reloads the configuration there instead:
+// docs/configuration.md, "Reload"; TestPID1ForwardsSignals checks it).
+var termForwarded = []syscall.Signal{syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGWINCH, syscall.SIGQUIT}
 
 func init() {
 	// term-order FILE NAME READY: on TERM append "got NAME" to FILE, wait a
