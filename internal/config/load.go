@@ -1,6 +1,7 @@
 package config
 
 import (
+	"container/heap"
 	"errors"
 	"fmt"
 	"io"
@@ -389,29 +390,22 @@ func topo(svcs []*Service, edges func(*Service) []string) ([]*Service, []int) {
 			}
 		}
 	}
-	less := func(a, b int) bool {
-		if svcs[a].Name != svcs[b].Name {
-			return svcs[a].Name < svcs[b].Name
-		}
-		return a < b
-	}
-	var ready []int
+	ready := &readyHeap{svcs: svcs}
 	for i := range svcs {
 		if indeg[i] == 0 {
-			ready = append(ready, i)
+			ready.idx = append(ready.idx, i)
 		}
 	}
+	heap.Init(ready)
 	order := make([]*Service, 0, len(svcs))
 	done := make([]bool, len(svcs))
-	for len(ready) > 0 {
-		sort.Slice(ready, func(a, b int) bool { return less(ready[a], ready[b]) })
-		i := ready[0]
-		ready = ready[1:]
+	for ready.Len() > 0 {
+		i := heap.Pop(ready).(int)
 		done[i] = true
 		order = append(order, svcs[i])
 		for _, j := range dependents[i] {
 			if indeg[j]--; indeg[j] == 0 {
-				ready = append(ready, j)
+				heap.Push(ready, j)
 			}
 		}
 	}
@@ -422,6 +416,31 @@ func topo(svcs []*Service, edges func(*Service) []string) ([]*Service, []int) {
 		}
 	}
 	return order, rest
+}
+
+// readyHeap holds the indexes of the services whose dependencies are all
+// ordered, smallest name first (then the lowest index), so that topo takes
+// the next one in O(log n) however many services are ready at once.
+type readyHeap struct {
+	svcs []*Service
+	idx  []int
+}
+
+func (h *readyHeap) Len() int { return len(h.idx) }
+func (h *readyHeap) Less(a, b int) bool {
+	x, y := h.svcs[h.idx[a]], h.svcs[h.idx[b]]
+	if x.Name != y.Name {
+		return x.Name < y.Name
+	}
+	return h.idx[a] < h.idx[b]
+}
+func (h *readyHeap) Swap(a, b int) { h.idx[a], h.idx[b] = h.idx[b], h.idx[a] }
+func (h *readyHeap) Push(x any)    { h.idx = append(h.idx, x.(int)) }
+func (h *readyHeap) Pop() any {
+	n := len(h.idx) - 1
+	i := h.idx[n]
+	h.idx = h.idx[:n]
+	return i
 }
 
 // cycleProblems finds the cycles among the left-over services rest and
