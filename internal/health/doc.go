@@ -13,7 +13,7 @@
 //     the timeout and reported as a failure; nothing waits for it.
 //   - The notify socket reads datagrams and reports each valid one through a
 //     callback; deciding whether the sender belongs to a service, and what
-//     READY=1 means for its state, is the supervisor's business (see Owner and
+//     READY=1 means for its state, is the supervisor's business (see
 //     NotifyMessage.From).
 //
 // docs/health.md describes the checks and the semantics the supervisor applies.

@@ -257,31 +257,13 @@ func parseNotify(data []byte) NotifyMessage {
 
 // From reports whether the message came from the service whose main process
 // is mainPID: the sender is that process, or was (when the message arrived)
-// in its session or one of its descendants. Unlike Owner, it judges by the
-// process tree as it was on arrival, so a sender that has exited since still
-// counts.
+// in its session or one of its descendants. It judges by the process tree
+// as it was on arrival, so a sender that has exited since still counts.
 func (m NotifyMessage) From(mainPID int) bool {
 	if m.PID <= 0 || mainPID <= 0 {
 		return false
 	}
 	return m.PID == mainPID || m.sender.ownedBy(mainPID)
-}
-
-// Owner reports whether pid belongs to the service whose main process is
-// mainPID, as the process tree is now: pid is mainPID, or pid's session is
-// mainPID's (services are session leaders, so their session id is their
-// pid), or mainPID is an ancestor of pid below this process (found by
-// walking the parent chain in /proc, up to 64 steps, pid 1 or this
-// process). A pid that no longer exists is not owned.
-func Owner(pid, mainPID int) bool {
-	if pid <= 0 || mainPID <= 0 {
-		return false
-	}
-	if pid == mainPID {
-		return true
-	}
-	l, ok := readLineage(pid)
-	return ok && l.ownedBy(mainPID)
 }
 
 // lineage is a process's session id and its ancestors, parent first.

@@ -243,13 +243,13 @@ func TestNotifyShortLivedSenderCountsForItsService(t *testing.T) {
 		t.Fatalf("PID = %d, want the short-lived child's %d", m.PID, childPID)
 	}
 	if _, err := os.Stat("/proc/" + fields[0]); err == nil {
-		t.Skip("the sender's pid is in use again; cannot tell From from Owner")
+		t.Skip("the sender's pid is in use again; cannot tell From from the process tree as it is now")
 	}
 	if !m.From(main.cmd.Process.Pid) {
 		t.Error("From(main pid) = false for a message its child sent before exiting")
 	}
-	if Owner(m.PID, main.cmd.Process.Pid) {
-		t.Error("Owner says a reaped pid belongs to the service")
+	if owned(m.PID, main.cmd.Process.Pid) {
+		t.Error("a reaped pid is taken for the service's")
 	}
 	unrelated := runHelper(t, "sleep")
 	if m.From(unrelated.cmd.Process.Pid) {
@@ -359,7 +359,21 @@ func FuzzParseNotify(f *testing.F) {
 	})
 }
 
-func TestOwner(t *testing.T) {
+// owned reports whether pid belongs to the service whose main process is
+// mainPID, as the process tree is now: what From checks of a message's
+// sender, asked of any pid.
+func owned(pid, mainPID int) bool {
+	if pid <= 0 || mainPID <= 0 {
+		return false
+	}
+	if pid == mainPID {
+		return true
+	}
+	l, ok := readLineage(pid)
+	return ok && l.ownedBy(mainPID)
+}
+
+func TestOwned(t *testing.T) {
 	// tree is a session leader (like a service's main process) with a child
 	// in its session and a child that made its own session (setsid).
 	tree := runHelper(t, "tree")
@@ -392,8 +406,8 @@ func TestOwner(t *testing.T) {
 		{"pid 0", 0, mainPID, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := Owner(tc.pid, tc.main); got != tc.want {
-				t.Errorf("Owner(%d, %d) = %v, want %v", tc.pid, tc.main, got, tc.want)
+			if got := owned(tc.pid, tc.main); got != tc.want {
+				t.Errorf("owned(%d, %d) = %v, want %v", tc.pid, tc.main, got, tc.want)
 			}
 		})
 	}
@@ -410,8 +424,8 @@ func TestLineageStopsAtThisProcess(t *testing.T) {
 	if len(l.ancestors) != 0 {
 		t.Fatalf("ancestors of a child of this process = %v, want none (the walk stops at %d)", l.ancestors, os.Getpid())
 	}
-	if !Owner(child.cmd.Process.Pid, child.cmd.Process.Pid) || Owner(child.cmd.Process.Pid, os.Getppid()) {
-		t.Fatal("Owner of the child: wrong answer")
+	if !owned(child.cmd.Process.Pid, child.cmd.Process.Pid) || owned(child.cmd.Process.Pid, os.Getppid()) {
+		t.Fatal("owned of the child: wrong answer")
 	}
 }
 
