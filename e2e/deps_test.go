@@ -35,6 +35,18 @@ func TestHorustDoesNotLinkNetHTTP(t *testing.T) {
 	}
 }
 
+// TestHorustDoesNotLinkRegexp keeps package regexp out of horust: its
+// patterns are compiled at start (every one-shot run pays it) and it
+// brings the unicode tables into memory (docs/design.md, one-shot
+// start-up).
+func TestHorustDoesNotLinkRegexp(t *testing.T) {
+	for _, p := range goListDeps(t, "github.com/horust-go/horust/cmd/horust") {
+		if p == "regexp" {
+			t.Error("horust links regexp; match by hand (see cmd/horust's gnuDashes)")
+		}
+	}
+}
+
 // TestHorustctlLinksOnlyTheClient keeps horustctl a client: the API
 // server, the metrics exposition and the supervisor (and whatever they
 // pull in) stay out of it (docs/design.md, "Layout").

@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"regexp"
 	"strconv"
+	"strings"
 
 	"github.com/horust-go/horust/internal/control"
 )
@@ -165,12 +165,28 @@ func parseArgs(args []string, stderr io.Writer) (*cli, error) {
 	return c, nil
 }
 
-// longFlag is an option's name as the flag package writes it in its errors
-// ("-uds-mode"), after a blank or the start.
-var longFlag = regexp.MustCompile(`(^| )-([a-z][a-z-]+)`)
-
 // gnuDashes writes the long options in the flag package's error messages
-// as --help shows them: "flag provided but not defined: --nope".
+// as --help shows them: "flag provided but not defined: --nope". An option
+// is a dash after a blank or the start, then its long name. (No regexp: it
+// would cost every start its compilation; docs/design.md, one-shot
+// start-up.)
 func gnuDashes(msg string) string {
-	return longFlag.ReplaceAllString(msg, "$1--$2")
+	var b strings.Builder
+	for i := 0; i < len(msg); i++ {
+		if msg[i] == '-' && (i == 0 || msg[i-1] == ' ') && longName(msg[i+1:]) {
+			b.WriteByte('-')
+		}
+		b.WriteByte(msg[i])
+	}
+	return b.String()
+}
+
+// longName reports whether s starts with an option's long name: a
+// lower-case letter, then at least one more letter or dash.
+func longName(s string) bool {
+	n := 0
+	for n < len(s) && ('a' <= s[n] && s[n] <= 'z' || n > 0 && s[n] == '-') {
+		n++
+	}
+	return n >= 2
 }

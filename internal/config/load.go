@@ -1,13 +1,13 @@
 package config
 
 import (
-	"container/heap"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"syscall"
@@ -390,22 +390,35 @@ func topo(svcs []*Service, edges func(*Service) []string) ([]*Service, []int) {
 			}
 		}
 	}
-	ready := &readyHeap{svcs: svcs}
+	// ready is kept sorted with the next service to take last: the
+	// smallest name first, then the lowest index. Inserting by binary
+	// search keeps the whole order O(n log n) comparisons.
+	after := func(a, b int) int {
+		if c := strings.Compare(svcs[b].Name, svcs[a].Name); c != 0 {
+			return c
+		}
+		return b - a
+	}
+	var ready []int
+	push := func(i int) {
+		at, _ := slices.BinarySearchFunc(ready, i, after)
+		ready = slices.Insert(ready, at, i)
+	}
 	for i := range svcs {
 		if indeg[i] == 0 {
-			ready.idx = append(ready.idx, i)
+			push(i)
 		}
 	}
-	heap.Init(ready)
 	order := make([]*Service, 0, len(svcs))
 	done := make([]bool, len(svcs))
-	for ready.Len() > 0 {
-		i := heap.Pop(ready).(int)
+	for len(ready) > 0 {
+		i := ready[len(ready)-1]
+		ready = ready[:len(ready)-1]
 		done[i] = true
 		order = append(order, svcs[i])
 		for _, j := range dependents[i] {
 			if indeg[j]--; indeg[j] == 0 {
-				heap.Push(ready, j)
+				push(j)
 			}
 		}
 	}
@@ -416,31 +429,6 @@ func topo(svcs []*Service, edges func(*Service) []string) ([]*Service, []int) {
 		}
 	}
 	return order, rest
-}
-
-// readyHeap holds the indexes of the services whose dependencies are all
-// ordered, smallest name first (then the lowest index), so that topo takes
-// the next one in O(log n) however many services are ready at once.
-type readyHeap struct {
-	svcs []*Service
-	idx  []int
-}
-
-func (h *readyHeap) Len() int { return len(h.idx) }
-func (h *readyHeap) Less(a, b int) bool {
-	x, y := h.svcs[h.idx[a]], h.svcs[h.idx[b]]
-	if x.Name != y.Name {
-		return x.Name < y.Name
-	}
-	return h.idx[a] < h.idx[b]
-}
-func (h *readyHeap) Swap(a, b int) { h.idx[a], h.idx[b] = h.idx[b], h.idx[a] }
-func (h *readyHeap) Push(x any)    { h.idx = append(h.idx, x.(int)) }
-func (h *readyHeap) Pop() any {
-	n := len(h.idx) - 1
-	i := h.idx[n]
-	h.idx = h.idx[:n]
-	return i
 }
 
 // cycleProblems finds the cycles among the left-over services rest and
