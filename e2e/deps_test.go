@@ -47,6 +47,18 @@ func TestHorustDoesNotLinkRegexp(t *testing.T) {
 	}
 }
 
+// TestHorustDoesNotLinkOSUser keeps os/user out of horust: every start
+// looks up horust's own user, and internal/passwd answers from /etc/passwd
+// in a fraction of os/user's time (docs/design.md, "Users and groups
+// without os/user").
+func TestHorustDoesNotLinkOSUser(t *testing.T) {
+	for _, p := range goListDeps(t, "github.com/horust-go/horust/cmd/horust") {
+		if p == "os/user" {
+			t.Error("horust links os/user; use internal/passwd (docs/design.md)")
+		}
+	}
+}
+
 // TestHorustctlLinksOnlyTheClient keeps horustctl a client: the API
 // server, the metrics exposition and the supervisor (and whatever they
 // pull in) stay out of it (docs/design.md, "Layout").

@@ -12,10 +12,13 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -74,6 +77,32 @@ func TestUDSGroupUnknown(t *testing.T) {
 	}
 	if _, err := os.Stat(marker); err == nil {
 		t.Fatal("a service ran although horust refused its --uds-group")
+	}
+}
+
+// TestUDSGroupByName: --uds-group naming a group gives the control socket
+// that group (looked up by horust in /etc/group, here checked against
+// os/user).
+func TestUDSGroupByName(t *testing.T) {
+	requireRoot(t) // root may give the socket any group
+	var g *user.Group
+	for _, name := range []string{"nogroup", "daemon", "adm", "users"} {
+		if found, err := user.LookupGroup(name); err == nil && found.Gid != strconv.Itoa(os.Getgid()) {
+			g = found
+			break
+		}
+	}
+	if g == nil {
+		t.Skip("none of nogroup, daemon, adm, users is a group here other than the test's own")
+	}
+	h := startHorust(t, runOpts{args: []string{"--uds-group", g.Name},
+		files: map[string]string{"grp.toml": svc(role("sleep"))}})
+	var st syscall.Stat_t
+	if err := syscall.Stat(ctlSocket(t, h), &st); err != nil {
+		t.Fatal(err)
+	}
+	if strconv.Itoa(int(st.Gid)) != g.Gid {
+		t.Fatalf("the socket's group is %d, want %s (%s)", st.Gid, g.Gid, g.Name)
 	}
 }
 

@@ -12,7 +12,6 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"os/user"
 	"path/filepath"
 	runtimedebug "runtime/debug"
 	"strconv"
@@ -29,6 +28,7 @@ import (
 	"github.com/horust-go/horust/internal/control/server"
 	"github.com/horust-go/horust/internal/health"
 	"github.com/horust-go/horust/internal/logs"
+	"github.com/horust-go/horust/internal/passwd"
 	"github.com/horust-go/horust/internal/proc"
 	"github.com/horust-go/horust/internal/supervisor"
 	"github.com/horust-go/horust/internal/watch"
@@ -481,12 +481,14 @@ func udsGroupID(group string) (int, error) {
 	if n, err := strconv.Atoi(group); err == nil {
 		return n, nil
 	}
-	g, err := user.LookupGroup(group)
+	gid, ok, err := passwd.GroupByName(group)
 	if err != nil {
 		return 0, fmt.Errorf("--uds-group: %w", err)
 	}
-	n, _ := strconv.Atoi(g.Gid)
-	return n, nil
+	if !ok {
+		return 0, fmt.Errorf("--uds-group: group: unknown group %s", group)
+	}
+	return int(gid), nil
 }
 
 // udsGID is udsGroupID for the socket; a group deleted since supervise checked it

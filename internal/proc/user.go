@@ -1,13 +1,15 @@
 package proc
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
-	"os/user"
 	"strconv"
 	"syscall"
 
 	"github.com/horust-go/horust/internal/config"
+	"github.com/horust-go/horust/internal/passwd"
 )
 
 // Identity is the user a service runs as.
@@ -36,53 +38,49 @@ func (id Identity) Credential() *syscall.Credential {
 func Self() Identity {
 	uid := os.Getuid()
 	id := Identity{UID: uint32(uid), GID: uint32(os.Getgid()), Name: strconv.Itoa(uid), Home: "/"}
-	if u, err := user.LookupId(strconv.Itoa(uid)); err == nil {
-		id.Name, id.Home = u.Username, u.HomeDir
+	if u, ok, err := passwd.UserByID(uint32(uid)); ok && err == nil {
+		id.Name, id.Home = u.Name, u.Home
 	}
 	return id
 }
 
 // Lookup resolves the user of a service. An unset user is horust's own
 // (self). A name must exist in the user database. A number without an entry
-// runs with that uid, gid equal to it, no supplementary groups, USER set to
-// the number and HOME to "/".
+// (or without a database: an image with no /etc/passwd) runs with that uid,
+// gid equal to it, no supplementary groups, USER set to the number and HOME
+// to "/".
 func Lookup(u config.User, self Identity) (Identity, error) {
 	if !u.Set {
 		return self, nil
 	}
 	var (
-		pw  *user.User
+		pw  passwd.User
+		ok  bool
 		err error
 	)
 	if u.IsName {
-		pw, err = user.Lookup(u.Name)
-		if err != nil {
+		if pw, ok, err = passwd.UserByName(u.Name); err != nil {
 			return Identity{}, fmt.Errorf("user %q: %w", u.Name, err)
 		}
+		if !ok {
+			return Identity{}, fmt.Errorf("user %q: user: unknown user %s", u.Name, u.Name)
+		}
 	} else {
-		pw, err = user.LookupId(strconv.FormatUint(uint64(u.UID), 10))
-		if err != nil {
-			var unknown user.UnknownUserIdError
-			if !asUnknownUID(err, &unknown) {
-				return Identity{}, fmt.Errorf("user %d: %w", u.UID, err)
-			}
+		pw, ok, err = passwd.UserByID(u.UID)
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return Identity{}, fmt.Errorf("user %d: %w", u.UID, err)
+		}
+		if !ok {
 			id := Identity{UID: u.UID, GID: u.UID, Name: strconv.FormatUint(uint64(u.UID), 10), Home: "/"}
 			id.Switch = needSwitch(id, self)
 			return id, nil
 		}
 	}
-	uid, err1 := strconv.ParseUint(pw.Uid, 10, 32)
-	gid, err2 := strconv.ParseUint(pw.Gid, 10, 32)
-	if err1 != nil || err2 != nil {
-		return Identity{}, fmt.Errorf("user %q: uid %q or gid %q is not a number", pw.Username, pw.Uid, pw.Gid)
-	}
-	id := Identity{UID: uint32(uid), GID: uint32(gid), Name: pw.Username, Home: pw.HomeDir}
-	if gids, err := pw.GroupIds(); err == nil {
-		for _, g := range gids {
-			if n, err := strconv.ParseUint(g, 10, 32); err == nil {
-				id.Groups = append(id.Groups, uint32(n))
-			}
-		}
+	id := Identity{UID: pw.UID, GID: pw.GID, Name: pw.Name, Home: pw.Home}
+	if id.Groups, err = pw.GroupIDs(); errors.Is(err, fs.ErrNotExist) {
+		id.Groups = []uint32{pw.GID} // no group database: the primary group only
+	} else if err != nil {
+		return Identity{}, fmt.Errorf("user %q: groups: %w", pw.Name, err)
 	}
 	id.Switch = needSwitch(id, self)
 	return id, nil
@@ -94,12 +92,4 @@ func Lookup(u config.User, self Identity) (Identity, error) {
 // which is the clear error we want.
 func needSwitch(id, self Identity) bool {
 	return self.UID == 0 || id.UID != self.UID || id.GID != self.GID
-}
-
-func asUnknownUID(err error, target *user.UnknownUserIdError) bool {
-	e, ok := err.(user.UnknownUserIdError)
-	if ok {
-		*target = e
-	}
-	return ok
 }
