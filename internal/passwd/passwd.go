@@ -157,31 +157,32 @@ func parseID(b []byte) (uint32, bool) {
 	return uint32(n), err == nil
 }
 
-// read is the whole file at path: one open, one fstat for its size, and
-// reads into a buffer of that size until end of file (two reads for a
-// regular file: its bytes, then the end). It goes to the system calls
-// directly: os.Open would register the file with the network poller first,
-// for nothing.
+// read is the whole file at path: one open, one fstat for its size, and one
+// read into a buffer of that size, which is the file as it was at the fstat
+// (a file replaced by rename, as tools update these databases, stays whole).
+// A file whose reads do not end at that size (it changed, or it is not a
+// regular file) is read on until end of file. It goes to the system calls
+// directly: os.Open would register the file with the network poller and
+// read once more to see the end, for nothing.
 func read(path string) ([]byte, error) {
 	fd, err := open(path)
 	if err != nil {
 		return nil, &os.PathError{Op: "open", Path: path, Err: err}
 	}
 	defer syscall.Close(fd)
-	tooLarge := fmt.Errorf("%s: larger than %d MiB, the most horust reads of a user or group database", path, maxFile>>20)
 	var st syscall.Stat_t
 	if err := syscall.Fstat(fd, &st); err != nil {
 		return nil, &os.PathError{Op: "fstat", Path: path, Err: err}
 	}
 	if st.Size > maxFile {
-		return nil, tooLarge
+		return nil, tooLarge(path)
 	}
-	// Room for a file that grows meanwhile, or reports no size (not a
-	// regular file), as os.ReadFile makes.
+	// Room for a file that grows meanwhile, or reports no size, as
+	// os.ReadFile makes.
 	buf := make([]byte, 0, st.Size+512)
 	for {
 		if len(buf) > maxFile {
-			return nil, tooLarge
+			return nil, tooLarge(path)
 		}
 		if len(buf) == cap(buf) {
 			buf = slices.Grow(buf, len(buf)) // double
@@ -195,8 +196,15 @@ func read(path string) ([]byte, error) {
 			return buf, nil
 		default:
 			buf = buf[:len(buf)+n]
+			if int64(len(buf)) == st.Size {
+				return buf, nil
+			}
 		}
 	}
+}
+
+func tooLarge(path string) error {
+	return fmt.Errorf("%s: larger than %d MiB, the most horust reads of a user or group database", path, maxFile>>20)
 }
 
 func open(path string) (int, error) {

@@ -313,3 +313,51 @@ func dedup(ids []string) []string {
 	}
 	return out
 }
+
+// BenchmarkSelf is the lookup every start of horust makes (its own user,
+// for USER and HOME), here and through os/user side by side, on this
+// machine's /etc/passwd.
+func BenchmarkSelf(b *testing.B) {
+	uid := os.Getuid()
+	b.Run("passwd", func(b *testing.B) {
+		for b.Loop() {
+			if _, ok, err := UserByID(uint32(uid)); !ok || err != nil {
+				b.Fatal(ok, err)
+			}
+		}
+	})
+	b.Run("os-user", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := user.LookupId(strconv.Itoa(uid)); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// BenchmarkServiceUser is the lookup of a service's user by name with its
+// groups, as each start of a service with user = "..." makes.
+func BenchmarkServiceUser(b *testing.B) {
+	b.Run("passwd", func(b *testing.B) {
+		for b.Loop() {
+			u, ok, err := UserByName("root")
+			if !ok || err != nil {
+				b.Fatal(ok, err)
+			}
+			if _, err := u.GroupIDs(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("os-user", func(b *testing.B) {
+		for b.Loop() {
+			u, err := user.Lookup("root")
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, err := u.GroupIds(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
