@@ -49,8 +49,8 @@ func TestHorustDoesNotLinkRegexp(t *testing.T) {
 
 // TestHorustDoesNotLinkOSUser keeps os/user out of horust: every start
 // looks up horust's own user, and internal/passwd answers from /etc/passwd
-// in a fraction of os/user's time (docs/design.md, "Users and groups
-// without os/user").
+// in a fraction of os/user's time at a cold start (docs/design.md,
+// "One-shot start-up").
 func TestHorustDoesNotLinkOSUser(t *testing.T) {
 	for _, p := range goListDeps(t, "github.com/horust-go/horust/cmd/horust") {
 		if p == "os/user" {
