@@ -90,12 +90,16 @@ func GroupByName(name string) (gid uint32, ok bool, err error) {
 		gid, ok = parseID(f[2])
 		return ok
 	})
-	return gid, ok, nil
+	if !ok {
+		return 0, false, nil
+	}
+	return gid, true, nil
 }
 
 // each calls fn with the n fields of each entry of data, the last field
 // being the rest of the line, until fn returns true. Comments, blank lines,
-// lines with fewer than n fields and NIS compat entries are skipped.
+// lines with fewer than n fields, entries without a name and NIS compat
+// entries are skipped.
 func each(data []byte, n int, fn func(f [][]byte) bool) {
 	var buf [7][]byte
 	for len(data) > 0 {
