@@ -47,6 +47,21 @@ func TestHorustDoesNotLinkRegexp(t *testing.T) {
 	}
 }
 
+// TestHorustDoesNotLinkTLS keeps crypto/tls and crypto/x509 (and the FIPS
+// module they bring) out of horust: every start, one-shot mode included,
+// would initialize them (docs/design.md, "https checks run in
+// horust-probe"). horust-probe checks https endpoints.
+func TestHorustDoesNotLinkTLS(t *testing.T) {
+	for _, p := range goListDeps(t, "github.com/horust-go/horust/cmd/horust") {
+		if p == "crypto/tls" || p == "crypto/x509" {
+			t.Errorf("horust links %s; https checks belong in cmd/horust-probe", p)
+		}
+	}
+	if !slices.Contains(goListDeps(t, "github.com/horust-go/horust/cmd/horust-probe"), "crypto/tls") {
+		t.Error("horust-probe does not link crypto/tls: is the check looking at the right binaries?")
+	}
+}
+
 // TestHorustctlLinksOnlyTheClient keeps horustctl a client: the API
 // server, the metrics exposition and the supervisor (and whatever they
 // pull in) stay out of it (docs/design.md, "Layout").
