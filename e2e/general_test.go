@@ -160,17 +160,23 @@ func TestOneShotForwardsTerm(t *testing.T) {
 }
 
 // A one-shot horust serves horustctl while its command runs and removes its
-// socket when it exits, also when the command ends before the socket could
-// be made (the socket is made beside the start; exit does not wait for it).
+// socket when it exits, also when the command ends before the socket is made
+// (the socket is made once the command has run for a moment; a command that
+// ends sooner never gets one).
 func TestOneShotControlSocket(t *testing.T) {
 	tmp := t.TempDir()
 	got := filepath.Join(tmp, "got")
 	h := startHorust(t, runOpts{noArgs: true, args: []string{"--uds-folder-path", tmp, "--", selfBin, "role:trap", "TERM", "3", "0s", got}})
 	readPid(t, got)
 	h.uds = tmp
-	out, errOut, code := h.ctl("status")
-	if code != 0 || !strings.Contains(out, "RUNNING") {
-		t.Fatalf("horustctl status: exit %d, stdout %q, stderr %q", code, out, errOut)
+	var out, errOut string
+	eventually(t, 20*time.Second, "horustctl status to reach the one-shot horust", func() bool {
+		var code int
+		out, errOut, code = h.ctl("status")
+		return code == 0
+	})
+	if !strings.Contains(out, "RUNNING") {
+		t.Fatalf("horustctl status: stdout %q, stderr %q", out, errOut)
 	}
 	h.signal(syscall.SIGTERM)
 	if code := h.wait(10 * time.Second); code != 3 {

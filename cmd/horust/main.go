@@ -38,6 +38,13 @@ import (
 // sweepGrace is how long the final sweep waits after SIGTERM before SIGKILL.
 const sweepGrace = 2 * time.Second
 
+// oneShotGrace is how long a one-shot command runs before horust makes
+// what only a command that keeps running needs: the control socket and the
+// thread reserve. A command that ends sooner never competes with them for
+// the CPU, and horust exits without making them (docs/design.md, "One-shot
+// start-up").
+const oneShotGrace = 50 * time.Millisecond
+
 func main() {
 	cgroup.MaybeExec() // the re-exec step that joins v1 cgroups; returns at once otherwise
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
@@ -175,10 +182,11 @@ func supervise(c *cli, log *slog.Logger, stdout, stderr io.Writer) (int, error) 
 		},
 	}
 	if oneShot {
-		// The thread reserve (threads.go) is made once the command has
-		// started, beside it: made before, it would delay the start by
-		// about a millisecond of clones on a 2-core machine.
-		opt.Settled = func() { go reserveThreads() }
+		// The thread reserve (threads.go) waits until the command has run
+		// for oneShotGrace: made before the start, it would delay it by
+		// about a millisecond of clones on a 2-core machine, and made
+		// beside it, it would slow a short command down as much.
+		opt.Settled = func() { time.AfterFunc(oneShotGrace, reserveThreads) }
 	} else {
 		// Loading and starting leave garbage a long-running horust never
 		// needs again: collect it and give the pages back once, so that an
@@ -335,9 +343,9 @@ func listenNotify(svcs []*config.Service, oneShot bool, log *slog.Logger) (*heal
 // socket exists before it returns, since services may call horustctl as
 // soon as they run, and stop lets the requests in progress finish. A
 // one-shot command waits for neither: the socket is made (and the sockets
-// of dead horusts removed from udsFolder) beside its start, and stop
-// removes the socket, or keeps it from being made, and returns at once;
-// requests still in progress end with horust.
+// of dead horusts removed from udsFolder) once the command has run for
+// oneShotGrace, and stop removes the socket, or keeps it from being made,
+// and returns at once; requests still in progress end with horust.
 func serveControl(ctx context.Context, c *cli, log *slog.Logger, udsFolder, sockPath string, probeLn net.Listener, oneShot bool, opt server.Options) (stop func()) {
 	ctx, cancel := context.WithCancel(ctx)
 	listen := func() net.Listener {
@@ -359,13 +367,14 @@ func serveControl(ctx context.Context, c *cli, log *slog.Logger, udsFolder, sock
 	}
 	if oneShot {
 		sock := &lateSocket{}
-		go func() {
+		late := time.AfterFunc(oneShotGrace, func() {
 			serve(sock.open(func() net.Listener {
 				removeDeadSockets(udsFolder, log)
 				return listen()
 			}))
-		}()
+		})
 		return func() {
+			late.Stop()
 			sock.close()
 			cancel()
 		}
@@ -378,8 +387,9 @@ func serveControl(ctx context.Context, c *cli, log *slog.Logger, udsFolder, sock
 	}
 }
 
-// lateSocket is the control socket of one-shot mode, made beside the
-// command's start and closed without waiting for its server.
+// lateSocket is the control socket of one-shot mode, made once the
+// command has run for oneShotGrace and closed without waiting for its
+// server.
 type lateSocket struct {
 	mu     sync.Mutex
 	closed bool
