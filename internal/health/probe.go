@@ -103,7 +103,8 @@ func PrepareFile(path string) error {
 // A check that horust could not run (see CouldNotRun) ends the round with an
 // error that wraps ErrCouldNotRun.
 // The command check is not run here: it is a child process, run by the
-// supervisor loop. Check returns nil when every check passed; otherwise the
+// supervisor loop, and so is horust's check of an https endpoint
+// (horust-probe): with NewProber, an https URL fails here. Check returns nil when every check passed; otherwise the
 // error names the failed check and its target, for example
 // "http-endpoint http://127.0.0.1:8080/health: status 503".
 func (p *Prober) Check(ctx context.Context, h config.Healthiness) error {
