@@ -1,14 +1,12 @@
 package cgroup
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -57,9 +55,11 @@ func isInstanceName(name string) bool {
 
 // InstanceName is a new parent name: horust-<pid>-<16 random hex digits>.
 func InstanceName() string {
-	var b [8]byte
-	_, _ = rand.Read(b[:]) // never fails on Linux (getrandom)
-	return "horust-" + strconv.Itoa(os.Getpid()) + "-" + hex.EncodeToString(b[:])
+	// math/rand/v2's generator is seeded from the kernel's randomness;
+	// the name needs to be unique, not secret (crypto/rand would link the
+	// whole crypto module into horust, whose initialization delays every
+	// start: docs/design.md, "One-shot start-up").
+	return fmt.Sprintf("horust-%d-%016x", os.Getpid(), rand.Uint64())
 }
 
 // lockDir opens dir and takes flock how (unix.LOCK_EX, maybe |LOCK_NB) on

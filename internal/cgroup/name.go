@@ -1,8 +1,8 @@
 package cgroup
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
+	"fmt"
+	"hash/fnv"
 	"strings"
 )
 
@@ -30,8 +30,10 @@ var reservedNames = []string{"tasks", "notify_on_release", "release_agent"}
 // ".supervisor" is horust's own). A name that would clash with a cgroupfs
 // interface file ("cpu.max", "tasks") gets its first dot, or its first
 // letter, encoded. A result longer than the kernel's 255 bytes is cut and
-// ends in "~" and 16 hex digits of the name's SHA-256, which keeps distinct
-// names apart ("~" is never kept by the encoding). The empty name stays
+// ends in "~" and 16 hex digits of the name's 64-bit FNV-1a hash, which
+// keeps distinct names apart ("~" is never kept by the encoding; a hash
+// from package crypto would link the crypto module into horust, whose
+// initialization delays every start). The empty name stays
 // empty.
 func EscapeName(name string) string {
 	var b strings.Builder
@@ -56,13 +58,14 @@ func EscapeName(name string) string {
 		}
 	}
 	if len(s) > maxNameLen {
-		sum := sha256.Sum256([]byte(name))
+		h := fnv.New64a()
+		_, _ = h.Write([]byte(name))
 		cut := 200
 		// Never cut through a %XX sequence.
 		if i := strings.LastIndexByte(s[:cut], '%'); i >= cut-2 {
 			cut = i
 		}
-		s = s[:cut] + "~" + hex.EncodeToString(sum[:8])
+		s = s[:cut] + "~" + fmt.Sprintf("%016x", h.Sum64())
 	}
 	return s
 }

@@ -3,7 +3,8 @@ package config
 import (
 	"errors"
 	"fmt"
-	"math/big"
+	"math/bits"
+	"strconv"
 	"strings"
 )
 
@@ -54,12 +55,22 @@ func ParseSize(s string) (uint64, error) {
 	if !ok {
 		return 0, fmt.Errorf("invalid size %q: unknown unit %q; use B, KB, MB, GB, TB, PB, KiB, MiB, GiB, TiB or PiB", s, s[i:])
 	}
-	// bytes = (whole.frac digits) * mult / 10^len(frac), truncated.
-	n, _ := new(big.Int).SetString(whole+frac, 10)
-	n.Mul(n, new(big.Int).SetUint64(mult))
-	n.Quo(n, new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(len(frac))), nil))
-	if !n.IsUint64() {
-		return 0, errors.New("size is too large (more than 2^64-1 bytes)")
+	// bytes = whole*mult + floor(0.frac * mult), exactly: the fraction is
+	// taken digit by digit from the last, floor((d*mult + t)/10) at each,
+	// which stays below mult and gives the same floor as exact arithmetic.
+	tooLarge := errors.New("size is too large (more than 2^64-1 bytes)")
+	w, err := strconv.ParseUint(whole, 10, 64)
+	if err != nil {
+		return 0, tooLarge
 	}
-	return n.Uint64(), nil
+	var t uint64
+	for i := len(frac) - 1; i >= 0; i-- {
+		t = (uint64(frac[i]-'0')*mult + t) / 10
+	}
+	hi, lo := bits.Mul64(w, mult)
+	n, carry := bits.Add64(lo, t, 0)
+	if hi != 0 || carry != 0 {
+		return 0, tooLarge
+	}
+	return n, nil
 }

@@ -1,12 +1,11 @@
 package server
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"os"
 	"path/filepath"
@@ -115,12 +114,11 @@ func ListenUnix(path string, mode os.FileMode, gid int) (net.Listener, error) {
 // (".~" and 6 hex digits, so that "<it>/s" is shorter than any
 // "horust-<pid>.sock" and fits whenever the final path does).
 func privateTempDir(dir string) (string, error) {
-	var b [3]byte
 	for range 5 {
-		if _, err := rand.Read(b[:]); err != nil {
-			return "", fmt.Errorf("random name: %w", err)
-		}
-		tmp := filepath.Join(dir, ".~"+hex.EncodeToString(b[:]))
+		// math/rand/v2 is seeded from the kernel's randomness: the name is
+		// unguessable enough to be hard to take first, and taking it only
+		// makes this try fail (Mkdir, not a follow).
+		tmp := filepath.Join(dir, fmt.Sprintf(".~%06x", rand.Uint32N(1<<24)))
 		err := os.Mkdir(tmp, 0o700)
 		if errors.Is(err, fs.ErrExist) {
 			continue
