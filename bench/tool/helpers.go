@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/signal"
 	"sort"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -91,6 +92,66 @@ func cmdOneshotLoop(args []string) error {
 	}
 	sort.Float64s(ds)
 	fmt.Printf("median_us %.1f\np90_us %.1f\nfails %d\n", ds[len(ds)/2], ds[len(ds)*9/10], fails)
+	return nil
+}
+
+// cmdOneshotRounds runs several commands in rounds, each command once per
+// round in turn, so that a change of load on a shared machine hits every
+// command alike, and prints each one's median wall time (fork to reaped)
+// and its ratio to the first command's median. Each command is one
+// argument, split at blanks.
+//
+//	hbench oneshot-rounds -n 300 "tini -- /bin/true" "horust -- /bin/true"
+func cmdOneshotRounds(args []string) error {
+	fs := flag.NewFlagSet("oneshot-rounds", flag.ExitOnError)
+	n := fs.Int("n", 300, "measured rounds")
+	warm := fs.Int("warmup", 3, "rounds not measured")
+	_ = fs.Parse(args)
+	if fs.NArg() == 0 {
+		return errors.New("missing commands")
+	}
+	null, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
+	if err != nil {
+		return err
+	}
+	files := []uintptr{null.Fd(), null.Fd(), null.Fd()}
+	argvs := make([][]string, fs.NArg())
+	paths := make([]string, fs.NArg())
+	for i, c := range fs.Args() {
+		argvs[i] = strings.Fields(c)
+		if len(argvs[i]) == 0 {
+			return fmt.Errorf("command %d is empty", i+1)
+		}
+		if paths[i], err = lookPath(argvs[i][0]); err != nil {
+			return err
+		}
+	}
+	ds := make([][]float64, len(argvs))
+	for r := range *warm + *n {
+		for i, argv := range argvs {
+			t0 := time.Now()
+			ws, err := forkExecWait(paths[i], argv, files)
+			d := float64(time.Since(t0).Nanoseconds()) / 1e3
+			if err != nil {
+				return err
+			}
+			if !ws.Exited() || ws.ExitStatus() != 0 {
+				return fmt.Errorf("%q: %v", fs.Arg(i), ws)
+			}
+			if r >= *warm {
+				ds[i] = append(ds[i], d)
+			}
+		}
+	}
+	var first float64
+	for i, d := range ds {
+		sort.Float64s(d)
+		med := d[len(d)/2]
+		if i == 0 {
+			first = med
+		}
+		fmt.Printf("%10.0f µs  %5.2fx  %s\n", med, med/first, fs.Arg(i))
+	}
 	return nil
 }
 

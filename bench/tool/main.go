@@ -9,6 +9,7 @@
 //
 //	hbench restart-floor -dur D -- ARGV   fork/exec/wait ARGV in a loop (the restart floor)
 //	hbench oneshot-loop -n N -- ARGV      run ARGV N times, print the median wall time
+//	hbench oneshot-rounds -n N CMD...     run each CMD once per round, N rounds: medians and ratios
 //	hbench minit -- ARGV                  the smallest PID 1: start ARGV, reap everything
 //	hbench writer -bytes N ...            write N bytes of 100-byte lines (log throughput)
 //
@@ -45,6 +46,8 @@ func main() {
 		err = cmdRestartFloor(args)
 	case "oneshot-loop":
 		err = cmdOneshotLoop(args)
+	case "oneshot-rounds":
+		err = cmdOneshotRounds(args)
 	case "minit":
 		err = cmdMinit(args)
 	case "writer":
@@ -59,7 +62,7 @@ func main() {
 }
 
 func usageExit() {
-	fmt.Fprintln(os.Stderr, "usage: hbench run|report|restart-floor|oneshot-loop|minit|writer [flags]")
+	fmt.Fprintln(os.Stderr, "usage: hbench run|report|restart-floor|oneshot-loop|oneshot-rounds|minit|writer [flags]")
 	os.Exit(2)
 }
 

@@ -129,6 +129,24 @@ exit code (128+N when it died of signal N).
 // parseArgs parses horust's arguments (without the program name).
 func parseArgs(args []string, stderr io.Writer) (*cli, error) {
 	c := &cli{configPath: defaultConfigPath, servicesPaths: []string{defaultServicesPath}, udsFolder: defaultUDSFolder, udsMode: 0o600}
+	if len(args) > 1 && args[0] == "--" {
+		// "horust -- CMD", as tini is run: no option to parse, so no flag
+		// set is built (it is a measurable part of a one-shot start).
+		c.command = args[1:]
+	} else if err := parseOptions(c, args); err != nil {
+		return nil, err
+	}
+	if dir := os.Getenv(control.FolderEnv); dir != "" && !c.udsFolderSet {
+		// As if given: no fallback folder when it cannot be used.
+		c.udsFolder, c.udsFolderSet = dir, true
+	}
+	return c, nil
+}
+
+// parseOptions parses horust's options into c; the options end at the
+// first argument that is not one, or at "--": the rest is the command of
+// one-shot mode, its own flags included.
+func parseOptions(c *cli, args []string) error {
 	fs := flag.NewFlagSet("horust", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	fs.StringVar(&c.configPath, "config-path", c.configPath, "")
@@ -148,21 +166,15 @@ func parseArgs(args []string, stderr io.Writer) (*cli, error) {
 	fs.BoolVar(&c.watch, "watch", false, "")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			return nil, err
+			return err
 		}
-		return nil, errUsage{gnuDashes(err.Error())}
+		return errUsage{gnuDashes(err.Error())}
 	}
-	if dir := os.Getenv(control.FolderEnv); dir != "" && !c.udsFolderSet {
-		// As if given: no fallback folder when it cannot be used.
-		c.udsFolder, c.udsFolderSet = dir, true
-	}
-	// The options end at the first argument that is not one, or at "--":
-	// the rest is the command of one-shot mode, its own flags included.
 	c.command = fs.Args()
 	if len(c.command) == 0 && len(args) > 0 && args[len(args)-1] == "--" {
-		return nil, errUsage{"-- needs a command after it"}
+		return errUsage{"-- needs a command after it"}
 	}
-	return c, nil
+	return nil
 }
 
 // gnuDashes writes the long options in the flag package's error messages

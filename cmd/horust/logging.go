@@ -10,10 +10,24 @@ import (
 // levelTrace is below debug; HORUST_LOG=trace selects it.
 const levelTrace = slog.LevelDebug - 4
 
-// logLevels are the level names of HORUST_LOG.
-var logLevels = map[string]slog.Level{
-	"error": slog.LevelError, "warn": slog.LevelWarn, "warning": slog.LevelWarn, "info": slog.LevelInfo,
-	"debug": slog.LevelDebug, "trace": levelTrace, "off": slog.LevelError + 100,
+// namedLevel is the level a name of HORUST_LOG stands for. (A switch, not a
+// map: a map literal is built at package initialization, in every start.)
+func namedLevel(name string) (slog.Level, bool) {
+	switch name {
+	case "error":
+		return slog.LevelError, true
+	case "warn", "warning":
+		return slog.LevelWarn, true
+	case "info":
+		return slog.LevelInfo, true
+	case "debug":
+		return slog.LevelDebug, true
+	case "trace":
+		return levelTrace, true
+	case "off":
+		return slog.LevelError + 100, true
+	}
+	return 0, false
 }
 
 // newLogger builds horust's own logger from HORUST_LOG (see logLevel) and
@@ -40,13 +54,13 @@ func logLevel(v string) slog.Level {
 	for _, d := range strings.Split(v, ",") {
 		module, name, hasName := strings.Cut(strings.TrimSpace(d), "=")
 		if !hasName {
-			if l, ok := logLevels[module]; ok {
+			if l, ok := namedLevel(module); ok {
 				global = l
 				continue
 			}
 			name = "trace" // a module alone: all its levels
 		}
-		l, ok := logLevels[strings.TrimSpace(name)]
+		l, ok := namedLevel(strings.TrimSpace(name))
 		module = strings.TrimSpace(module)
 		if !ok || module != "horust" && !strings.HasPrefix(module, "horust::") {
 			continue

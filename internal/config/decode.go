@@ -86,31 +86,41 @@ func (d *decoder) fields(t *table, prefix string, known map[string]field) {
 	}
 }
 
-// homes maps each key of a service file to the tables it belongs in (""
-// is the top level).
-var homes = map[string][]string{
-	"strategy": {"restart", "failure"}, "backoff": {"restart"}, "attempts": {"restart"},
-	"min-uptime": {"restart"}, "max-backoff": {"restart"},
-	"http-endpoint": {"healthiness"}, "tcp-endpoint": {"healthiness"}, "file-path": {"healthiness"},
-	"max-failed": {"healthiness"}, "interval": {"healthiness"}, "timeout": {"healthiness"},
-	"start-timeout": {"healthiness"}, "notify": {"healthiness"},
-	"successful-exit-code": {"failure"},
-	"keep-env":             {"environment"}, "re-export": {"environment"}, "additional": {"environment"},
-	"signal": {"termination"}, "wait": {"termination"}, "die-if-failed": {"termination"},
-	"cpu": {"resource-limit"}, "cpu-percent": {"resource-limit"}, "memory": {"resource-limit"},
-	"pids-max": {"resource-limit"},
-	"command":  {"", "healthiness"}, "name": {""}, "user": {""}, "working-directory": {""},
-	"stdout": {""}, "stderr": {""}, "stdout-rotate-size": {""}, "stdout-rotate-keep": {""},
-	"stderr-rotate-size": {""}, "stderr-rotate-keep": {""},
-	"stdout-should-append-timestamp-to-filename": {""}, "stdout-prefix": {""},
-	"stdout-timestamps": {""}, "start-delay": {""}, "start-after": {""}, "shutdown-after": {""},
-	"signal-rewrite": {""}, "oneshot": {""},
+// homes are the tables each key of a service file belongs in ("" is the
+// top level). (A slice, not a map: a map literal is built at package
+// initialization, in every start; this is read only to explain an error.)
+var homes = []struct {
+	key    string
+	tables []string
+}{
+	{"strategy", []string{"restart", "failure"}}, {"backoff", []string{"restart"}}, {"attempts", []string{"restart"}},
+	{"min-uptime", []string{"restart"}}, {"max-backoff", []string{"restart"}},
+	{"http-endpoint", []string{"healthiness"}}, {"tcp-endpoint", []string{"healthiness"}}, {"file-path", []string{"healthiness"}},
+	{"max-failed", []string{"healthiness"}}, {"interval", []string{"healthiness"}}, {"timeout", []string{"healthiness"}},
+	{"start-timeout", []string{"healthiness"}}, {"notify", []string{"healthiness"}},
+	{"successful-exit-code", []string{"failure"}},
+	{"keep-env", []string{"environment"}}, {"re-export", []string{"environment"}}, {"additional", []string{"environment"}},
+	{"signal", []string{"termination"}}, {"wait", []string{"termination"}}, {"die-if-failed", []string{"termination"}},
+	{"cpu", []string{"resource-limit"}}, {"cpu-percent", []string{"resource-limit"}}, {"memory", []string{"resource-limit"}},
+	{"pids-max", []string{"resource-limit"}},
+	{"command", []string{"", "healthiness"}}, {"name", []string{""}}, {"user", []string{""}}, {"working-directory", []string{""}},
+	{"stdout", []string{""}}, {"stderr", []string{""}}, {"stdout-rotate-size", []string{""}}, {"stdout-rotate-keep", []string{""}},
+	{"stderr-rotate-size", []string{""}}, {"stderr-rotate-keep", []string{""}},
+	{"stdout-should-append-timestamp-to-filename", []string{""}}, {"stdout-prefix", []string{""}},
+	{"stdout-timestamps", []string{""}}, {"start-delay", []string{""}}, {"start-after", []string{""}}, {"shutdown-after", []string{""}},
+	{"signal-rewrite", []string{""}}, {"oneshot", []string{""}},
 }
 
 // elsewhere explains where key belongs when it is a known key of another
 // table than prefix, or returns "".
 func elsewhere(key, prefix string) string {
-	tables := homes[key]
+	var tables []string
+	for _, h := range homes {
+		if h.key == key {
+			tables = h.tables
+			break
+		}
+	}
 	if len(tables) == 0 {
 		return ""
 	}

@@ -37,19 +37,34 @@ func wholeDuration(s string) string {
 // (about 292 years).
 var errDurationOverflow = errors.New("number is too large")
 
-// durationUnits maps each humantime unit to its length. Units are
-// case-sensitive: "m" is a minute and "M" a month (30.44 days).
-var durationUnits = map[string]time.Duration{
-	"nanos": time.Nanosecond, "nsec": time.Nanosecond, "ns": time.Nanosecond,
-	"usec": time.Microsecond, "us": time.Microsecond, "µs": time.Microsecond,
-	"millis": time.Millisecond, "msec": time.Millisecond, "ms": time.Millisecond,
-	"seconds": time.Second, "second": time.Second, "secs": time.Second, "sec": time.Second, "s": time.Second,
-	"minutes": time.Minute, "minute": time.Minute, "mins": time.Minute, "min": time.Minute, "m": time.Minute,
-	"hours": time.Hour, "hour": time.Hour, "hrs": time.Hour, "hr": time.Hour, "h": time.Hour,
-	"days": 24 * time.Hour, "day": 24 * time.Hour, "d": 24 * time.Hour,
-	"weeks": 7 * 24 * time.Hour, "week": 7 * 24 * time.Hour, "w": 7 * 24 * time.Hour,
-	"months": 2_630_016 * time.Second, "month": 2_630_016 * time.Second, "M": 2_630_016 * time.Second,
-	"years": 31_557_600 * time.Second, "year": 31_557_600 * time.Second, "y": 31_557_600 * time.Second,
+// durationUnit is the length of a humantime unit. Units are
+// case-sensitive: "m" is a minute and "M" a month (30.44 days). (A switch,
+// not a map: a map literal is built at package initialization, in every
+// start.)
+func durationUnit(name string) (time.Duration, bool) {
+	switch name {
+	case "nanos", "nsec", "ns":
+		return time.Nanosecond, true
+	case "usec", "us", "µs":
+		return time.Microsecond, true
+	case "millis", "msec", "ms":
+		return time.Millisecond, true
+	case "seconds", "second", "secs", "sec", "s":
+		return time.Second, true
+	case "minutes", "minute", "mins", "min", "m":
+		return time.Minute, true
+	case "hours", "hour", "hrs", "hr", "h":
+		return time.Hour, true
+	case "days", "day", "d":
+		return 24 * time.Hour, true
+	case "weeks", "week", "w":
+		return 7 * 24 * time.Hour, true
+	case "months", "month", "M":
+		return 2_630_016 * time.Second, true
+	case "years", "year", "y":
+		return 31_557_600 * time.Second, true
+	}
+	return 0, false
 }
 
 // ParseDuration parses a duration by the rules of the humantime crate
@@ -57,7 +72,7 @@ var durationUnits = map[string]time.Duration{
 // <integer><unit>, added up, such as "10s", "500ms", "1min", "2h 30m" or
 // "1h30m". Blanks may stand between spans and between a number and its unit,
 // and blanks inside the digits are skipped ("1 0s" is 10 s). Units are
-// case-sensitive (see durationUnits). Fractions ("1.5s"), a bare number
+// case-sensitive (see durationUnit). Fractions ("1.5s"), a bare number
 // ("10"), an empty or blank string, an unknown unit and values beyond
 // time.Duration's range (about 292 years) are errors.
 func ParseDuration(s string) (time.Duration, error) {
@@ -108,7 +123,7 @@ func ParseDuration(s string) (time.Duration, error) {
 		if name == "" {
 			return 0, fmt.Errorf("time unit needed, for example %dsec or %dms", n, n)
 		}
-		unit, ok := durationUnits[name]
+		unit, ok := durationUnit(name)
 		if !ok {
 			return 0, fmt.Errorf("unknown time unit %q; use ns, us, ms, s, min, h, d, w, M (months) or y (and the long forms)", name)
 		}

@@ -169,10 +169,18 @@ func TestParseSignal(t *testing.T) {
 }
 
 func TestSignalName(t *testing.T) {
-	for name, sig := range signalNames {
+	n := 0
+	allSignals(func(name string, sig syscall.Signal) {
+		n++
 		if got := SignalName(sig); got != name {
 			t.Errorf("SignalName(%d) = %q, want %q", sig, got, name)
 		}
+		if got, err := ParseSignal(name); err != nil || got != sig {
+			t.Errorf("ParseSignal(%q) = %v, %v; want %v", name, got, err, sig)
+		}
+	})
+	if n < 31 {
+		t.Errorf("%d signal names, want the 29 of every system and Linux's STKFLT and PWR", n)
 	}
 	if got := SignalName(syscall.Signal(99)); got != "99" {
 		t.Errorf("SignalName(99) = %q, want \"99\"", got)

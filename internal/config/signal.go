@@ -8,22 +8,31 @@ import (
 	"syscall"
 )
 
-// signalNames maps the names of spec section 5.10, plus KILL, to signals.
-// signalsLinux adds the Linux-only ones.
-var signalNames = map[string]syscall.Signal{
-	"HUP": syscall.SIGHUP, "INT": syscall.SIGINT, "QUIT": syscall.SIGQUIT, "ILL": syscall.SIGILL,
-	"TRAP": syscall.SIGTRAP, "ABRT": syscall.SIGABRT, "BUS": syscall.SIGBUS, "FPE": syscall.SIGFPE,
-	"KILL": syscall.SIGKILL, "USR1": syscall.SIGUSR1, "SEGV": syscall.SIGSEGV, "USR2": syscall.SIGUSR2,
-	"PIPE": syscall.SIGPIPE, "ALRM": syscall.SIGALRM, "TERM": syscall.SIGTERM, "CHLD": syscall.SIGCHLD,
-	"CONT": syscall.SIGCONT, "STOP": syscall.SIGSTOP, "TSTP": syscall.SIGTSTP, "TTIN": syscall.SIGTTIN,
-	"TTOU": syscall.SIGTTOU, "URG": syscall.SIGURG, "XCPU": syscall.SIGXCPU, "XFSZ": syscall.SIGXFSZ,
-	"VTALRM": syscall.SIGVTALRM, "PROF": syscall.SIGPROF, "WINCH": syscall.SIGWINCH, "IO": syscall.SIGIO,
-	"SYS": syscall.SIGSYS,
+// signalNames are the names of spec section 5.10, plus KILL, with their
+// signals; signalsLinux adds the Linux-only ones. (Slices, not maps: a map
+// literal is built at package initialization, in every start.)
+var signalNames = []namedSignal{
+	{"HUP", syscall.SIGHUP}, {"INT", syscall.SIGINT}, {"QUIT", syscall.SIGQUIT}, {"ILL", syscall.SIGILL},
+	{"TRAP", syscall.SIGTRAP}, {"ABRT", syscall.SIGABRT}, {"BUS", syscall.SIGBUS}, {"FPE", syscall.SIGFPE},
+	{"KILL", syscall.SIGKILL}, {"USR1", syscall.SIGUSR1}, {"SEGV", syscall.SIGSEGV}, {"USR2", syscall.SIGUSR2},
+	{"PIPE", syscall.SIGPIPE}, {"ALRM", syscall.SIGALRM}, {"TERM", syscall.SIGTERM}, {"CHLD", syscall.SIGCHLD},
+	{"CONT", syscall.SIGCONT}, {"STOP", syscall.SIGSTOP}, {"TSTP", syscall.SIGTSTP}, {"TTIN", syscall.SIGTTIN},
+	{"TTOU", syscall.SIGTTOU}, {"URG", syscall.SIGURG}, {"XCPU", syscall.SIGXCPU}, {"XFSZ", syscall.SIGXFSZ},
+	{"VTALRM", syscall.SIGVTALRM}, {"PROF", syscall.SIGPROF}, {"WINCH", syscall.SIGWINCH}, {"IO", syscall.SIGIO},
+	{"SYS", syscall.SIGSYS},
 }
 
-func init() {
-	for name, sig := range signalsLinux {
-		signalNames[name] = sig
+type namedSignal struct {
+	name string
+	sig  syscall.Signal
+}
+
+// allSignals calls f with every accepted name and its signal.
+func allSignals(f func(name string, sig syscall.Signal)) {
+	for _, t := range [][]namedSignal{signalNames, signalsLinux} {
+		for _, n := range t {
+			f(n.name, n.sig)
+		}
 	}
 }
 
@@ -33,8 +42,14 @@ func init() {
 func ParseSignal(s string) (syscall.Signal, error) {
 	name := strings.ToUpper(strings.TrimSpace(s))
 	name = strings.TrimPrefix(name, "SIG")
-	if sig, ok := signalNames[name]; ok && name != "" {
-		return sig, nil
+	found, ok := syscall.Signal(0), false
+	allSignals(func(n string, sig syscall.Signal) {
+		if n == name {
+			found, ok = sig, true
+		}
+	})
+	if ok {
+		return found, nil
 	}
 	return 0, fmt.Errorf("unknown signal %q; use one of %s", s, strings.Join(signalList(), ", "))
 }
@@ -43,13 +58,13 @@ func ParseSignal(s string) (syscall.Signal, error) {
 // number for a signal without a name here.
 func SignalName(sig syscall.Signal) string {
 	best := ""
-	for name, s := range signalNames {
+	allSignals(func(name string, s syscall.Signal) {
 		// Several names can share a number (IO and POLL); take the first
 		// in alphabetical order so the result is stable.
 		if s == sig && (best == "" || name < best) {
 			best = name
 		}
-	}
+	})
 	if best == "" {
 		return strconv.Itoa(int(sig))
 	}
@@ -58,16 +73,17 @@ func SignalName(sig syscall.Signal) string {
 
 // signalList returns the accepted names in signal-number order.
 func signalList() []string {
-	names := make([]string, 0, len(signalNames))
-	for name := range signalNames {
-		names = append(names, name)
-	}
-	sort.Slice(names, func(i, j int) bool {
-		a, b := signalNames[names[i]], signalNames[names[j]]
-		if a != b {
-			return a < b
+	var all []namedSignal
+	allSignals(func(name string, sig syscall.Signal) { all = append(all, namedSignal{name, sig}) })
+	sort.Slice(all, func(i, j int) bool {
+		if all[i].sig != all[j].sig {
+			return all[i].sig < all[j].sig
 		}
-		return names[i] < names[j]
+		return all[i].name < all[j].name
 	})
+	names := make([]string, len(all))
+	for i, n := range all {
+		names[i] = n.name
+	}
 	return names
 }

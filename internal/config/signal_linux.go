@@ -3,7 +3,4 @@ package config
 import "syscall"
 
 // signalsLinux are the signal names that exist only on Linux.
-var signalsLinux = map[string]syscall.Signal{
-	"STKFLT": syscall.SIGSTKFLT,
-	"PWR":    syscall.SIGPWR,
-}
+var signalsLinux = []namedSignal{{"STKFLT", syscall.SIGSTKFLT}, {"PWR", syscall.SIGPWR}}

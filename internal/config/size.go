@@ -8,11 +8,34 @@ import (
 	"strings"
 )
 
-// sizeUnits are the units of a byte size, upper-cased, with their values.
-var sizeUnits = map[string]uint64{
-	"": 1, "B": 1,
-	"KB": 1e3, "MB": 1e6, "GB": 1e9, "TB": 1e12, "PB": 1e15,
-	"KIB": 1 << 10, "MIB": 1 << 20, "GIB": 1 << 30, "TIB": 1 << 40, "PIB": 1 << 50,
+// sizeUnit is the value of a byte size's unit, upper-cased. (A switch, not
+// a map: a map literal is built at package initialization, in every start.)
+func sizeUnit(unit string) (uint64, bool) {
+	switch unit {
+	case "", "B":
+		return 1, true
+	case "KB":
+		return 1e3, true
+	case "MB":
+		return 1e6, true
+	case "GB":
+		return 1e9, true
+	case "TB":
+		return 1e12, true
+	case "PB":
+		return 1e15, true
+	case "KIB":
+		return 1 << 10, true
+	case "MIB":
+		return 1 << 20, true
+	case "GIB":
+		return 1 << 30, true
+	case "TIB":
+		return 1 << 40, true
+	case "PIB":
+		return 1 << 50, true
+	}
+	return 0, false
 }
 
 // ParseSize parses a byte size by the rules of the bytefmt crate (0.1.7) that
@@ -51,7 +74,7 @@ func ParseSize(s string) (uint64, error) {
 		i++
 	}
 	unit := strings.ToUpper(s[i:])
-	mult, ok := sizeUnits[unit]
+	mult, ok := sizeUnit(unit)
 	if !ok {
 		return 0, fmt.Errorf("invalid size %q: unknown unit %q; use B, KB, MB, GB, TB, PB, KiB, MiB, GiB, TiB or PiB", s, s[i:])
 	}

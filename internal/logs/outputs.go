@@ -34,6 +34,7 @@ type Outputs struct {
 	written  map[string]*notifier // chunked files by clean path, kept across starts
 
 	copiers  sync.WaitGroup // every copier started by a Wiring
+	started  atomic.Bool    // whether any copier was ever started
 	progress atomic.Uint64  // bytes handled by copiers, for Wait
 }
 
@@ -43,6 +44,11 @@ type Outputs struct {
 // open by a process that escaped its service. horust calls it before it
 // exits, so that nothing a service wrote is lost.
 func (o *Outputs) Wait(stall time.Duration) bool {
+	if !o.started.Load() {
+		// Nothing to wait for (every output was direct, as in a one-shot
+		// run): no goroutine and no timer on the way to exit.
+		return true
+	}
 	done := make(chan struct{})
 	go func() {
 		o.copiers.Wait()

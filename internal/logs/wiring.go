@@ -269,6 +269,7 @@ func (w *Wiring) Started(onDone func()) {
 	var left atomic.Int32
 	left.Store(int32(len(w.copiers)))
 	if w.out != nil {
+		w.out.started.Store(true)
 		w.out.copiers.Add(len(w.copiers))
 	}
 	for _, c := range w.copiers {

@@ -6,7 +6,6 @@ package status
 
 import (
 	"fmt"
-	"strings"
 	"time"
 )
 
@@ -35,12 +34,7 @@ const (
 // horustctl show them in capitals (apiNames).
 var (
 	names    = [NumStates]string{"Initial", "Starting", "Started", "Running", "InKilling", "Success", "Failed", "Finished", "FinishedFailed"}
-	apiNames = func() (a [NumStates]string) {
-		for i, n := range names {
-			a[i] = strings.ToUpper(n)
-		}
-		return a
-	}()
+	apiNames = [NumStates]string{"INITIAL", "STARTING", "STARTED", "RUNNING", "INKILLING", "SUCCESS", "FAILED", "FINISHED", "FINISHEDFAILED"}
 )
 
 func (s State) String() string {

@@ -52,7 +52,7 @@ func (e *expo) sample(name string, v float64, labels ...string) {
 			}
 			e.b.WriteString(labels[i])
 			e.b.WriteString(`="`)
-			e.b.WriteString(labelEscaper.Replace(labels[i+1]))
+			e.escape(labels[i+1])
 			e.b.WriteByte('"')
 		}
 		e.b.WriteByte('}')
@@ -62,7 +62,23 @@ func (e *expo) sample(name string, v float64, labels ...string) {
 	e.b.WriteByte('\n')
 }
 
-var labelEscaper = strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`)
+// escape writes a label value as the text format wants it: backslash,
+// double quote and newline escaped. (A strings.Replacer would be built at
+// package initialization, in every start of horust.)
+func (e *expo) escape(v string) {
+	for i := 0; i < len(v); i++ {
+		switch c := v[i]; c {
+		case '\\':
+			e.b.WriteString(`\\`)
+		case '"':
+			e.b.WriteString(`\"`)
+		case '\n':
+			e.b.WriteString(`\n`)
+		default:
+			e.b.WriteByte(c)
+		}
+	}
+}
 
 // ContentType is the media type of what Write writes.
 const ContentType = "text/plain; version=0.0.4; charset=utf-8"
