@@ -1,14 +1,17 @@
 # syntax=docker/dockerfile:1
 #
-# horust and horustctl as static binaries in a small image.
+# horust, horustctl and horust-probe (which runs https health checks) as
+# static binaries in a small image.
 #
 #   docker build -t horust .                        # services mode (the default target)
 #   docker build --target oneshot -t horust-oneshot .
 #   docker build --build-arg VERSION=$(git describe --tags --always) \
 #                --build-arg COMMIT=$(git rev-parse HEAD) -t horust .
 #
-# The binaries are /horust and /horustctl; copy them into your own image with
-#   COPY --from=horust /horust /horustctl /
+# The binaries are /horust, /horustctl and /horust-probe; copy them into your
+# own image with
+#   COPY --from=horust /horust /horustctl /horust-probe /
+# (horust looks for horust-probe beside itself, then in PATH.)
 
 ARG GO_VERSION=1.26
 
@@ -24,12 +27,13 @@ ARG COMMIT=unknown
 # (scripts/release --check-dockerfile).
 ENV CGO_ENABLED=0
 RUN go build -trimpath -buildvcs=false -ldflags "-s -w -X github.com/horust-go/horust/internal/buildinfo.version=${VERSION} -X github.com/horust-go/horust/internal/buildinfo.commit=${COMMIT}" -o /out/horust ./cmd/horust \
- && go build -trimpath -buildvcs=false -ldflags "-s -w -X github.com/horust-go/horust/internal/buildinfo.version=${VERSION} -X github.com/horust-go/horust/internal/buildinfo.commit=${COMMIT}" -o /out/horustctl ./cmd/horustctl
+ && go build -trimpath -buildvcs=false -ldflags "-s -w -X github.com/horust-go/horust/internal/buildinfo.version=${VERSION} -X github.com/horust-go/horust/internal/buildinfo.commit=${COMMIT}" -o /out/horustctl ./cmd/horustctl \
+ && go build -trimpath -buildvcs=false -ldflags "-s -w -X github.com/horust-go/horust/internal/buildinfo.version=${VERSION} -X github.com/horust-go/horust/internal/buildinfo.commit=${COMMIT}" -o /out/horust-probe ./cmd/horust-probe
 
 # The runtime: a small base with a shell, because services are usually
 # commands such as "/bin/sh -c '...'". horust itself needs nothing from it.
 FROM alpine:3.22 AS base
-COPY --from=build /out/horust /out/horustctl /
+COPY --from=build /out/horust /out/horustctl /out/horust-probe /
 RUN mkdir -p /etc/horust/services /var/run/horust
 # horust's graceful shutdown starts on SIGTERM (a second one makes it forceful).
 STOPSIGNAL SIGTERM

@@ -59,6 +59,22 @@ func TestHorustDoesNotLinkOSUser(t *testing.T) {
 	}
 }
 
+// TestHorustDoesNotLinkCrypto keeps every crypto package (crypto/tls and
+// crypto/x509 above all, and the FIPS module they bring) out of horust:
+// every start, one-shot mode included, would initialize them (docs/design.md,
+// "https checks run in horust-probe"). horust-probe checks https endpoints;
+// random names and hashes come from math/rand/v2 and hash/fnv.
+func TestHorustDoesNotLinkCrypto(t *testing.T) {
+	for _, p := range goListDeps(t, "github.com/horust-go/horust/cmd/horust") {
+		if p == "crypto" || strings.HasPrefix(p, "crypto/") {
+			t.Errorf("horust links %s; https checks belong in cmd/horust-probe", p)
+		}
+	}
+	if !slices.Contains(goListDeps(t, "github.com/horust-go/horust/cmd/horust-probe"), "crypto/tls") {
+		t.Error("horust-probe does not link crypto/tls: is the check looking at the right binaries?")
+	}
+}
+
 // TestHorustctlLinksOnlyTheClient keeps horustctl a client: the API
 // server, the metrics exposition and the supervisor (and whatever they
 // pull in) stay out of it (docs/design.md, "Layout").

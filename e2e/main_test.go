@@ -1,8 +1,8 @@
 //go:build linux
 
-// Package e2e holds black-box tests of the built horust and horustctl: real
-// processes, real signals, real sockets, horust as PID 1 in a new pid
-// namespace. TestMain builds both binaries once; the test binary itself
+// Package e2e holds black-box tests of the built horust, horustctl and
+// horust-probe: real processes, real signals, real sockets, horust as PID 1
+// in a new pid namespace. TestMain builds the binaries once; the test binary itself
 // plays the services (see roles.go), so no script is needed on disk.
 package e2e
 
@@ -19,6 +19,7 @@ import (
 var (
 	horustBin    string // the built horust
 	horustctlBin string // the built horustctl
+	probeBin     string // the built horust-probe, beside horust (https checks)
 	selfBin      string // this test binary, which plays the services
 )
 
@@ -41,7 +42,7 @@ func runTests(m *testing.M) int {
 	// Services run as other users in some tests: the binaries and the test
 	// binary must be reachable by them.
 	_ = os.Chmod(dir, 0o755)
-	for _, b := range []struct{ out, pkg string }{{"horust", "../cmd/horust"}, {"horustctl", "../cmd/horustctl"}} {
+	for _, b := range []struct{ out, pkg string }{{"horust", "../cmd/horust"}, {"horustctl", "../cmd/horustctl"}, {"horust-probe", "../cmd/horust-probe"}} {
 		args := []string{"build", "-o", filepath.Join(dir, b.out)}
 		if raceEnabled && b.out == "horust" {
 			// The suite under -race checks horust under the race detector
@@ -63,6 +64,7 @@ func runTests(m *testing.M) int {
 	}
 	horustBin = filepath.Join(dir, "horust")
 	horustctlBin = filepath.Join(dir, "horustctl")
+	probeBin = filepath.Join(dir, "horust-probe")
 	self, err := os.Executable()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

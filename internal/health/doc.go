@@ -1,5 +1,9 @@
 // Package health holds the leaf parts of health checking: the file, http and
 // tcp probes, and the readiness-notification socket (the sd_notify protocol).
+// Its http client has no TLS of its own: horust-probe (cmd/horust-probe)
+// gives it a Handshake and checks https endpoints, in a process of its own,
+// so that horust does not link crypto/tls (docs/design.md, "https checks run
+// in horust-probe").
 //
 // Ownership rules:
 //

@@ -3,8 +3,6 @@ package health
 import (
 	"bufio"
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -40,13 +38,24 @@ const (
 	idleTimeout = 90 * time.Second
 )
 
-// httpClient sends the GET requests of http checks over HTTP/1.1 (plain or
-// TLS) and keeps their connections alive from one check to the next. It is
+// Handshake does the TLS handshake of an https check on conn, verifying the
+// server's certificate for serverName, and returns the TLS connection. It
+// comes from outside the package: horust-probe gives one built on crypto/tls,
+// horust gives none, so that horust does not link crypto/tls and crypto/x509
+// (docs/design.md, "https checks run in horust-probe").
+type Handshake func(ctx context.Context, conn net.Conn, serverName string) (net.Conn, error)
+
+// errNoTLS is an https request of a client without a Handshake: in horust,
+// an http:// check redirected to https.
+var errNoTLS = errors.New("https is not checked in horust's process: an https:// http-endpoint is checked by horust-probe, and an http:// one does not follow a redirect to https")
+
+// httpClient sends the GET requests of http checks over HTTP/1.1 (plain, or
+// TLS when it has a Handshake) and keeps their connections alive from one check to the next. It is
 // safe for concurrent use. It speaks only what a probe needs: no proxies
 // (a probe goes straight to the service, whatever HTTP_PROXY says), no
 // HTTP/2, no compression, no cookies.
 type httpClient struct {
-	roots       *x509.CertPool // nil: the system's roots
+	handshake   Handshake // nil: https requests fail with errNoTLS
 	idleTimeout time.Duration
 	// dial opens a TCP connection: net.Dialer.DialContext, which tests wrap
 	// to count connections.
@@ -66,11 +75,11 @@ type persistConn struct {
 	timer  *time.Timer // closes it idleTimeout after idleAt; nil before it first goes idle
 }
 
-// newHTTPClient returns a client that verifies https endpoints against roots
-// (nil: the system's roots).
-func newHTTPClient(roots *x509.CertPool) *httpClient {
+// newHTTPClient returns a client that does the TLS handshake of https
+// requests with handshake (nil: it sends none).
+func newHTTPClient(handshake Handshake) *httpClient {
 	return &httpClient{
-		roots:       roots,
+		handshake:   handshake,
 		idleTimeout: idleTimeout,
 		dial:        (&net.Dialer{}).DialContext,
 		idle:        make(map[string][]*persistConn),
@@ -220,6 +229,9 @@ func (c *httpClient) do(ctx context.Context, u *url.URL) (response, error) {
 	if err != nil {
 		return response{}, err
 	}
+	if t.tls && c.handshake == nil {
+		return response{}, errNoTLS
+	}
 	pc := c.take(t.key)
 	reused := pc != nil
 	if !reused {
@@ -261,13 +273,8 @@ func (c *httpClient) connect(ctx context.Context, t *target) (*persistConn, erro
 		return nil, err // "dial tcp 127.0.0.1:1: connect: connection refused"
 	}
 	if t.tls {
-		tc := tls.Client(conn, &tls.Config{
-			ServerName: t.serverName,
-			RootCAs:    c.roots,
-			MinVersion: tls.VersionTLS12,
-			NextProtos: []string{"http/1.1"},
-		})
-		if err := tc.HandshakeContext(ctx); err != nil {
+		tc, err := c.handshake(ctx, conn, t.serverName)
+		if err != nil {
 			_ = conn.Close() // the handshake failed: nothing to lose
 			return nil, err
 		}

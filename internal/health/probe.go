@@ -2,7 +2,6 @@ package health
 
 import (
 	"context"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
@@ -57,7 +56,9 @@ func CouldNotRun(err error) bool {
 
 // Prober runs the file, http and tcp checks. One serves a whole horust: it is
 // safe for concurrent use and holds one HTTP client whose keep-alive
-// connections are reused from one round of checks to the next.
+// connections are reused from one round of checks to the next. horust's
+// Prober checks http:// endpoints only; horust-probe's also checks https://
+// ones (NewTLSProber).
 type Prober struct {
 	client *httpClient
 
@@ -71,14 +72,14 @@ type statCall struct {
 	err  error // set before done is closed
 }
 
-// NewProber returns a Prober that verifies https endpoints against the
-// system's root certificates.
-func NewProber() *Prober { return newProber(nil) }
+// NewProber returns horust's Prober: its http checks fail on an https URL
+// (see errNoTLS), which horust checks with horust-probe instead.
+func NewProber() *Prober { return NewTLSProber(nil) }
 
-// newProber returns a Prober that trusts roots (nil: the system's roots).
-// Tests use it to trust an httptest TLS server.
-func newProber(roots *x509.CertPool) *Prober {
-	return &Prober{client: newHTTPClient(roots), stats: make(map[string]*statCall)}
+// NewTLSProber returns a Prober whose http checks do the TLS handshake of
+// https URLs with handshake (nil: as NewProber).
+func NewTLSProber(handshake Handshake) *Prober {
+	return &Prober{client: newHTTPClient(handshake), stats: make(map[string]*statCall)}
 }
 
 // PrepareFile deletes the file of a file-path check before its service
@@ -102,7 +103,8 @@ func PrepareFile(path string) error {
 // A check that horust could not run (see CouldNotRun) ends the round with an
 // error that wraps ErrCouldNotRun.
 // The command check is not run here: it is a child process, run by the
-// supervisor loop. Check returns nil when every check passed; otherwise the
+// supervisor loop, and so is horust's check of an https endpoint
+// (horust-probe): with NewProber, an https URL fails here. Check returns nil when every check passed; otherwise the
 // error names the failed check and its target, for example
 // "http-endpoint http://127.0.0.1:8080/health: status 503".
 func (p *Prober) Check(ctx context.Context, h config.Healthiness) error {
@@ -134,10 +136,31 @@ func (p *Prober) Go(ctx context.Context, h config.Healthiness, done func(error))
 	go func() { done(p.Check(ctx, h)) }()
 }
 
+// GetHTTP runs one http check of endpoint (http:// or, for a NewTLSProber,
+// https://) bounded by timeout (1s when not set). The error, nil when
+// healthy, does not name the endpoint: "status 503", "timed out after 1s".
+// horust-probe runs it; horust names the endpoint when it reports it.
+func (p *Prober) GetHTTP(ctx context.Context, endpoint string, timeout time.Duration) error {
+	if timeout <= 0 {
+		timeout = defaultTimeout
+	}
+	return bounded(ctx, timeout, endpoint, p.checkHTTP)
+}
+
 // probe runs one check under its own deadline and names it in the error.
 func probe(ctx context.Context, timeout time.Duration, key, target string, check func(context.Context, string) error) error {
-	if err := ctx.Err(); err != nil {
+	if err := bounded(ctx, timeout, target, check); err != nil {
 		return fmt.Errorf("%s %s: %w", key, target, err)
+	}
+	return nil
+}
+
+// bounded runs one check of target under its own deadline. Its error says
+// "timed out after" when that deadline passed, and wraps ErrCouldNotRun when
+// horust could not run the check (see CouldNotRun).
+func bounded(ctx context.Context, timeout time.Duration, target string, check func(context.Context, string) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
 	}
 	pctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
@@ -146,16 +169,16 @@ func probe(ctx context.Context, timeout time.Duration, key, target string, check
 		return nil
 	}
 	if CouldNotRun(err) {
-		return fmt.Errorf("%s %s: %w: %w", key, target, ErrCouldNotRun, err)
+		return fmt.Errorf("%w: %w", ErrCouldNotRun, err)
 	}
 	// The dialer sets pctx's deadline on the socket, so its timeout
 	// (os.ErrDeadlineExceeded) can come back a moment before pctx reports it.
 	if ctx.Err() == nil && (pctx.Err() != nil || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded)) {
 		// The check's own deadline passed: say so rather than whatever
 		// half-finished operation it interrupted.
-		return fmt.Errorf("%s %s: timed out after %v: %w", key, target, timeout, context.DeadlineExceeded)
+		return fmt.Errorf("timed out after %v: %w", timeout, context.DeadlineExceeded)
 	}
-	return fmt.Errorf("%s %s: %w", key, target, err)
+	return err
 }
 
 // checkFile is healthy while path exists. The stat runs in its own goroutine

@@ -4,12 +4,9 @@ package health
 
 import (
 	"context"
-	"crypto/x509"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
-	"log"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -214,24 +211,37 @@ func TestHTTPCheckDefaultTimeoutIsOneSecond(t *testing.T) {
 	}
 }
 
-func TestHTTPCheckTLS(t *testing.T) {
+// TestHTTPCheckHTTPSNeedsAHandshake: horust's Prober has no TLS (horust-probe
+// checks https, see its tests), so an https URL fails at once, with the
+// reason, and opens no connection.
+func TestHTTPCheckHTTPSNeedsAHandshake(t *testing.T) {
+	var conns atomic.Int32
 	srv := httptest.NewUnstartedServer(status(http.StatusOK))
-	// The untrusted case makes the server log a handshake error: expected.
-	srv.Config.ErrorLog = log.New(io.Discard, "", 0)
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			conns.Add(1)
+		}
+	}
 	srv.StartTLS()
 	t.Cleanup(srv.Close)
-	h := config.Healthiness{HTTPEndpoint: srv.URL + "/", Timeout: 5 * time.Second}
+	err := NewProber().Check(context.Background(), config.Healthiness{HTTPEndpoint: srv.URL + "/"})
+	checkResult(t, err, "http-endpoint "+srv.URL+"/: https is not checked in horust's process")
+	if n := conns.Load(); n != 0 {
+		t.Errorf("the check opened %d connections, want none", n)
+	}
+}
 
-	t.Run("https with a trusted certificate is healthy", func(t *testing.T) {
-		roots := x509.NewCertPool()
-		roots.AddCert(srv.Certificate())
-		checkResult(t, newProber(roots).Check(context.Background(), h), "")
-	})
-	t.Run("an untrusted certificate is unhealthy", func(t *testing.T) {
-		// NewProber trusts the system's roots only: httptest's certificate
-		// is self-signed.
-		checkResult(t, NewProber().Check(context.Background(), h), "certificate")
-	})
+func TestGetHTTPDoesNotNameTheEndpoint(t *testing.T) {
+	srv := server(t, status(http.StatusServiceUnavailable))
+	err := NewProber().GetHTTP(context.Background(), srv.URL, time.Second)
+	if err == nil || err.Error() != "status 503" {
+		t.Errorf("GetHTTP = %v, want status 503", err)
+	}
+	hung, _ := hangingServer(t)
+	err = NewProber().GetHTTP(context.Background(), hung.URL, 100*time.Millisecond)
+	if err == nil || !strings.HasPrefix(err.Error(), "timed out after 100ms") || !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("GetHTTP = %v, want timed out after 100ms", err)
+	}
 }
 
 func TestHTTPCheckReusesConnections(t *testing.T) {

@@ -50,6 +50,14 @@ type StartOptions struct {
 	// Check marks a health-check command: horust's environment, cwd and
 	// user, output discarded, no cgroup.
 	Check bool
+	// CheckStderr, for a check, takes its standard error instead of
+	// discarding it: it is called once, from another goroutine, with the
+	// first line the check wrote there (at most 1 KiB, trimmed) once every
+	// writer has closed it.
+	CheckStderr func(line string)
+	// Own says the program is one of horust's own (horust-probe): it is
+	// looked for beside horust's executable first, then in PATH.
+	Own bool
 	// Foreground: see Spec.Foreground.
 	Foreground bool
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/horust-go/horust/internal/config"
 )
@@ -138,5 +139,76 @@ func TestExitCode(t *testing.T) {
 	}
 	if got := ExitCode(syscall.WaitStatus(syscall.SIGTERM)); got != 143 {
 		t.Fatalf("SIGTERM: %d", got)
+	}
+}
+
+// TestOwnProgramLookup: one of horust's own programs is looked for beside
+// horust's executable, then in PATH; missing, the error says where to put it.
+func TestOwnProgramLookup(t *testing.T) {
+	beside, inPath, empty := t.TempDir(), t.TempDir(), t.TempDir()
+	for _, dir := range []string{beside, inPath} {
+		if err := os.WriteFile(filepath.Join(dir, "prog"), []byte("#!/bin/sh\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tc := range []struct {
+		name, selfDir, path string
+		own                 bool
+		want, wantErr       string
+	}{
+		{"beside horust first", beside, inPath, true, filepath.Join(beside, "prog"), ""},
+		{"then PATH", empty, inPath, true, filepath.Join(inPath, "prog"), ""},
+		{"PATH only for other programs", beside, empty, false, "", "not found in any of the PATH directories"},
+		{"missing: where to install it", empty, empty, true, "", "prog is neither beside horust (in " + empty + ") nor in PATH (" + empty + "): install it beside horust"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, err := NewSystem(SystemOptions{Env: []string{"PATH=" + tc.path}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			s.selfDir = tc.selfDir
+			got, err := s.lookPath("prog", tc.own)
+			switch {
+			case tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)):
+				t.Errorf("lookPath = %q, %v; want an error holding %q", got, err, tc.wantErr)
+			case tc.wantErr == "" && (err != nil || got != tc.want):
+				t.Errorf("lookPath = %q, %v; want %q", got, err, tc.want)
+			}
+		})
+	}
+}
+
+// TestCheckStderr: a check started with CheckStderr hands over the first
+// line of its stderr once the pipe closes, and the rest is drained.
+func TestCheckStderr(t *testing.T) {
+	s, err := NewSystem(SystemOptions{Env: os.Environ()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for _, tc := range []struct{ script, want string }{
+		{`printf '  first line  \nsecond\n' >&2; exit 1`, "first line"},
+		{`exit 0`, ""},
+		// More than the pipe holds: the check must not block on it.
+		{`i=0; while [ $i -lt 2000 ]; do echo "a long line of the check's stderr, again and again" >&2; i=$((i+1)); done`, "a long line of the check's stderr, again and again"},
+	} {
+		lines := make(chan string, 1)
+		p, err := s.Start(&config.Service{Name: "check", Argv: []string{"/bin/sh", "-c", tc.script}}, StartOptions{Check: true, CheckStderr: func(l string) { lines <- l }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ws syscall.WaitStatus
+		if _, err := syscall.Wait4(p.Pid(), &ws, 0, nil); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case got := <-lines:
+			if got != tc.want {
+				t.Errorf("%s: line %q, want %q", tc.script, got, tc.want)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%s: no line 10s after the exit", tc.script)
+		}
 	}
 }

@@ -1,10 +1,13 @@
 package proc
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 
@@ -39,6 +42,7 @@ type System struct {
 	cgroups *cgroup.Manager
 	env     []string
 	path    string // horust's PATH, where programs are searched
+	selfDir string // the directory of horust's executable; "" when unknown
 	self    Identity
 	groups  map[string]*cgroup.Group // by service name, kept between runs
 	devNull *os.File
@@ -58,6 +62,9 @@ func NewSystem(o SystemOptions) (*System, error) {
 		return nil, fmt.Errorf("open %s: %w", os.DevNull, err)
 	}
 	s := &System{log: o.Log, outputs: o.Outputs, cgroups: o.Cgroups, env: o.Env, self: Self(), groups: map[string]*cgroup.Group{}, devNull: devNull, beforeFork: o.BeforeFork}
+	if exe, err := os.Executable(); err == nil {
+		s.selfDir = filepath.Dir(exe)
+	}
 	for _, kv := range o.Env {
 		if v, ok := strings.CutPrefix(kv, "PATH="); ok {
 			s.path = v
@@ -81,7 +88,7 @@ func (s *System) Start(svc *config.Service, o StartOptions) (Process, error) {
 			return nil, fmt.Errorf("invalid command %q: it is empty", svc.Command)
 		}
 	}
-	path, err := LookPath(argv[0], s.path)
+	path, err := s.lookPath(argv[0], o.Own)
 	if err != nil {
 		return nil, err
 	}
@@ -118,6 +125,13 @@ func (s *System) Start(svc *config.Service, o StartOptions) (Process, error) {
 		}
 		files[1], files[2] = fdOr(wiring.Stdout, 1), fdOr(wiring.Stderr, 2)
 	}
+	var stderrR, stderrW *os.File
+	if o.Check && o.CheckStderr != nil {
+		if stderrR, stderrW, err = os.Pipe(); err != nil {
+			return nil, fmt.Errorf("check's stderr: %w", err)
+		}
+		files[2] = stderrW.Fd()
+	}
 
 	sys := &syscall.SysProcAttr{Credential: id.Credential()}
 	setDeathSignal(sys)
@@ -145,6 +159,14 @@ func (s *System) Start(svc *config.Service, o StartOptions) (Process, error) {
 		s.beforeFork = nil
 	}
 	pid, err := syscall.ForkExec(prog, args, &syscall.ProcAttr{Dir: dir, Env: env, Files: files, Sys: sys})
+	if stderrW != nil {
+		stderrW.Close() // the child has its own copy
+		if err != nil {
+			stderrR.Close()
+		} else {
+			go firstLine(stderrR, o.CheckStderr)
+		}
+	}
 	if err != nil {
 		if wiring != nil {
 			wiring.Abort()
@@ -164,6 +186,39 @@ func (s *System) Start(svc *config.Service, o StartOptions) (Process, error) {
 		o.Drained()
 	}
 	return p, nil
+}
+
+// lookPath finds the program name (see LookPath); one of horust's own
+// programs (own) is looked for beside horust's executable first.
+func (s *System) lookPath(name string, own bool) (string, error) {
+	if !own {
+		return LookPath(name, s.path)
+	}
+	if s.selfDir != "" {
+		if p := filepath.Join(s.selfDir, name); isExecutable(p) {
+			return p, nil
+		}
+	}
+	p, err := LookPath(name, s.path)
+	if errors.Is(err, ErrNotFound) {
+		return "", fmt.Errorf("%s is neither beside horust (in %s) nor in PATH (%s): install it beside horust", name, cmp.Or(s.selfDir, "a directory horust cannot tell"), cmp.Or(s.path, DefaultPath))
+	}
+	return p, err
+}
+
+// maxCheckStderr is how much of a check's standard error is kept.
+const maxCheckStderr = 1024
+
+// firstLine reads r to its end (so that the check never blocks on a full
+// pipe), closes it, and calls fn with the first line of what came, at most
+// maxCheckStderr bytes, without surrounding spaces.
+func firstLine(r *os.File, fn func(string)) {
+	buf := make([]byte, maxCheckStderr)
+	n, _ := io.ReadFull(r, buf)
+	_, _ = io.Copy(io.Discard, r)
+	r.Close()
+	line, _, _ := strings.Cut(string(buf[:n]), "\n")
+	fn(strings.TrimSpace(line))
 }
 
 // group returns the service's cgroup, creating it (and applying its

@@ -171,9 +171,10 @@ func (m msgOutputIdle) handle(l *Loop, now time.Time) {
 	}
 }
 
-func (m msgProbe) handle(l *Loop, now time.Time)  { l.onProbe(m, now) }
-func (m msgNotify) handle(l *Loop, now time.Time) { l.onNotify(m, now) }
-func (r request) handle(l *Loop, now time.Time)   { l.onRequest(r, now) }
+func (m msgProbe) handle(l *Loop, now time.Time)       { l.onProbe(m, now) }
+func (m msgCheckStderr) handle(l *Loop, now time.Time) { l.onCheckStderr(m, now) }
+func (m msgNotify) handle(l *Loop, now time.Time)      { l.onNotify(m, now) }
+func (r request) handle(l *Loop, now time.Time)        { l.onRequest(r, now) }
 
 func (l *Loop) onRequest(r request, now time.Time) {
 	answer := func(list []status.ServiceStatus, err error) { r.reply <- reply{list: list, err: err} }

@@ -36,6 +36,18 @@ type fakeOS struct {
 	failSignal map[string]int
 	// last is the latest run of each service.
 	last map[string]*fakeProc
+	// stderr is the line a check started with CheckStderr writes (an
+	// https check), sent when it exits; holdStderr keeps its stderr open
+	// after the exit (a process it left holds it), so nothing is sent.
+	stderr     map[string]string
+	holdStderr map[string]bool
+	// started is the last StartOptions and Argv of each service.
+	started map[string]fakeStart
+}
+
+type fakeStart struct {
+	argv []string
+	o    proc.StartOptions
 }
 
 type fakeExit struct {
@@ -56,13 +68,14 @@ type fakeProc struct {
 	leftover int
 	gone     chan struct{} // closed when the process exited
 	sigs     chan syscall.Signal
+	stderr   func(string) // StartOptions.CheckStderr
 }
 
 func newFakeOS(t testing.TB) *fakeOS {
 	return &fakeOS{
 		t: t, child: make(chan os.Signal, 1), stop: make(chan os.Signal, 1), other: make(chan os.Signal, 1), nextPid: 100, startAt: map[string][]time.Duration{},
 		t0: time.Now(), behave: map[string]func(*fakeProc){}, failStart: map[string]error{}, failSignal: map[string]int{},
-		last: map[string]*fakeProc{},
+		last: map[string]*fakeProc{}, stderr: map[string]string{}, holdStderr: map[string]bool{}, started: map[string]fakeStart{},
 	}
 }
 
@@ -103,7 +116,8 @@ func (f *fakeOS) Start(svc *config.Service, o proc.StartOptions) (proc.Process, 
 	}
 	f.mu.Lock()
 	f.nextPid++
-	p := &fakeProc{os: f, name: name, pid: f.nextPid, sigs: make(chan syscall.Signal, 8), gone: make(chan struct{})}
+	p := &fakeProc{os: f, name: name, pid: f.nextPid, sigs: make(chan syscall.Signal, 8), gone: make(chan struct{}), stderr: o.CheckStderr}
+	f.started[name] = fakeStart{argv: svc.Argv, o: o}
 	f.startAt[name] = append(f.startAt[name], time.Since(f.t0))
 	f.log = append(f.log, "start "+name)
 	f.last[name] = p
@@ -217,7 +231,13 @@ func (p *fakeProc) exitLocked(ws syscall.WaitStatus) {
 	close(p.gone)
 	p.os.mu.Lock()
 	p.os.exited = append(p.os.exited, fakeExit{p.pid, ws})
+	line, hold := p.os.stderr[p.name], p.os.holdStderr[p.name]
 	p.os.mu.Unlock()
+	if p.stderr != nil && !hold {
+		// From another goroutine, as the real pipe reader: it races with
+		// the SIGCHLD below, as the real one does.
+		go p.stderr(line)
+	}
 	// SIGCHLD coalesces, as the kernel's does: one pending is enough.
 	select {
 	case p.os.child <- syscall.SIGCHLD:

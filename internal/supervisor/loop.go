@@ -18,7 +18,8 @@ import (
 
 // Prober runs the network and file checks of a service in a leaf goroutine
 // and calls done with the result (nil: healthy). health.Prober is the real
-// one.
+// one. An https:// http-endpoint is not given to it: the loop runs
+// horust-probe for it, as a child check.
 type Prober interface {
 	Go(ctx context.Context, h config.Healthiness, done func(error))
 }

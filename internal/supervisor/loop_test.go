@@ -1175,3 +1175,118 @@ func TestFailedStartWithoutStartDelayIsRetried(t *testing.T) {
 		h.waitExit()
 	})
 }
+
+// TestHTTPSChecks: an https:// http-endpoint is a child check run by
+// horust-probe: its result is its exit and its stderr line, it is killed
+// after its timeout, and its failures read as http checks' do.
+func TestHTTPSChecks(t *testing.T) {
+	const (
+		url   = "https://127.0.0.1:8443/health"
+		check = "a (https check)"
+	)
+	for _, tc := range []struct {
+		name       string
+		behave     func(*fakeProc)
+		stderr     string
+		holdStderr bool
+		startErr   error
+		wantState  string
+		wantFails  bool   // the rounds count as failures
+		wantLog    string // in the log; "" for nothing to check
+		wantKillAt time.Duration
+	}{
+		{name: "exit 0 is healthy", behave: exitAfter(10*time.Millisecond, 0), wantState: "RUNNING"},
+		{name: "the stderr line is the failure", behave: exitAfter(10*time.Millisecond, 1), stderr: "status 503",
+			wantState: "STARTED", wantFails: true, wantLog: "http-endpoint " + url + ": status 503"},
+		{name: "exit 3 is a check horust could not run", behave: exitAfter(0, probeCouldNotRun), stderr: "horust could not run the check: socket: too many open files",
+			wantState: "STARTED", wantLog: "could not be run by horust"},
+		{name: "no line: the exit code says it", behave: exitAfter(0, 2), wantState: "STARTED", wantFails: true,
+			wantLog: "http-endpoint " + url + ": horust-probe exited with code 2"},
+		{name: "a stderr held open after the exit: the exit says it a second later", behave: exitAfter(0, 1), holdStderr: true,
+			wantState: "STARTED", wantFails: true, wantLog: "horust-probe exited with code 1"},
+		{name: "a hanging probe is killed half a second after the timeout", behave: ignoreTerm,
+			wantState: "STARTED", wantFails: true, wantLog: "http-endpoint " + url + ": timed out after 1s", wantKillAt: 1500 * time.Millisecond},
+		{name: "a probe that cannot be started fails the checks", startErr: errors.New("horust-probe is neither beside horust (in /x) nor in PATH (/bin): install it beside horust"),
+			wantState: "STARTED", wantFails: true, wantLog: "http-endpoint " + url + ": horust-probe is neither beside horust"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				var logs strings.Builder
+				f := newFakeOS(t)
+				f.behave[check] = tc.behave
+				f.stderr[check] = tc.stderr
+				f.holdStderr[check] = tc.holdStderr
+				if tc.startErr != nil {
+					f.failStart[check] = tc.startErr
+				}
+				h := start(t, f, Options{Log: slog.New(slog.NewTextHandler(&syncWriter{w: &logs}, nil))}, svc("a", func(s *config.Service) {
+					s.Healthiness.HTTPEndpoint = url
+				}))
+				if tc.wantKillAt != 0 {
+					h.advance(tc.wantKillAt - time.Millisecond)
+					if slices.Contains(f.events(), "signal "+check+" KILL") {
+						t.Fatalf("killed before %v: %q", tc.wantKillAt, f.events())
+					}
+					h.advance(time.Millisecond)
+					if !slices.Contains(f.events(), "signal "+check+" KILL") {
+						t.Fatalf("not killed at %v: %q", tc.wantKillAt, f.events())
+					}
+				}
+				h.advance(3500 * time.Millisecond)
+				h.wantState("a", tc.wantState)
+				st, _ := h.loop.Get(context.Background(), "a")
+				if got := st.HealthFailures > 0; got != tc.wantFails {
+					t.Errorf("%d failed rounds; want failures: %v", st.HealthFailures, tc.wantFails)
+				}
+				if !strings.Contains(logs.String(), tc.wantLog) {
+					t.Errorf("the log does not say %q:\n%s", tc.wantLog, logs.String())
+				}
+				if tc.startErr != nil {
+					if n := strings.Count(logs.String(), "horust-probe, which checks https endpoints, cannot be started"); n != 1 {
+						t.Errorf("the start error was logged %d times, want once per run:\n%s", n, logs.String())
+					}
+				} else {
+					f.mu.Lock()
+					started := f.started[check]
+					f.mu.Unlock()
+					want := []string{probeProgram, "--timeout", "1s", url}
+					if !slices.Equal(started.argv, want) || !started.o.Check || !started.o.Own || started.o.CheckStderr == nil {
+						t.Errorf("started %q with %+v; want %q as a check of horust's own program, its stderr read", started.argv, started.o, want)
+					}
+				}
+				h.signal(syscall.SIGTERM)
+				h.waitExit()
+			})
+		})
+	}
+}
+
+// TestHTTPSAndCommandChecksTogether: a round with both child checks waits
+// for both, and either one's failure fails it.
+func TestHTTPSAndCommandChecksTogether(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFakeOS(t)
+		f.behave["a (https check)"] = exitAfter(200*time.Millisecond, 0)
+		f.behave["a (health check)"] = exitAfter(400*time.Millisecond, 1)
+		h := start(t, f, Options{}, svc("a", func(s *config.Service) {
+			s.Healthiness.HTTPEndpoint = "https://127.0.0.1/"
+			s.Healthiness.Command = "check"
+		}))
+		h.advance(300 * time.Millisecond)
+		if st, _ := h.loop.Get(context.Background(), "a"); st.Health != "unknown" {
+			t.Fatalf("health %q while the command check runs, want unknown", st.Health)
+		}
+		h.advance(200 * time.Millisecond)
+		h.wantState("a", "STARTED")
+		if st, _ := h.loop.Get(context.Background(), "a"); st.HealthFailures != 1 {
+			t.Fatalf("%d failed rounds, want 1", st.HealthFailures)
+		}
+		f.mu.Lock()
+		f.behave["a (health check)"] = exitAfter(0, 0)
+		f.mu.Unlock()
+		h.advance(time.Second)
+		h.wantState("a", "RUNNING")
+		h.signal(syscall.SIGTERM)
+		h.waitExit()
+	})
+}
