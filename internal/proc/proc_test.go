@@ -167,7 +167,7 @@ func TestOwnProgramLookup(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer s.Close()
-			s.selfDir = tc.selfDir
+			s.selfDir = func() string { return tc.selfDir }
 			got, err := s.lookPath("prog", tc.own)
 			switch {
 			case tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)):

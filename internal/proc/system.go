@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 
 	"github.com/horust-go/horust/internal/cgroup"
@@ -42,7 +43,10 @@ type System struct {
 	cgroups *cgroup.Manager
 	env     []string
 	path    string // horust's PATH, where programs are searched
-	selfDir string // the directory of horust's executable; "" when unknown
+	// selfDir is the directory of horust's executable ("" when unknown),
+	// found at the first lookup of one of horust's own programs: a start
+	// that needs none does not pay for it.
+	selfDir func() string
 	self    Identity
 	groups  map[string]*cgroup.Group // by service name, kept between runs
 	devNull *os.File
@@ -62,9 +66,7 @@ func NewSystem(o SystemOptions) (*System, error) {
 		return nil, fmt.Errorf("open %s: %w", os.DevNull, err)
 	}
 	s := &System{log: o.Log, outputs: o.Outputs, cgroups: o.Cgroups, env: o.Env, self: Self(), groups: map[string]*cgroup.Group{}, devNull: devNull, beforeFork: o.BeforeFork}
-	if exe, err := os.Executable(); err == nil {
-		s.selfDir = filepath.Dir(exe)
-	}
+	s.selfDir = sync.OnceValue(executableDir)
 	for _, kv := range o.Env {
 		if v, ok := strings.CutPrefix(kv, "PATH="); ok {
 			s.path = v
@@ -188,20 +190,30 @@ func (s *System) Start(svc *config.Service, o StartOptions) (Process, error) {
 	return p, nil
 }
 
+// executableDir is the directory of horust's executable, "" when unknown.
+func executableDir() string {
+	exe, err := os.Executable()
+	if err != nil {
+		return ""
+	}
+	return filepath.Dir(exe)
+}
+
 // lookPath finds the program name (see LookPath); one of horust's own
 // programs (own) is looked for beside horust's executable first.
 func (s *System) lookPath(name string, own bool) (string, error) {
 	if !own {
 		return LookPath(name, s.path)
 	}
-	if s.selfDir != "" {
-		if p := filepath.Join(s.selfDir, name); isExecutable(p) {
+	dir := s.selfDir()
+	if dir != "" {
+		if p := filepath.Join(dir, name); isExecutable(p) {
 			return p, nil
 		}
 	}
 	p, err := LookPath(name, s.path)
 	if errors.Is(err, ErrNotFound) {
-		return "", fmt.Errorf("%s is neither beside horust (in %s) nor in PATH (%s): install it beside horust", name, cmp.Or(s.selfDir, "a directory horust cannot tell"), cmp.Or(s.path, DefaultPath))
+		return "", fmt.Errorf("%s is neither beside horust (in %s) nor in PATH (%s): install it beside horust", name, cmp.Or(dir, "a directory horust cannot tell"), cmp.Or(s.path, DefaultPath))
 	}
 	return p, err
 }
