@@ -139,7 +139,35 @@ func (l *Loop) Shutdown(ctx context.Context) error {
 
 // Wait implements server.Backend.
 func (l *Loop) Wait(ctx context.Context, names []string, cond control.WaitFor) ([]status.ServiceStatus, error) {
-	return l.ask(ctx, request{kind: reqWait, names: names, cond: cond})
+	list, err := l.ask(ctx, request{kind: reqWait, names: names, cond: cond})
+	if errors.Is(err, control.ErrExiting) && cond == control.WaitFinished {
+		// The loop returned before it saw the wait (a wait sent as the
+		// last service ends): every service has ended then, so a wait
+		// for their end is answered with how they ended.
+		if final, ok := l.finalStatus(names); ok {
+			return final, nil
+		}
+	}
+	return list, err
+}
+
+// finalStatus is the status of the named services as Run returned; ok is
+// false before Run has returned or for a name the loop did not have.
+func (l *Loop) finalStatus(names []string) ([]status.ServiceStatus, bool) {
+	select {
+	case <-l.done:
+	default:
+		return nil, false
+	}
+	list := make([]status.ServiceStatus, len(names))
+	for i, n := range names {
+		st, ok := l.final[n]
+		if !ok {
+			return nil, false
+		}
+		list[i] = st
+	}
+	return list, true
 }
 
 // ServiceConfig returns the configuration of the named service (or an error

@@ -14,6 +14,7 @@ import (
 
 	"github.com/horust-go/horust/internal/config"
 	"github.com/horust-go/horust/internal/proc"
+	"github.com/horust-go/horust/internal/status"
 )
 
 // Prober runs the network and file checks of a service in a leaf goroutine
@@ -89,6 +90,9 @@ type Loop struct {
 	timerAt    time.Time
 	waiters    []*waiter
 	started    time.Time
+	// final is every service's status as Run returned, by name; it is
+	// read only once done is closed.
+	final map[string]status.ServiceStatus
 
 	cfgState  reloadState
 	reloading chan struct{} // holds a token while a reload is loaded and applied
@@ -211,6 +215,13 @@ func (l *Loop) Run(sigs Signals) {
 	l.timer.Stop()
 	for pid := range l.checks {
 		_ = proc.SignalGroup(pid, syscall.SIGKILL)
+	}
+	now := time.Now()
+	l.final = make(map[string]status.ServiceStatus, len(l.svcs))
+	for i, s := range l.svcs {
+		if !s.gone {
+			l.final[s.cfg.Name] = l.status(i, now)
+		}
 	}
 	l.failWaiters(errors.New("horust exited"))
 }

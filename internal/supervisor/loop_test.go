@@ -1290,3 +1290,26 @@ func TestHTTPSAndCommandChecksTogether(t *testing.T) {
 		h.waitExit()
 	})
 }
+
+// A wait for the end of services that reaches the loop only after it
+// returned (sent as the last service ended) is answered with how they
+// ended, not with "horust is exiting"; a wait for them to run is not.
+func TestWaitAfterTheLoopReturned(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFakeOS(t)
+		f.behave["job"] = exitAfter(100*time.Millisecond, 0)
+		h := start(t, f, Options{}, svc("job", func(s *config.Service) { s.Restart.Strategy = config.RestartNever }))
+		h.advance(200 * time.Millisecond)
+		h.waitExit()
+		st, err := h.loop.Wait(context.Background(), []string{"job"}, control.WaitFinished)
+		if err != nil || len(st) != 1 || st[0].State != Finished {
+			t.Fatalf("wait for the end after the loop returned: %+v, %v", st, err)
+		}
+		if _, err := h.loop.Wait(context.Background(), []string{"job"}, control.WaitRunning); !errors.Is(err, control.ErrExiting) {
+			t.Fatalf("wait to run after the loop returned: %v, want ErrExiting", err)
+		}
+		if _, err := h.loop.Wait(context.Background(), []string{"nope"}, control.WaitFinished); !errors.Is(err, control.ErrExiting) {
+			t.Fatalf("wait for an unknown service after the loop returned: %v, want ErrExiting", err)
+		}
+	})
+}
