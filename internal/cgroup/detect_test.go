@@ -571,3 +571,10 @@ func TestTheMountOnTopCounts(t *testing.T) {
 		t.Fatalf("error = %v", err)
 	}
 }
+
+// A stale parent that someone else removed meanwhile counts as removed.
+func TestRemoveStaleOfATreeAlreadyGone(t *testing.T) {
+	if err := removeStale(filepath.Join(t.TempDir(), "horust-1-0123456789abcdef"), false); err != nil {
+		t.Fatalf("removeStale of a tree already gone: %v", err)
+	}
+}

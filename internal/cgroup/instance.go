@@ -205,7 +205,9 @@ func removeStale(dir string, v2 bool) error {
 		}
 		waitExit(fds, removeWait)
 	}
-	if err := rmdirTree(dir); err != nil {
+	// Gone already is removed: someone else (an operator, another tool)
+	// may remove a dead horust's cgroups meanwhile.
+	if err := rmdirTree(dir); err != nil && !errors.Is(err, unix.ENOENT) {
 		return fmt.Errorf("remove stale cgroup %s: %w", dir, err)
 	}
 	return nil
