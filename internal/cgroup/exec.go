@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -16,6 +17,22 @@ const ExecArg = "__horust_cgroup_exec"
 // even when its file was replaced or removed since it started.
 const selfExe = "/proc/self/exe"
 
+func init() {
+	// The parent-death signal belongs to a thread: after the fork only the
+	// main thread has it, and exec keeps the signal of the thread that
+	// calls it. A goroutine that comes back from a slow system call (a v1
+	// cgroup.procs write can take milliseconds) may continue on another
+	// thread; exec from there would start the service without it, and the
+	// service would outlive a killed horust. LockOSThread in an init keeps
+	// main, and so the step, on the main thread.
+	if isExecStep() {
+		runtime.LockOSThread()
+	}
+}
+
+// isExecStep reports whether this process is the re-exec step.
+func isExecStep() bool { return len(os.Args) > 1 && os.Args[1] == ExecArg }
+
 // MaybeExec is called first thing in horust's main. When os.Args[1] is
 // ExecArg, this process is the re-exec step of a service start: it writes
 // its pid to each v1 cgroup.procs named in its arguments, drops privileges
@@ -23,7 +40,7 @@ const selfExe = "/proc/self/exe"
 // service's program. It never returns then: on failure it prints one line
 // to stderr and exits 127. Otherwise it returns at once.
 func MaybeExec() {
-	if len(os.Args) < 2 || os.Args[1] != ExecArg {
+	if !isExecStep() {
 		return
 	}
 	err := runExecStep(os.Args[2:])
