@@ -29,6 +29,7 @@ import (
 	"syscall"
 	"testing"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -74,6 +75,25 @@ func init() {
 		script := `i=0; while [ $i -lt 100 ]; do /bin/sleep 1000 & echo $! >> "$1"; i=$((i+1)); done; echo done >> "$1"`
 		err := syscall.Exec("/bin/sh", []string{"sh", "-c", script, "sh", args[0]}, os.Environ())
 		fmt.Fprintln(os.Stderr, "exec /bin/sh:", err)
+		return 1
+	})
+	// no-clone3 PROGRAM ARGS...: execute PROGRAM where clone3 fails with
+	// ENOSYS, as under Docker's default seccomp profile (a filter on every
+	// thread, inherited by every child).
+	registerRole("no-clone3", func(args []string) int {
+		filter := []unix.SockFilter{
+			{Code: unix.BPF_LD | unix.BPF_W | unix.BPF_ABS, K: 0}, // seccomp_data.nr
+			{Code: unix.BPF_JMP | unix.BPF_JEQ | unix.BPF_K, Jt: 0, Jf: 1, K: unix.SYS_CLONE3},
+			{Code: unix.BPF_RET | unix.BPF_K, K: unix.SECCOMP_RET_ERRNO | uint32(unix.ENOSYS)},
+			{Code: unix.BPF_RET | unix.BPF_K, K: unix.SECCOMP_RET_ALLOW},
+		}
+		prog := unix.SockFprog{Len: uint16(len(filter)), Filter: &filter[0]}
+		if _, _, e := unix.Syscall(unix.SYS_SECCOMP, unix.SECCOMP_SET_MODE_FILTER, unix.SECCOMP_FILTER_FLAG_TSYNC, uintptr(unsafe.Pointer(&prog))); e != 0 {
+			fmt.Fprintln(os.Stderr, "seccomp:", e)
+			return 1
+		}
+		err := syscall.Exec(args[0], args, os.Environ())
+		fmt.Fprintln(os.Stderr, "exec:", err)
 		return 1
 	})
 	// cgroup-spin READY DONE: write the pid to READY, wait for SIGUSR1,
@@ -319,6 +339,20 @@ func cgKillOnCleanup(t *testing.T, pid int) {
 }
 
 func TestCgroupServiceStartsInItsCgroupsAndTheyAreGoneAfterExit(t *testing.T) {
+	cgTestStartsInItsCgroups(t, nil)
+}
+
+// TestCgroupWithoutClone3: where clone3 answers ENOSYS (Docker's default
+// seccomp profile, qemu-user, kernels before 5.3) the v2 cgroup is joined
+// by the re-exec step, and the program still starts in its cgroups.
+func TestCgroupWithoutClone3(t *testing.T) {
+	cgTestStartsInItsCgroups(t, []string{selfBin, "role:no-clone3"})
+}
+
+// cgTestStartsInItsCgroups runs horust, through wrap, with a service
+// without limits and one with: each program starts in its cgroups, stays
+// there, and the cgroups are gone once horust exits.
+func cgTestStartsInItsCgroups(t *testing.T, wrap []string) {
 	hier := cgRequireHybrid(t)
 	tmp := t.TempDir()
 	// A name with spaces: its cgroup is named with them percent-encoded.
@@ -326,7 +360,7 @@ func TestCgroupServiceStartsInItsCgroupsAndTheyAreGoneAfterExit(t *testing.T) {
 	plain := strings.TrimSuffix(id, ".toml") + " plain.toml"
 	limited := strings.TrimSuffix(id, ".toml") + " limited.toml"
 	escape := func(n string) string { return strings.ReplaceAll(n, " ", "%20") }
-	h := cgStart(t, hier, runOpts{files: map[string]string{
+	h := cgStart(t, hier, runOpts{wrap: wrap, files: map[string]string{
 		plain:   svc(role("cgroup-where", filepath.Join(tmp, "plain"))),
 		limited: svc(role("cgroup-where", filepath.Join(tmp, "limited")), `[resource-limit]`, `memory = "256 MiB"`, `pids-max = 1000`, `cpu = 1.0`),
 	}})

@@ -124,3 +124,27 @@ func anotherThreadRuns(pid int) bool {
 	}
 	return false
 }
+
+// TestCloneIntoCgroup: the probe says yes on Linux 5.7 or later when no
+// seccomp filter is in the way (TestCgroupWithoutClone3 in e2e covers the
+// no).
+func TestCloneIntoCgroup(t *testing.T) {
+	var u unix.Utsname
+	if err := unix.Uname(&u); err != nil {
+		t.Fatal(err)
+	}
+	var major, minor int
+	if _, err := fmt.Sscanf(unix.ByteSliceToString(u.Release[:]), "%d.%d", &major, &minor); err != nil {
+		t.Fatal(err)
+	}
+	status, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := (major > 5 || major == 5 && minor >= 7) && strings.Contains(string(status), "\nSeccomp:\t0\n")
+	for range 3 {
+		if got := cloneIntoCgroup(); got != want {
+			t.Fatalf("cloneIntoCgroup() = %v on Linux %d.%d (seccomp: %v), want %v", got, major, minor, !strings.Contains(string(status), "\nSeccomp:\t0\n"), want)
+		}
+	}
+}

@@ -176,18 +176,19 @@ func (g *Group) Paths() []string {
 // StartAttr is what the fork needs. When useFD is true, set
 // SysProcAttr.UseCgroupFD and CgroupFD = cgroupFD (clone3 places the child
 // in the v2 cgroup before it runs). When joinProcs is not empty, the child
-// must also join those v1 cgroups before it executes the service: start
-// the program through ExecArgv (or let Prepare do both).
+// must also join those cgroups before it executes the service: start the
+// program through ExecArgv (or let Prepare do both). They are the v1
+// cgroups, and the v2 one too where clone3 cannot place a child in it.
 func (g *Group) StartAttr() (cgroupFD int, useFD bool, joinProcs []string) {
 	if g == nil {
 		return -1, false, nil
 	}
 	for _, d := range g.dirs {
-		if !d.h.v2 {
+		if !d.h.v2 || !g.m.intoCgroup {
 			joinProcs = append(joinProcs, filepath.Join(d.path, "cgroup.procs"))
 		}
 	}
-	return g.fd, g.fd >= 0, joinProcs
+	return g.fd, g.fd >= 0 && g.m.intoCgroup, joinProcs
 }
 
 // Prepare sets up attr and returns the program and argv to fork so that the
@@ -526,9 +527,10 @@ func parseKey(b []byte, path, key string) (uint64, bool, error) {
 // the group's v2 directory is gone (removed under horust), clone3 fails
 // with an errno that would otherwise read as the program's ("no such file
 // or directory"), so the error names the cgroup. It is nil when the
-// cgroup is not the cause.
+// cgroup is not the cause (and when the re-exec step joins it: the step
+// names the cgroup itself).
 func (g *Group) StartError(err error) error {
-	if g == nil || g.fd < 0 {
+	if g == nil || g.fd < 0 || !g.m.intoCgroup {
 		return nil
 	}
 	v2 := g.dir(g.m.lay.v2)

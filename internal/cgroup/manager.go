@@ -72,6 +72,9 @@ type Manager struct {
 	// enabled lists the controllers it then enabled in its old cgroup.
 	moved   bool
 	enabled []string
+	// intoCgroup is whether clone3 can start a child in its v2 cgroup;
+	// when not, the re-exec step joins the v2 cgroup as it joins v1 ones.
+	intoCgroup bool
 }
 
 // Open detects the cgroup setup. It creates nothing: the parent
@@ -104,6 +107,7 @@ func Open(opts Options) (*Manager, error) {
 		return nil, fmt.Errorf("cgroup: %w", err)
 	}
 	m.lay = lay
+	m.intoCgroup = lay.v2 != nil && cloneIntoCgroup()
 	return m, nil
 }
 

@@ -12,6 +12,9 @@ const unavailable = "cgroups are a Linux feature, not available on this system"
 // setCgroupFD is never called here: with no cgroups, no Group has an fd.
 func setCgroupFD(*syscall.SysProcAttr, int) {}
 
+// cloneIntoCgroup is false: there is no clone3 here (and no cgroup).
+func cloneIntoCgroup() bool { return false }
+
 // deathSignal is 0: there is no parent-death signal here.
 func deathSignal() int32 { return 0 }
 

@@ -222,11 +222,23 @@ func wantPaths(g *Group) map[string]string {
 	return want
 }
 
+// TestChildIsInItsCgroupsWhenItStarts, also with clone3 taken as unable
+// to start a child in a cgroup (as Open finds it under qemu-user or
+// Docker's default seccomp profile): the re-exec step joins the v2 cgroup.
 func TestChildIsInItsCgroupsWhenItStarts(t *testing.T) {
 	for _, mode := range allModes {
-		for _, limited := range []bool{false, true} {
-			t.Run(fmt.Sprintf("%s limits=%v", mode, limited), func(t *testing.T) {
+		for _, c := range []struct{ limited, clone3 bool }{{false, true}, {true, true}, {false, false}, {true, false}} {
+			limited := c.limited
+			t.Run(fmt.Sprintf("%s limits=%v clone3=%v", mode, limited, c.clone3), func(t *testing.T) {
 				m := realManager(t, mode)
+				if !c.clone3 {
+					if m.lay.v2 == nil {
+						t.Skip("no v2 tree: clone3 places no child")
+					}
+					m.intoCgroup = false
+				} else if m.lay.v2 != nil && !m.intoCgroup {
+					t.Skip("clone3 cannot start a child in a cgroup here")
+				}
 				var r config.Resource
 				if limited {
 					r = config.Resource{Memory: 256 << 20, PidsMax: 1000, CPU: 1}
