@@ -740,6 +740,16 @@ func TestCgroupLimitThatCannotBeApplied(t *testing.T) {
 }
 
 func TestCgroupServicesDieWhenHorustIsKilled(t *testing.T) {
+	cgTestServicesDieWhenHorustIsKilled(t, nil)
+}
+
+// TestCgroupServicesDieWhenHorustIsKilledWithoutClone3: every service goes
+// through the join step then, and keeps its parent-death signal.
+func TestCgroupServicesDieWhenHorustIsKilledWithoutClone3(t *testing.T) {
+	cgTestServicesDieWhenHorustIsKilled(t, []string{selfBin, "role:no-clone3"})
+}
+
+func cgTestServicesDieWhenHorustIsKilled(t *testing.T, wrap []string) {
 	// Pdeathsig = SIGKILL is set at the fork; a change of uid clears it,
 	// so a service with `user` goes through Go's own credential switch
 	// (which sets Pdeathsig after it) or, with limits on this hybrid
@@ -782,7 +792,7 @@ func TestCgroupServicesDieWhenHorustIsKilled(t *testing.T) {
 		}
 		files[name] = svc(role("ignore-term", filepath.Join(tmp, c.base)), more...)
 	}
-	h := cgStart(t, hier, runOpts{files: files})
+	h := cgStart(t, hier, runOpts{wrap: wrap, files: files})
 	own := cgHorustOwn(t, h)
 	pids := map[string]int{}
 	for _, c := range cases {
