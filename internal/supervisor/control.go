@@ -67,7 +67,7 @@ func (l *Loop) exchange(ctx context.Context, r request) (reply, error) {
 	case <-l.done:
 		return reply{}, control.ErrExiting
 	case <-ctx.Done():
-		return reply{}, ctx.Err()
+		return reply{}, l.gone(ctx)
 	}
 	select {
 	case rep := <-r.reply:
@@ -83,10 +83,19 @@ func (l *Loop) exchange(ctx context.Context, r request) (reply, error) {
 		return rep, rep.err
 	default:
 	}
-	if err := ctx.Err(); err != nil {
-		return reply{}, err
+	return reply{}, l.gone(ctx)
+}
+
+// gone is why a request got no answer: ErrExiting once the loop has
+// returned, even if ctx ended too (the control server cancels its requests
+// when horust exits, which is after the loop returned), else ctx's error.
+func (l *Loop) gone(ctx context.Context) error {
+	select {
+	case <-l.done:
+		return control.ErrExiting
+	default:
+		return ctx.Err()
 	}
-	return reply{}, control.ErrExiting
 }
 
 func (l *Loop) one(ctx context.Context, r request) (status.ServiceStatus, error) {

@@ -1305,6 +1305,16 @@ func TestWaitAfterTheLoopReturned(t *testing.T) {
 		if err != nil || len(st) != 1 || st[0].State != Finished {
 			t.Fatalf("wait for the end after the loop returned: %+v, %v", st, err)
 		}
+		// The control server cancels its requests once the loop returned:
+		// the end is still the answer, not the cancellation.
+		cancelled, cancel := context.WithCancel(context.Background())
+		cancel()
+		for range 20 {
+			st, err := h.loop.Wait(cancelled, []string{"job"}, control.WaitFinished)
+			if err != nil || len(st) != 1 || st[0].State != Finished {
+				t.Fatalf("wait for the end, cancelled as horust exits: %+v, %v", st, err)
+			}
+		}
 		if _, err := h.loop.Wait(context.Background(), []string{"job"}, control.WaitRunning); !errors.Is(err, control.ErrExiting) {
 			t.Fatalf("wait to run after the loop returned: %v, want ErrExiting", err)
 		}
