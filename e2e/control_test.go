@@ -555,16 +555,22 @@ func TestControlStaleSocketIsReplaced(t *testing.T) {
 	}
 	l.SetUnlinkOnClose(false)
 	l.Close()
-	before, err := os.Lstat(stale)
-	if err != nil {
-		t.Fatal(err)
+	if c, err := net.Dial("unix", stale); err == nil {
+		c.Close()
+		t.Fatal("the stale socket accepts connections")
 	}
-	// As PID 1 of a new pid namespace, horust's socket has the stale one's name.
+	// As PID 1 of a new pid namespace, horust's socket has the stale one's
+	// name. Replaced is told by a connection, not by the inode, which the
+	// filesystem may give the new socket again.
 	dir := servicesDir(t, map[string]string{"ctl-stale.toml": svc(role("sleep"))})
 	h := startHorust(t, runOpts{pidNS: true, noArgs: true, args: []string{"--services-path", dir, "--uds-folder-path", uds}})
 	eventually(t, 10*time.Second, "the stale socket to be replaced", func() bool {
-		fi, err := os.Lstat(stale)
-		return err == nil && !os.SameFile(fi, before)
+		c, err := net.Dial("unix", stale)
+		if err != nil {
+			return false
+		}
+		c.Close()
+		return true
 	})
 	eventually(t, 10*time.Second, "the service to run", func() bool {
 		out, _, _ := runCtl(t, "-u", uds, "status", "ctl-stale.toml")
