@@ -35,8 +35,9 @@ func isExecStep() bool { return len(os.Args) > 1 && os.Args[1] == ExecArg }
 
 // MaybeExec is called first thing in horust's main. When os.Args[1] is
 // ExecArg, this process is the re-exec step of a service start: it writes
-// its pid to each v1 cgroup.procs named in its arguments, drops privileges
-// if asked (setgroups, setgid, setuid, in that order), and executes the
+// its pid to each cgroup.procs named in its arguments (the v1 ones, and the
+// v2 one where clone3 cannot place a child), drops privileges if asked
+// (setgroups, setgid, setuid, in that order), and executes the
 // service's program. It never returns then: on failure it prints one line
 // to stderr and exits 127. Otherwise it returns at once.
 func MaybeExec() {
